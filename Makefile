@@ -1,0 +1,36 @@
+# Two commands: `make demo` and `make test`. Both create or refresh .venv on their own;
+# the stamp file makes a second run skip the install.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint bench serve clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
+	@echo "installing dockpatrol and its dependencies into $(VENV) (first run only; torch is large)"
+	@$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	@$(VENV)/bin/dockpatrol demo
+
+test: venv
+	@bash scripts/test.sh
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+serve: venv
+	@$(VENV)/bin/dockpatrol serve
+
+clean:
+	rm -rf .dockpatrol .pytest_cache

@@ -1,0 +1,1 @@
+"""Entry points: the FastAPI app, the web console and the ``dockpatrol`` command line."""

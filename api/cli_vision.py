@@ -1,0 +1,9 @@
+"""`dockpatrol` commands of the vision package."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this package's commands to the main app."""

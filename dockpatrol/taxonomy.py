@@ -1,0 +1,82 @@
+"""The detection taxonomy: 9 classes in 3 categories, each category owned by one department."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """A scenario family; a patrol area's scenarios pick which detectors run."""
+
+    CONSTRUCTION = "construction"
+    POLLUTION = "pollution"
+    FIRE = "fire"
+
+
+class Department(StrEnum):
+    """Who receives a category's tickets."""
+
+    ENFORCEMENT = "enforcement"
+    ENVIRONMENTAL = "environmental"
+    FIRE_EMERGENCY = "fire_emergency"
+
+
+CLASSES_BY_CATEGORY: dict[Category, tuple[str, ...]] = {
+    Category.CONSTRUCTION: ("steel_shed", "rooftop_addition", "construction_site"),
+    Category.POLLUTION: ("garbage_dump", "bare_soil", "water_discoloration"),
+    Category.FIRE: ("smoke", "open_fire", "burn_scar"),
+}
+
+#: Canonical class order; class ids in bundled datasets and weights follow it.
+CLASS_NAMES: tuple[str, ...] = tuple(c for cs in CLASSES_BY_CATEGORY.values() for c in cs)
+
+CATEGORY_OF: dict[str, Category] = {c: cat for cat, cs in CLASSES_BY_CATEGORY.items() for c in cs}
+
+DEPARTMENT_OF: dict[Category, Department] = {
+    Category.CONSTRUCTION: Department.ENFORCEMENT,
+    Category.POLLUTION: Department.ENVIRONMENTAL,
+    Category.FIRE: Department.FIRE_EMERGENCY,
+}
+
+#: Console labels, Chinese first as the operations centre reads them.
+LABELS_ZH: dict[str, str] = {
+    "construction": "违建治理",
+    "pollution": "环保监测",
+    "fire": "森林防火",
+    "steel_shed": "彩钢棚",
+    "rooftop_addition": "楼顶加建",
+    "construction_site": "施工工地",
+    "garbage_dump": "垃圾堆放",
+    "bare_soil": "裸土未覆盖",
+    "water_discoloration": "水体异色",
+    "smoke": "烟雾",
+    "open_fire": "明火",
+    "burn_scar": "火烧迹地",
+    "enforcement": "城管执法",
+    "environmental": "生态环境",
+    "fire_emergency": "消防应急",
+}
+
+
+def category_of(class_name: str) -> Category:
+    """Category of a taxonomy class; raises InvalidInput naming the unknown class."""
+    from dockpatrol.errors import InvalidInput
+
+    try:
+        return CATEGORY_OF[class_name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown taxonomy class {class_name!r}; known classes: {', '.join(CLASS_NAMES)}"
+        ) from None
+
+
+def parse_category(value: str) -> Category:
+    """Category from its name (case-insensitive); raises InvalidInput listing the valid ones."""
+    from dockpatrol.errors import InvalidInput
+
+    try:
+        return Category(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown scenario {value!r}; choose one of: {', '.join(c.value for c in Category)}"
+        ) from None

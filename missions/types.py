@@ -1,0 +1,135 @@
+"""Central mission types: docks, patrol areas and MissionPlans in MAVLink's own command terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from dockpatrol.camera import CameraModel
+from dockpatrol.taxonomy import Category
+
+
+class MavCmd(IntEnum):
+    """MAV_CMD numbers used by patrol missions (values from MAVLink common.xml)."""
+
+    NAV_WAYPOINT = 16
+    NAV_LOITER_TURNS = 18
+    NAV_RETURN_TO_LAUNCH = 20
+    NAV_LAND = 21
+    NAV_TAKEOFF = 22
+    DO_CHANGE_SPEED = 178
+    DO_SET_HOME = 179
+    DO_DIGICAM_CONTROL = 203
+    DO_MOUNT_CONTROL = 205
+    DO_SET_CAM_TRIGG_DIST = 206
+    NAV_FENCE_POLYGON_VERTEX_INCLUSION = 5001
+    NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
+    NAV_RALLY_POINT = 5100
+
+
+class MavFrame(IntEnum):
+    """MAV_FRAME values for mission items."""
+
+    GLOBAL = 0
+    MISSION = 2
+    GLOBAL_RELATIVE_ALT = 3
+    GLOBAL_INT = 5
+    GLOBAL_RELATIVE_ALT_INT = 6
+
+
+NAV_COMMANDS = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_TURNS, MavCmd.NAV_RETURN_TO_LAUNCH,
+                          MavCmd.NAV_LAND, MavCmd.NAV_TAKEOFF})
+
+
+@dataclass(frozen=True)
+class MissionItem:
+    """One MAVLink mission item; ``altitude_m`` is metres above the dock (home).
+
+    ``params`` are MAVLink params 1–4; lat/lon are params 5/6 (0 where the command has none).
+    """
+
+    command: int
+    lat: float = 0.0
+    lon: float = 0.0
+    altitude_m: float = 0.0
+    params: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    frame: int = MavFrame.GLOBAL_RELATIVE_ALT_INT
+    autocontinue: bool = True
+
+    @property
+    def is_nav(self) -> bool:
+        return self.command in NAV_COMMANDS
+
+
+@dataclass(frozen=True)
+class FenceVertex:
+    """A polygon fence vertex; ``inclusion`` False marks a no-fly (exclusion) polygon."""
+
+    lat: float
+    lon: float
+    polygon_index: int
+    vertex_count: int
+    inclusion: bool = True
+
+
+@dataclass(frozen=True)
+class MissionPlan:
+    """A flyable plan for one dock: mission items (seq 1..n; home is added on upload) and fence."""
+
+    dock_id: str
+    items: tuple[MissionItem, ...]
+    trigger_distance_m: float
+    length_m: float
+    duration_s: float
+    home_lon: float = 0.0
+    home_lat: float = 0.0
+    altitude_m: float = 0.0
+    frame_count: int = 0
+    fence: tuple[FenceVertex, ...] = ()
+    area_id: str | None = None
+    scenarios: frozenset[Category] = frozenset()
+    gsd_cm: float | None = None
+    camera: CameraModel = field(default_factory=CameraModel)
+    sortie: int = 1
+    sorties: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class DockStatus(StrEnum):
+    READY = "ready"
+    CHARGING = "charging"
+    FLYING = "flying"
+    MAINTENANCE = "maintenance"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Dock:
+    """A drone dock (机库) and the vehicle it houses."""
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+    alt_m: float = 0.0
+    vehicle_url: str = "sim:"
+    max_range_m: float = 5000.0
+    endurance_s: float = 2400.0
+    charge_s: float = 1800.0
+    status: DockStatus = DockStatus.READY
+    cruise_speed_m_s: float = 10.0
+    camera: CameraModel = field(default_factory=CameraModel)
+
+
+@dataclass(frozen=True)
+class PatrolArea:
+    """A patrol area: a GeoJSON Polygon (lon/lat), what to look for, at what GSD, how often."""
+
+    id: str
+    name: str
+    polygon: dict[str, Any]
+    scenarios: frozenset[Category]
+    gsd_cm: float = 2.5
+    cadence: str | None = None
+    jurisdiction_id: str | None = None
