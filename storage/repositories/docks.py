@@ -1,0 +1,47 @@
+"""Docks (机库): the fleet's stations and the vehicles they house."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from sqlalchemy.orm import Session
+
+from dockpatrol.camera import CameraModel
+from missions.types import Dock, DockStatus
+from storage.repositories._base import get_row, list_rows, require_row, upsert_row
+from storage.tables import DockRow
+
+
+def to_domain(row: DockRow) -> Dock:
+    return Dock(
+        id=row.id, name=row.name, lon=row.lon, lat=row.lat, alt_m=row.alt_m, vehicle_url=row.vehicle_url,
+        max_range_m=row.max_range_m, endurance_s=row.endurance_s, charge_s=row.charge_s,
+        status=DockStatus(row.status), cruise_speed_m_s=row.cruise_speed_m_s,
+        camera=CameraModel(**row.camera) if row.camera else CameraModel(),
+    )
+
+
+def upsert(*, session: Session, dock: Dock) -> Dock:
+    values = asdict(dock)
+    values.pop("id")
+    values["status"] = str(dock.status)
+    upsert_row(session, DockRow, dock.id, **values)
+    return dock
+
+
+def get(*, session: Session, dock_id: str) -> Dock | None:
+    row = get_row(session, DockRow, dock_id)
+    return to_domain(row) if row else None
+
+
+def require(*, session: Session, dock_id: str) -> Dock:
+    return to_domain(require_row(session, DockRow, dock_id, "dock"))
+
+
+def list_all(*, session: Session) -> list[Dock]:
+    return [to_domain(r) for r in list_rows(session, DockRow, DockRow.id)]
+
+
+def set_status(*, session: Session, dock_id: str, status: DockStatus) -> None:
+    require_row(session, DockRow, dock_id, "dock").status = str(status)
+    session.flush()

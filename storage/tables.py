@@ -1,0 +1,283 @@
+"""SQLAlchemy 2 tables for every aggregate. Domain types live in the domain packages; repositories map."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from storage.geometry import GeoJSONGeometry, bbox_of
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone, so normalise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; dockpatrol stores UTC-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class GeoMixin:
+    """A GeoJSON geometry plus its bbox, kept in step by :meth:`set_geometry`."""
+
+    geometry: Mapped[dict[str, Any]] = mapped_column(GeoJSONGeometry())
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+
+    def set_geometry(self, geometry: dict[str, Any]) -> None:
+        self.geometry = geometry
+        self.min_lon, self.min_lat, self.max_lon, self.max_lat = bbox_of(geometry)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DockRow(Timestamps, Base):
+    __tablename__ = "docks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lon: Mapped[float]
+    lat: Mapped[float]
+    alt_m: Mapped[float] = mapped_column(default=0.0)
+    vehicle_url: Mapped[str] = mapped_column(String(300), default="sim:")
+    max_range_m: Mapped[float]
+    endurance_s: Mapped[float]
+    charge_s: Mapped[float]
+    cruise_speed_m_s: Mapped[float] = mapped_column(default=10.0)
+    status: Mapped[str] = mapped_column(String(32), default="ready")
+    camera: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JurisdictionRow(GeoMixin, Timestamps, Base):
+    """A grid or community: the unit tickets are routed by (网格)."""
+
+    __tablename__ = "jurisdictions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), default="grid")
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PatrolAreaRow(GeoMixin, Timestamps, Base):
+    __tablename__ = "patrol_areas"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scenarios: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    gsd_cm: Mapped[float] = mapped_column(default=2.5)
+    cadence: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    jurisdiction_id: Mapped[str | None] = mapped_column(ForeignKey("jurisdictions.id"), nullable=True)
+
+
+class NoFlyZoneRow(GeoMixin, Timestamps, Base):
+    __tablename__ = "no_fly_zones"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ScheduleRow(Timestamps, Base):
+    """A recurring patrol of one area: an RFC 5545 RRULE or a cron expression."""
+
+    __tablename__ = "schedules"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area_id: Mapped[str] = mapped_column(ForeignKey("patrol_areas.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(300))
+    starts_at: Mapped[datetime]
+    priority: Mapped[int] = mapped_column(default=50)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoutingRuleRow(Timestamps, Base):
+    """Routing as data: first enabled match by priority decides department and deadline."""
+
+    __tablename__ = "routing_rules"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(default=100)
+    match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    department: Mapped[str] = mapped_column(String(64))
+    sla_hours: Mapped[float] = mapped_column(default=72.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MissionRow(Timestamps, Base):
+    __tablename__ = "missions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="patrol")
+    status: Mapped[str] = mapped_column(String(32), default="planned")
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
+    dock_id: Mapped[str | None] = mapped_column(ForeignKey("docks.id"), nullable=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(nullable=True)
+    priority: Mapped[int] = mapped_column(default=50)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class FlightRow(Timestamps, Base):
+    __tablename__ = "flights"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"), nullable=True)
+    dock_id: Mapped[str | None] = mapped_column(ForeignKey("docks.id"), nullable=True)
+    vehicle_url: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    result: Mapped[str] = mapped_column(String(64), default="")
+    log_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FrameRow(Timestamps, Base):
+    """A captured image: stored raw in the object store before anything analyses it."""
+
+    __tablename__ = "frames"
+    __table_args__ = (UniqueConstraint("flight_id", "sha256"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flight_id: Mapped[str | None] = mapped_column(ForeignKey("flights.id"), nullable=True)
+    captured_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    lon: Mapped[float | None] = mapped_column(nullable=True)
+    lat: Mapped[float | None] = mapped_column(nullable=True)
+    altitude_m: Mapped[float | None] = mapped_column(nullable=True)
+    yaw_deg: Mapped[float | None] = mapped_column(nullable=True)
+    pitch_deg: Mapped[float | None] = mapped_column(nullable=True)
+    roll_deg: Mapped[float | None] = mapped_column(nullable=True)
+    camera: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    object_key: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="stored")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class FindingRow(GeoMixin, Timestamps, Base):
+    __tablename__ = "findings"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frame_id: Mapped[str | None] = mapped_column(ForeignKey("frames.id"), nullable=True)
+    flight_id: Mapped[str | None] = mapped_column(ForeignKey("flights.id"), nullable=True)
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
+    class_name: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float]
+    evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    seen_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+
+
+class ChangeEventRow(GeoMixin, Timestamps, Base):
+    __tablename__ = "change_events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    before_flight_id: Mapped[str | None] = mapped_column(ForeignKey("flights.id"), nullable=True)
+    after_flight_id: Mapped[str | None] = mapped_column(ForeignKey("flights.id"), nullable=True)
+    before_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    after_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    status: Mapped[str] = mapped_column(String(32), default="pending_review")
+
+
+class TicketRow(GeoMixin, Timestamps, Base):
+    """A work order (工单): routed to a department with a deadline; every change leaves history."""
+
+    __tablename__ = "tickets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    category: Mapped[str] = mapped_column(String(32))
+    class_name: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))
+    jurisdiction_id: Mapped[str | None] = mapped_column(ForeignKey("jurisdictions.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    priority: Mapped[int] = mapped_column(default=50)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    routing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedup_key: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reinspection_mission_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class TicketHistoryRow(Base):
+    """The audit trail (全流程留痕): append-only."""
+
+    __tablename__ = "ticket_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxRow(Base):
+    """An outbound delivery written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    destination: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+GEO_TABLES = ("jurisdictions", "patrol_areas", "no_fly_zones", "findings", "change_events", "tickets")
+BBOX_INDEXES = [Index(f"ix_{t}_bbox", Base.metadata.tables[t].c.min_lon, Base.metadata.tables[t].c.max_lon,
+                      Base.metadata.tables[t].c.min_lat, Base.metadata.tables[t].c.max_lat) for t in GEO_TABLES]
