@@ -46,15 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_ERROR
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:
+        # Usage errors come from typer's bundled click; recognise them by their interface.
+        if type(exc).__name__ == "Abort":
             typer.echo("error: aborted", err=True)
             return EXIT_ERROR
-        if isinstance(exc, click.ClickException):
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             typer.echo(f"error: {exc.format_message()}", err=True)
-            return exc.exit_code
+            return int(exc.exit_code) or EXIT_ERROR
         raise
     return 0
 

@@ -48,16 +48,16 @@ class GeoJSONGeometry(TypeDecorator[dict[str, Any]]):
         if dialect.name == "postgresql":
             raw = value.data if hasattr(value, "data") else value
             geom = shapely.from_wkb(bytes(raw) if isinstance(raw, memoryview) else raw)
-            return _as_plain(mapping(geom))
+            return plain_geojson(mapping(geom))
         return json.loads(value)
 
 
-def _as_plain(obj: Any) -> Any:
+def plain_geojson(obj: Any) -> Any:
     """shapely's mapping() returns tuples; GeoJSON readers expect lists."""
     if isinstance(obj, dict):
-        return {k: _as_plain(v) for k, v in obj.items()}
+        return {k: plain_geojson(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_as_plain(v) for v in obj]
+        return [plain_geojson(v) for v in obj]
     return obj
 
 

@@ -45,7 +45,7 @@ def test_overwrite_replaces_content(store: ObjectStore) -> None:
 
 @pytest.mark.parametrize("op", ["get", "stat", "delete"])
 def test_missing_object_is_not_found(store: ObjectStore, op: str) -> None:
-    with pytest.raises(NotFound, match="missing/key.jpg"):
+    with pytest.raises(NotFound, match=r"missing/key\.jpg"):
         getattr(store, op)("missing/key.jpg")
 
 
@@ -91,5 +91,5 @@ def test_unreachable_s3_is_a_clear_error() -> None:
 
     dead = MinioObjectStore(endpoint="127.0.0.1:9", access_key="a", secret_key="b", bucket="dockpatrol",
                             timeout_s=2.0, retries=0)
-    with pytest.raises(Unavailable, match="127.0.0.1:9"):
+    with pytest.raises(Unavailable, match=r"127\.0\.0\.1:9"):
         dead.put("a.bin", b"x")
