@@ -1,0 +1,1 @@
+"""Jobs that move a flight's imagery through ingest → detect → compare → ticket."""
