@@ -34,9 +34,12 @@ def configure_ultralytics(config_dir: Path | None = None) -> Path:
         config_dir = get_settings().data_dir / "ultralytics"
     config_dir = config_dir.resolve()
     config_dir.mkdir(parents=True, exist_ok=True)
+    # ultralytics reads fonts and settings from the "Ultralytics" sub-directory of YOLO_CONFIG_DIR
+    user_dir = config_dir / "Ultralytics"
+    user_dir.mkdir(exist_ok=True)
     font = _bundled_ttf()
     for name in _FONT_NAMES:
-        target = config_dir / name
+        target = user_dir / name
         if not target.exists():
             shutil.copyfile(font, target)
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)

@@ -1,0 +1,217 @@
+"""Model cards in ``models/``: one YAML per weights file mapping its classes onto the taxonomy.
+
+A card names the weights (.pt, optional .onnx), the input size, each model class's taxonomy
+class and confidence threshold, the training data and measured metrics. Bringing your own
+weights means writing a card; no code changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dockpatrol.errors import InvalidInput, NotFound
+from dockpatrol.taxonomy import CATEGORY_OF, CLASS_NAMES, Category
+
+CARD_SUFFIXES = (".yaml", ".yml")
+MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
+MAX_CARD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class CardClass:
+    """One class the model outputs: its id and name in the weights, the taxonomy class it means, its threshold."""
+
+    model_id: int
+    model_name: str
+    taxonomy: str | None  # None: the model knows it, dockpatrol ignores it
+    threshold: float
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A validated model card; paths are resolved against the card's directory."""
+
+    name: str
+    version: str
+    card_path: Path
+    weights_path: Path
+    onnx_path: Path | None
+    input_size_px: int
+    classes: tuple[CardClass, ...]
+    synthetic_training_data: bool
+    description: str = ""
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    def taxonomy_ids(self) -> np.ndarray:
+        """Model class id → index in ``CLASS_NAMES`` (-1 for ignored classes)."""
+        ids = np.full(len(self.classes), -1, dtype=np.int64)
+        for c in self.classes:
+            if c.taxonomy is not None:
+                ids[c.model_id] = CLASS_NAMES.index(c.taxonomy)
+        return ids
+
+    def thresholds(self) -> np.ndarray:
+        """Confidence threshold per model class id."""
+        return np.array([c.threshold for c in sorted(self.classes, key=lambda c: c.model_id)], dtype=np.float32)
+
+    @property
+    def taxonomy_classes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.taxonomy for c in self.classes if c.taxonomy is not None))
+
+    @property
+    def categories(self) -> frozenset[Category]:
+        return frozenset(CATEGORY_OF[c] for c in self.taxonomy_classes)
+
+
+def _req(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in raw:
+        raise InvalidInput(f"{where}: missing field {key!r}")
+    value = raw[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise InvalidInput(f"{where}: field {key!r} must be {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def _parse_classes(raw: Any, where: str) -> tuple[CardClass, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput(f"{where}: 'classes' must be a non-empty list of {{id, name, taxonomy, threshold}}")
+    out = []
+    for i, item in enumerate(raw):
+        here = f"{where}: classes[{i}]"
+        if not isinstance(item, Mapping):
+            raise InvalidInput(f"{here} must be a mapping, got {item!r}")
+        model_id = _req(item, "id", int, here)
+        model_name = str(item.get("name", item.get("taxonomy", model_id)))
+        taxonomy = item.get("taxonomy")
+        if taxonomy is not None and taxonomy not in CATEGORY_OF:
+            raise InvalidInput(
+                f"{here}: unknown taxonomy class {taxonomy!r} for model class {model_name!r}; "
+                f"known classes: {', '.join(CLASS_NAMES)} (or null to ignore the class)"
+            )
+        threshold = _req(item, "threshold", (int, float), here)
+        if not 0.0 < float(threshold) <= 1.0:
+            raise InvalidInput(f"{here}: threshold must be in (0, 1], got {threshold}")
+        out.append(CardClass(model_id, model_name, taxonomy, float(threshold)))
+    ids = sorted(c.model_id for c in out)
+    if ids != list(range(len(out))):
+        raise InvalidInput(f"{where}: class ids must be 0..{len(out) - 1} without gaps or repeats, got {ids}")
+    return tuple(sorted(out, key=lambda c: c.model_id))
+
+
+def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
+    """A ModelCard from parsed YAML; raises InvalidInput naming the card and the offending field."""
+    where = f"model card {card_path.name}"
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping at the top level")
+    base = card_path.parent
+    weights = Path(_req(raw, "weights", str, where))
+    onnx = raw.get("onnx")
+    if onnx is not None and not isinstance(onnx, str):
+        raise InvalidInput(f"{where}: field 'onnx' must be a file name, got {onnx!r}")
+    input_size = _req(raw, "input_size_px", int, where)
+    if input_size < 32 or input_size % 32:
+        raise InvalidInput(f"{where}: input_size_px must be a positive multiple of 32, got {input_size}")
+    if "synthetic_training_data" not in raw or not isinstance(raw["synthetic_training_data"], bool):
+        raise InvalidInput(f"{where}: field 'synthetic_training_data' must be true or false")
+    sha = raw.get("sha256") or {}
+    if not isinstance(sha, Mapping):
+        raise InvalidInput(f"{where}: 'sha256' must map file names to hex digests")
+    return ModelCard(
+        name=_req(raw, "name", str, where),
+        version=str(_req(raw, "version", (str, int, float), where)),
+        card_path=card_path,
+        weights_path=(base / weights).resolve(),
+        onnx_path=(base / onnx).resolve() if onnx else None,
+        input_size_px=input_size,
+        classes=_parse_classes(raw.get("classes"), where),
+        synthetic_training_data=raw["synthetic_training_data"],
+        description=str(raw.get("description", "")),
+        sha256={str(k): str(v) for k, v in sha.items()},
+        training=dict(raw.get("training") or {}),
+        metrics=dict(raw.get("metrics") or {}),
+    )
+
+
+def load_card(path: Path) -> ModelCard:
+    """Read and validate one card file (schema and taxonomy; files are checked by :func:`check_files`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"model card {path} does not exist")
+    if path.stat().st_size > MAX_CARD_BYTES:
+        raise InvalidInput(f"model card {path.name} is larger than {MAX_CARD_BYTES} bytes")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"model card {path.name} is not valid YAML: {exc}") from None
+    return parse_card(raw, card_path=path.resolve())
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_files(card: ModelCard) -> None:
+    """Raise InvalidInput unless the card's weights exist, are of sane size and match recorded digests."""
+    for path in (card.weights_path, card.onnx_path):
+        if path is None:
+            continue
+        if not path.is_file():
+            raise InvalidInput(f"model card {card.card_path.name}: weights file {path.name} is missing")
+        size = path.stat().st_size
+        if not 0 < size <= MAX_WEIGHTS_BYTES:
+            raise InvalidInput(f"model card {card.card_path.name}: {path.name} is {size} bytes")
+        want = card.sha256.get(path.name)
+        if want and file_sha256(path) != want:
+            raise InvalidInput(f"model card {card.card_path.name}: {path.name} does not match its sha256 digest")
+
+
+def card_paths(models_dir: Path | None = None) -> list[Path]:
+    """Every card file in the models directory, sorted by name."""
+    if models_dir is None:
+        from dockpatrol.settings import get_settings
+
+        models_dir = get_settings().models_dir
+    if not models_dir.is_dir():
+        return []
+    return sorted(p for p in models_dir.iterdir() if p.suffix in CARD_SUFFIXES and p.is_file())
+
+
+def list_cards(models_dir: Path | None = None) -> list[ModelCard]:
+    """Every valid card; an invalid one raises (``dockpatrol models validate`` reports all of them)."""
+    return [load_card(p) for p in card_paths(models_dir)]
+
+
+def require_card(name: str, models_dir: Path | None = None) -> ModelCard:
+    """The card called ``name`` (its ``name`` field or file stem); raises NotFound listing the known ones."""
+    cards = list_cards(models_dir)
+    for card in cards:
+        if name in (card.name, card.card_path.stem):
+            return card
+    known = ", ".join(c.name for c in cards) or "none"
+    raise NotFound(f"no model card named {name!r}; known cards: {known}")
+
+
+def cards_for(categories: set[Category] | frozenset[Category], models_dir: Path | None = None) -> list[ModelCard]:
+    """Cards whose classes cover at least one of the area's scenarios."""
+    return [c for c in list_cards(models_dir) if c.categories & set(categories)]
+
+
+DEFAULT_CARD = "dockpatrol-demo-yolo11n"

@@ -1,0 +1,111 @@
+"""Sliced inference for large frames: model-sized overlapping tiles in batches, shift back, merge.
+
+Small objects in 4000×3000 frames vanish when the frame is shrunk to the model input; tiles at
+native resolution keep them. Tiles go through the detector in batches (one forward per batch),
+an optional full-frame pass catches objects larger than a tile, and greedy non-maximum merging on
+intersection-over-smaller joins the pieces of objects cut by tile borders.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+import numpy as np
+
+from dockpatrol.errors import InvalidInput
+from vision.detections import Detections, greedy_nmm, nms_indices
+from vision.detector import PAD_VALUE, Detector
+
+
+class Merge(StrEnum):
+    """How detections from overlapping tiles are combined."""
+
+    GREEDY_NMM = "greedy_nmm"
+    NMS = "nms"
+    NONE = "none"
+
+
+class Metric(StrEnum):
+    IOS = "ios"
+    IOU = "iou"
+
+
+def _starts(length: int, tile: int, overlap: float) -> np.ndarray:
+    """Tile start offsets along one axis: regular steps, the last tile flush with the far edge."""
+    if length <= tile:
+        return np.zeros(1, dtype=np.int64)
+    step = max(1, int(tile * (1.0 - overlap)))
+    n = math.ceil((length - tile) / step) + 1
+    starts = np.minimum(np.arange(n, dtype=np.int64) * step, length - tile)
+    return np.unique(starts)
+
+
+def tile_grid(image_wh: tuple[int, int], *, slice_wh: tuple[int, int],
+              overlap_wh: tuple[float, float] = (0.2, 0.2)) -> np.ndarray:
+    """Tile boxes (k, 4) int xyxy covering an image; every tile is ``slice_wh`` unless the image is smaller."""
+    w, h = image_wh
+    sw, sh = slice_wh
+    if w <= 0 or h <= 0:
+        raise InvalidInput(f"image size must be positive, got {w}x{h}")
+    if sw <= 0 or sh <= 0:
+        raise InvalidInput(f"slice_wh must be positive, got {slice_wh}")
+    if not all(0.0 <= o < 1.0 for o in overlap_wh):
+        raise InvalidInput(f"overlap_wh must be fractions in [0, 1), got {overlap_wh}")
+    xs = _starts(w, sw, overlap_wh[0])
+    ys = _starts(h, sh, overlap_wh[1])
+    gx, gy = np.meshgrid(xs, ys)
+    x0, y0 = gx.ravel(), gy.ravel()
+    return np.stack([x0, y0, np.minimum(x0 + sw, w), np.minimum(y0 + sh, h)], axis=1)
+
+
+def cut_tiles(image: np.ndarray, tiles: np.ndarray, *, slice_wh: tuple[int, int]) -> np.ndarray:
+    """Stack tile crops into (k, sh, sw, 3); tiles of an image smaller than the slice are padded."""
+    sw, sh = slice_wh
+    out = np.full((len(tiles), sh, sw, 3), PAD_VALUE, dtype=np.uint8)
+    for i, (x0, y0, x1, y1) in enumerate(tiles):
+        out[i, : y1 - y0, : x1 - x0] = image[y0:y1, x0:x1]
+    return out
+
+
+def merge_detections(dets: Detections, *, merge: Merge = Merge.GREEDY_NMM, metric: Metric = Metric.IOS,
+                     threshold: float = 0.5, class_agnostic: bool = False) -> Detections:
+    """Combine overlapping detections of the same object (class-aware unless ``class_agnostic``)."""
+    if merge is Merge.NONE or len(dets) < 2:
+        return dets
+    if merge is Merge.NMS:
+        keep = nms_indices(dets.xyxy, dets.confidence, None if class_agnostic else dets.class_id,
+                           threshold=threshold, metric=metric.value)
+        return dets[keep]
+    return greedy_nmm(dets, threshold=threshold, metric=metric.value, class_agnostic=class_agnostic)
+
+
+def slice_infer(image: np.ndarray, detector: Detector, *, slice_wh: tuple[int, int] | None = None,
+                overlap_wh: tuple[float, float] = (0.2, 0.2), merge: Merge = Merge.GREEDY_NMM,
+                metric: Metric = Metric.IOS, match_threshold: float = 0.5, full_frame: bool = True,
+                batch_size: int = 8) -> Detections:
+    """Detect in a large RGB frame by tiles; boxes come back in frame pixels.
+
+    ``slice_wh`` defaults to the detector's input size so tiles need no resizing.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInput(f"image must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+    h, w = image.shape[:2]
+    slice_wh = slice_wh or detector.input_wh
+    tiles = tile_grid((w, h), slice_wh=slice_wh, overlap_wh=overlap_wh)
+    parts: list[Detections] = []
+    for start in range(0, len(tiles), batch_size):
+        chunk = tiles[start:start + batch_size]
+        found = detector(list(cut_tiles(image, chunk, slice_wh=slice_wh)))
+        counts = np.array([len(d) for d in found])
+        if counts.sum() == 0:
+            continue
+        # shift every tile's boxes by its origin in one vectorised step
+        joined = Detections.merge(found)
+        origin = np.repeat(chunk[:, :2], counts, axis=0)
+        parts.append(joined.shifted(dx_px=origin[:, 0], dy_px=origin[:, 1]))
+    single_tile = len(tiles) == 1 and (w, h) == tuple(slice_wh)
+    if full_frame and not single_tile:
+        parts.extend(detector([image]))
+    dets = Detections.merge(parts).clipped(width_px=w, height_px=h)
+    return merge_detections(dets, merge=merge, metric=metric, threshold=match_threshold)
