@@ -4,14 +4,16 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Hide pip's notes about this machine's unused local index folders; keep everything else.
+PIPFILTER := { grep -v -e 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: demo test venv lint bench serve clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
+	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel 2>&1 | $(PIPFILTER)
 	@echo "installing dockpatrol and its dependencies into $(VENV) (first run only; torch is large)"
-	@$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 | $(PIPFILTER)
 	@touch $(STAMP)
 
 venv: $(STAMP)
