@@ -47,3 +47,28 @@ def test_celery_worker_runs_registered_job(celery_runner: CeleryRunner, stored_o
     result = celery_runner.submit("objects.checksum", key=key).result(timeout=30)
     assert result == {"key": key, "sha256": digest, "size_bytes": 1200}
     assert celery_runner.submit("worker.info").result(timeout=30)["dockpatrol"]
+
+
+@pytest.mark.redis
+def test_job_survives_a_crashed_worker(redis_url: str, tmp_path) -> None:
+    """A worker process that dies mid-job loses nothing: the job is redelivered and completes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCKPATROL_BROKER_URL": redis_url, "PYTHONPATH": os.getcwd()}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "pipeline.celery_app", "worker", "-P", "prefork", "-c", "1",
+         "-I", "tests.integration.pipeline.crash_jobs", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "warning", "-Q", "celery"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        import tests.integration.pipeline.crash_jobs  # noqa: F401  (the sender checks job names too)
+
+        runner = CeleryRunner(redis_url)
+        marker = tmp_path / "attempts.txt"
+        assert runner.submit("test.crash_once", marker=str(marker)).result(timeout=120) == {"attempts": 2}
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
