@@ -143,5 +143,5 @@ class GeoPose:
     def to_metric(self, projection: LocalProjection, *, ground_z_m: float = 0.0) -> CameraPose:
         """The same pose in ``projection``'s metric frame (yaw turned from true to grid north)."""
         x, y = projection.to_metric(self.lon, self.lat)
-        yaw_grid = self.yaw_deg + projection.grid_convergence_deg(self.lon, self.lat)
+        yaw_grid = self.yaw_deg - projection.grid_convergence_deg(self.lon, self.lat)
         return CameraPose(float(x), float(y), ground_z_m + self.altitude_m, yaw_grid, self.pitch_deg, self.roll_deg)

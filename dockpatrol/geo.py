@@ -75,7 +75,7 @@ class LocalProjection:
         return np.asarray(lon), np.asarray(lat)
 
     def grid_convergence_deg(self, lon: float, lat: float) -> float:
-        """Angle from true north to grid north at (lon, lat); grid yaw = true yaw + this."""
+        """Angle from true north to grid north at (lon, lat); grid yaw = true yaw - this."""
         factors = _proj(self.epsg).get_factors(lon, lat)
         return float(factors.meridian_convergence)
 

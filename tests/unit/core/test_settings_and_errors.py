@@ -84,6 +84,12 @@ def test_geopose_turns_true_yaw_into_grid_yaw() -> None:
     proj = LocalProjection.around(113.15, 23.03)
     pose = GeoPose(113.15, 23.03, 60.0, yaw_deg=10.0).to_metric(proj)
     convergence = proj.grid_convergence_deg(113.15, 23.03)
-    assert pose.yaw_deg == pytest.approx(10.0 + convergence)
+    assert pose.yaw_deg == pytest.approx(10.0 - convergence)
     assert 0.5 < abs(convergence) < 1.5  # 2.15° east of the zone's meridian at 23° N
+    # a point 1 km away at true bearing 10° lies at grid bearing pose.yaw_deg
+    from pyproj import Geod
+
+    lon, lat, _ = Geod(ellps="WGS84").fwd(113.15, 23.03, 10.0, 1000.0)
+    x, y = proj.to_metric(lon, lat)
+    assert math.degrees(math.atan2(float(x) - pose.x_m, float(y) - pose.y_m)) == pytest.approx(pose.yaw_deg, abs=0.01)
     assert math.isfinite(pose.x_m)
