@@ -9,6 +9,24 @@ from typing import Any
 from dockpatrol.camera import CameraModel
 from dockpatrol.taxonomy import Category
 
+#: Target ground sample distance (cm per pixel) per scenario: fine enough that the smallest thing the
+#: scenario's detectors look for still spans tens of pixels in a 640-px detector slice.
+SCENARIO_GSD_CM: dict[Category, float] = {
+    # rooftop additions, shed roof seams and site fences are 0.5-3 m wide
+    Category.CONSTRUCTION: 2.5,
+    # dumped waste piles, uncovered soil patches and discoloured water are metres across
+    Category.POLLUTION: 3.0,
+    # smoke plumes, flames and burn scars are large; a higher flight also sees more around them
+    Category.FIRE: 5.0,
+}
+
+
+def target_gsd_cm(scenarios: frozenset[Category] | set[Category] | tuple[Category, ...]) -> float:
+    """The finest of the scenarios' target GSDs (construction's when none is given)."""
+    if not scenarios:
+        return SCENARIO_GSD_CM[Category.CONSTRUCTION]
+    return min(SCENARIO_GSD_CM[Category(s)] for s in scenarios)
+
 
 class MavCmd(IntEnum):
     """MAV_CMD numbers used by patrol missions (values from MAVLink common.xml)."""
@@ -74,6 +92,15 @@ class FenceVertex:
 
 
 @dataclass(frozen=True)
+class RallyPoint:
+    """A safe point the vehicle may divert to instead of home; ``altitude_m`` above home."""
+
+    lat: float
+    lon: float
+    altitude_m: float
+
+
+@dataclass(frozen=True)
 class MissionPlan:
     """A flyable plan for one dock: mission items (seq 1..n; home is added on upload) and fence."""
 
@@ -94,6 +121,7 @@ class MissionPlan:
     sortie: int = 1
     sorties: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    rally_points: tuple[RallyPoint, ...] = ()
 
 
 class DockStatus(StrEnum):
@@ -133,3 +161,23 @@ class PatrolArea:
     gsd_cm: float = 2.5
     cadence: str | None = None
     jurisdiction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NoFlyZone:
+    """A polygon (GeoJSON lon/lat) no flight may enter at any altitude: airport, hospital, prison."""
+
+    id: str
+    name: str
+    polygon: dict[str, Any]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """One cell of a jurisdiction grid (网格): the unit tickets are routed by."""
+
+    id: str
+    name: str
+    polygon: dict[str, Any]
+    department: str | None = None
