@@ -1,9 +1,242 @@
-"""`dockpatrol` commands of the vision package."""
+"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``."""
 
 from __future__ import annotations
 
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
 import typer
+
+from api.cli_groups import models_app
 
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the main app."""
+    models_app.command("list")(models_list)
+    models_app.command("validate")(models_validate)
+    models_app.command("bundle")(models_bundle)
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("detect")(detect)
+
+
+def _fmt(value: float) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def models_list(models_dir: Path | None = typer.Option(None, help="default: DOCKPATROL_MODELS_DIR")) -> None:
+    """List model cards: classes, input size, weights present."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dockpatrol.errors import InvalidInput
+    from vision.registry import card_paths, load_card
+
+    table = Table(title="Detector model cards")
+    for col in ("card", "version", "input", "classes", "weights", "synthetic", "mAP50 (held-out)"):
+        table.add_column(col)
+    for path in card_paths(models_dir):
+        try:
+            card = load_card(path)
+        except InvalidInput as exc:
+            table.add_row(path.name, "-", "-", f"[red]invalid: {exc}[/red]", "-", "-", "-")
+            continue
+        files = "ok" if card.weights_path.is_file() else "missing"
+        if card.onnx_path is not None:
+            files += " +onnx" if card.onnx_path.is_file() else " (onnx missing)"
+        table.add_row(card.name, card.version, str(card.input_size_px), ", ".join(card.taxonomy_classes), files,
+                      "yes" if card.synthetic_training_data else "no", _fmt(card.metrics.get("map50_mean")))
+    Console().print(table)
+
+
+def models_validate(cards: list[Path] = typer.Argument(None, help="card files (default: every card)"),
+                    load: bool = typer.Option(True, help="also load the weights and compare their classes"),
+                    models_dir: Path | None = typer.Option(None)) -> None:
+    """Validate cards: schema, taxonomy classes, files, digests and (with --load) the weights' classes."""
+    from dockpatrol.errors import DockpatrolError, InvalidInput
+    from vision.registry import card_paths, check_files, load_card
+
+    paths = list(cards or card_paths(models_dir))
+    if not paths:
+        raise InvalidInput("no model cards to validate")
+    failed = 0
+    for path in paths:
+        try:
+            card = load_card(path)
+            check_files(card)
+            if load:
+                from vision.ultralytics_adapter import weights_class_names
+
+                for weights in (card.weights_path, card.onnx_path):
+                    if weights is None:
+                        continue
+                    names = weights_class_names(weights)
+                    if names and len(names) != len(card.classes):
+                        raise InvalidInput(f"{weights.name} has {len(names)} classes, the card lists "
+                                           f"{len(card.classes)}")
+            typer.echo(f"ok      {path.name}: {card.name} {card.version}, {len(card.classes)} classes")
+        except DockpatrolError as exc:
+            failed += 1
+            typer.echo(f"invalid {path.name}: {exc}", err=True)
+    if failed:
+        raise InvalidInput(f"{failed} of {len(paths)} model cards are invalid")
+
+
+def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs/<name>/weights/best.pt)"),
+                  data: Path = typer.Option(..., help="dataset yaml with val and test splits"),
+                  name: str = typer.Option(..., help="card and file name in models/"),
+                  version: str = typer.Option("1.0.0"),
+                  imgsz: int = typer.Option(640),
+                  command: str = typer.Option("", help="training command recorded in the card"),
+                  description: str = typer.Option("", help="one paragraph for the card"),
+                  synthetic: bool = typer.Option(True, help="trained on the twin's synthetic scenes"),
+                  onnx: bool = typer.Option(True, help="also export ONNX for the fast CPU path"),
+                  models_dir: Path | None = typer.Option(None)) -> None:
+    """Copy weights into models/ with ONNX, per-class thresholds and held-out metrics in a card."""
+    from dockpatrol.settings import get_settings
+    from vision.train import bundle
+
+    card = bundle(weights=weights, data=data, models_dir=models_dir or get_settings().models_dir, name=name,
+                  version=version, command=command, description=description or _default_description(synthetic),
+                  imgsz=imgsz, synthetic=synthetic, onnx=onnx)
+    typer.echo(f"wrote {card}")
+
+
+def _default_description(synthetic: bool) -> str:
+    if synthetic:
+        return ("Demo detector trained from scratch on synthetic scenes rendered by the dockpatrol digital twin. "
+                "It has never seen a real photo; use it to try the platform, not to issue tickets.")
+    return "Detector trained on the operator's own labelled imagery."
+
+
+def train(data: Path = typer.Option(..., help="YOLO dataset yaml (e.g. from `dockpatrol sim dataset`)"),
+          model: str = typer.Option("yolo11n.yaml", help="model yaml (from scratch) or .pt to fine-tune"),
+          epochs: int = typer.Option(30),
+          imgsz: int = typer.Option(640),
+          batch: int = typer.Option(16),
+          workers: int = typer.Option(2),
+          device: str | None = typer.Option(None, help="cpu, cuda, 0 … (default: cuda when present)"),
+          project: Path = typer.Option(Path("runs"), help="where runs are written"),
+          name: str = typer.Option("train"),
+          seed: int = typer.Option(0),
+          cache: str = typer.Option("ram", help="ram, disk or none"),
+          close_mosaic: int = typer.Option(5, help="last epochs without mosaic augmentation"),
+          patience: int = typer.Option(50),
+          resume: bool = typer.Option(False, help="resume project/name from its last.pt"),
+          bundle_as: str | None = typer.Option(None, "--bundle", help="afterwards, bundle into models/ as NAME"),
+          version: str = typer.Option("1.0.0", help="card version when bundling")) -> None:
+    """Train a detector (ultralytics) and optionally bundle it into models/ with a measured card."""
+    from vision.train import bundle
+    from vision.train import train as run_training
+
+    result = run_training(data=data, model=model, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+                          project=project, name=name, device=device, seed=seed,
+                          cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
+                          resume=resume)
+    typer.echo(f"trained in {result.seconds / 60:.1f} min: {result.best_weights}")
+    if bundle_as:
+        from dockpatrol.settings import get_settings
+
+        command = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        card = bundle(weights=result.best_weights, data=data, models_dir=get_settings().models_dir, name=bundle_as,
+                      version=version, command=command, description=_default_description(True), imgsz=imgsz,
+                      training={"epochs": epochs, "imgsz": imgsz, "batch": batch, "model": model,
+                                "wall_time_min": round(result.seconds / 60, 1), "device": device or "auto"})
+        typer.echo(f"wrote {card}")
+
+
+def _print_report(report, as_json: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Findings vs ground truth ({report.frames} frames, "
+                        f"{report.seconds_per_frame:.1f} s/frame detection)")
+    for col in ("class", "truths", "findings", "TP", "precision", "recall"):
+        table.add_column(col)
+    for s in report.scores:
+        if s.truths or s.findings:
+            table.add_row(s.class_name, str(s.truths), str(s.findings), str(s.true_positives), _fmt(s.precision),
+                          _fmt(s.recall))
+    console = Console()
+    console.print(table)
+    for title, stats in (("finding centroid error", report.finding_error), ("pixel→ground error", report.georef_error)):
+        for key, st in stats.items():
+            console.print(f"{title} [{key}]: n={st.n} median {_fmt(st.median_m)} m, p90 {_fmt(st.p90_m)} m, "
+                          f"max {_fmt(st.max_m)} m")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if as_json is not None:
+        as_json.write_text(json.dumps(report.to_dict(), indent=2))
+
+
+def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
+             frames: int = typer.Option(8, help="twin frames to render"),
+             altitude: float = typer.Option(60.0, help="metres above ground"),
+             images: Path | None = typer.Option(None, help="folder of georeferenced JPEGs instead of the twin"),
+             truth: Path | None = typer.Option(None, help="GeoJSON truth for --images"),
+             dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) for JPEGs without "
+                                                                   "relative altitude"),
+             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
+             backend: str = typer.Option("auto", help="auto, torch or onnx"),
+             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
+             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
+             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON")) -> None:
+    """Per-class precision/recall of georeferenced findings and georeference error, on twin frames or your own."""
+    from dockpatrol.errors import InvalidInput
+    from vision.evaluate import evaluate_images, evaluate_twin
+    from vision.registry import require_card
+    from vision.ultralytics_adapter import Backend, load_detector
+
+    card = require_card(model)
+    detector = load_detector(card, backend=Backend(backend))
+    label = f"{card.name}@{card.version}"
+    if images is not None:
+        if truth is None:
+            raise InvalidInput("--images needs --truth (a GeoJSON FeatureCollection with a 'class' property)")
+        report = evaluate_images(detector, images=images, truth=truth, model=label, radius_m=radius,
+                                 dock_altitude_m=dock_altitude, full_frame=full_frame)
+    else:
+        report = evaluate_twin(detector, seed=seed, frames=frames, model=label, altitude_m=altitude,
+                               radius_m=radius, full_frame=full_frame)
+    _print_report(report, json_out)
+
+
+def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI XMP) or a GeoTIFF ortho"),
+           model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
+           out: Path | None = typer.Option(None, help="write findings as GeoJSON here"),
+           crops: Path | None = typer.Option(None, help="write evidence crops (JPEG) into this folder"),
+           dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) if the JPEG lacks "
+                                                                 "relative altitude")) -> None:
+    """Run the detector on one image and print its georeferenced findings."""
+    from datetime import UTC, datetime
+
+    from vision.analyse import analyse_frame
+    from vision.georef import FrameGeoref, evidence_crop
+    from vision.ingest import IngestedImage, ingest_file
+    from vision.registry import require_card
+    from vision.ultralytics_adapter import load_detector
+
+    item = ingest_file(image)
+    card = require_card(model)
+    detector = load_detector(card)
+    if isinstance(item, IngestedImage):
+        georef = FrameGeoref.for_pose(item.meta.camera(), item.meta.pose(dock_altitude_m=dock_altitude))
+        seen_at = item.meta.captured_at or datetime.now(UTC)
+    else:
+        georef = item.georef
+        seen_at = datetime.now(UTC)
+    _, findings = analyse_frame(item.rgb, detector=detector, georef=georef, seen_at=seen_at,
+                                frame_id=image.name, model=f"{card.name}@{card.version}")
+    for i, f in enumerate(findings):
+        typer.echo(f"{f.class_name:20s} {f.score:.2f}  lon {f.centroid_lon:.6f} lat {f.centroid_lat:.6f}  "
+                   f"{f.area_m2:7.1f} m²  box {[round(v) for v in f.box_xyxy_px]}")
+        if crops is not None:
+            crops.mkdir(parents=True, exist_ok=True)
+            (crops / f"{image.stem}-{i:03d}-{f.class_name}.jpg").write_bytes(evidence_crop(item.rgb, f.box_xyxy_px))
+    typer.echo(f"{len(findings)} findings")
+    if out is not None:
+        out.write_text(json.dumps({"type": "FeatureCollection", "features": [f.to_geojson() for f in findings]},
+                                  indent=1))

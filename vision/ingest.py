@@ -77,6 +77,7 @@ class ImageMeta:
     make: str | None = None
     model: str | None = None
     focal_35mm_mm: float | None = None
+    hfov_deg: float | None = None  # stated outright (twin XMP) or from DJI's calibrated focal length
     xmp: dict[str, str] = field(default_factory=dict)
 
     def pose(self, *, dock_altitude_m: float | None = None) -> GeoPose:
@@ -100,7 +101,10 @@ class ImageMeta:
         )
 
     def camera(self, default: CameraModel | None = None) -> CameraModel:
-        """Pinhole model from the 35 mm equivalent focal length, else ``default`` rescaled to this size."""
+        """Pinhole model from a stated field of view, else the 35 mm equivalent focal length (diagonal
+        convention, as DJI writes it), else ``default`` rescaled to this size."""
+        if self.hfov_deg and 1.0 <= self.hfov_deg <= 170.0:
+            return CameraModel(self.width_px, self.height_px, self.hfov_deg, self.model or "xmp")
         if self.focal_35mm_mm and self.focal_35mm_mm > 0:
             diag_px = math.hypot(self.width_px, self.height_px)
             half_w_mm = _FILM_DIAGONAL_MM * self.width_px / diag_px / 2.0
@@ -285,6 +289,7 @@ def _captured_at(exif_ifd: dict) -> datetime | None:
 
 
 _XMP_ATTR = re.compile(rb'drone-dji:(\w+)\s*=\s*"([^"]*)"')
+_XMP_HFOV = re.compile(rb'dockpatrol:HfovDegree\s*=\s*"([^"]*)"')
 _XMP_ELEM = re.compile(rb"<drone-dji:(\w+)>([^<]*)</drone-dji:\1>")
 
 
@@ -297,6 +302,9 @@ def parse_dji_xmp(data: bytes) -> dict[str, str]:
     packet = data[start:end if end > 0 else start + 65536]
     fields = {k.decode(): v.decode("utf-8", "replace").strip() for k, v in _XMP_ELEM.findall(packet)}
     fields.update({k.decode(): v.decode("utf-8", "replace").strip() for k, v in _XMP_ATTR.findall(packet)})
+    hfov = _XMP_HFOV.search(packet)
+    if hfov:
+        fields["dockpatrol:HfovDegree"] = hfov[1].decode("ascii", "replace")
     return fields
 
 
@@ -334,6 +342,10 @@ def _jpeg_meta(img, data: bytes) -> ImageMeta:
         lat = lon = None
     focal = exif_ifd.get(_TAG_FOCAL_35MM)
     w, h = img.size
+    hfov = _xmp_float(xmp, "dockpatrol:HfovDegree")
+    calibrated_px = _xmp_float(xmp, "CalibratedFocalLength")  # DJI enterprise: pixels of the full-size image
+    if hfov is None and calibrated_px and calibrated_px > 0:
+        hfov = math.degrees(2.0 * math.atan(w / 2.0 / calibrated_px))
     return ImageMeta(
         width_px=w,
         height_px=h,
@@ -349,6 +361,7 @@ def _jpeg_meta(img, data: bytes) -> ImageMeta:
         make=_text(exif.get(_TAG_MAKE)) if exif else None,
         model=_text(exif.get(_TAG_MODEL)) if exif else None,
         focal_35mm_mm=float(focal) if focal else None,
+        hfov_deg=hfov,
         xmp=xmp,
     )
 

@@ -46,6 +46,7 @@ class ModelCard:
     input_size_px: int
     classes: tuple[CardClass, ...]
     synthetic_training_data: bool
+    tile_px: int = 0  # native frame pixels per model input side; 0 = input_size_px (no resize)
     description: str = ""
     sha256: Mapping[str, str] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -62,6 +63,12 @@ class ModelCard:
     def thresholds(self) -> np.ndarray:
         """Confidence threshold per model class id."""
         return np.array([c.threshold for c in sorted(self.classes, key=lambda c: c.model_id)], dtype=np.float32)
+
+    @property
+    def tile_wh(self) -> tuple[int, int]:
+        """Tile size in frame pixels; tiles are resized to the input size when it differs."""
+        side = self.tile_px or self.input_size_px
+        return side, side
 
     @property
     def taxonomy_classes(self) -> tuple[str, ...]:
@@ -125,6 +132,9 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
     input_size = _req(raw, "input_size_px", int, where)
     if input_size < 32 or input_size % 32:
         raise InvalidInput(f"{where}: input_size_px must be a positive multiple of 32, got {input_size}")
+    tile = raw.get("tile_px", 0)
+    if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0:
+        raise InvalidInput(f"{where}: tile_px must be a whole number of pixels, got {tile!r}")
     if "synthetic_training_data" not in raw or not isinstance(raw["synthetic_training_data"], bool):
         raise InvalidInput(f"{where}: field 'synthetic_training_data' must be true or false")
     sha = raw.get("sha256") or {}
@@ -139,6 +149,7 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         input_size_px=input_size,
         classes=_parse_classes(raw.get("classes"), where),
         synthetic_training_data=raw["synthetic_training_data"],
+        tile_px=tile,
         description=str(raw.get("description", "")),
         sha256={str(k): str(v) for k, v in sha.items()},
         training=dict(raw.get("training") or {}),

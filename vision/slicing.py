@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+import cv2
 import numpy as np
 
 from dockpatrol.errors import InvalidInput
@@ -86,12 +87,26 @@ def slice_infer(image: np.ndarray, detector: Detector, *, slice_wh: tuple[int, i
                 batch_size: int = 8) -> Detections:
     """Detect in a large RGB frame by tiles; boxes come back in frame pixels.
 
-    ``slice_wh`` defaults to the detector's input size so tiles need no resizing.
+    ``slice_wh`` (frame pixels) defaults to the detector's ``tile_wh``, else its input size. When
+    it differs from the input size the frame is resized once, so every tile is exactly model-sized.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InvalidInput(f"image must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+    slice_wh = tuple(slice_wh or getattr(detector, "tile_wh", None) or detector.input_wh)
+    input_wh = tuple(detector.input_wh)
+    if slice_wh != input_wh:
+        scale = input_wh[0] / slice_wh[0]
+        if abs(input_wh[1] / slice_wh[1] - scale) > 1e-6:
+            raise InvalidInput(f"slice_wh {slice_wh} and model input {input_wh} differ in aspect ratio")
+        oh, ow = image.shape[:2]
+        size = (max(1, round(ow * scale)), max(1, round(oh * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        dets = slice_infer(small, detector, slice_wh=input_wh, overlap_wh=overlap_wh, merge=merge, metric=metric,
+                           match_threshold=match_threshold, full_frame=full_frame, batch_size=batch_size)
+        sx, sy = ow / size[0], oh / size[1]
+        factor = np.array([sx, sy, sx, sy], dtype=np.float32)
+        return Detections(dets.xyxy * factor, dets.confidence, dets.class_id, dict(dets.data))
     h, w = image.shape[:2]
-    slice_wh = slice_wh or detector.input_wh
     tiles = tile_grid((w, h), slice_wh=slice_wh, overlap_wh=overlap_wh)
     parts: list[Detections] = []
     for start in range(0, len(tiles), batch_size):

@@ -6,6 +6,7 @@ letterbox, and skipping ultralytics' per-image predictor saves its per-call over
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,9 +114,10 @@ class UltralyticsDetector:
     """A YOLO model as a `Detector`; build it with :func:`load_detector`."""
 
     def __init__(self, *, net: _TorchNet | _OnnxNet, input_wh: tuple[int, int], post: _Postprocess,
-                 backend: Backend, batch_size: int) -> None:
+                 backend: Backend, batch_size: int, tile_wh: tuple[int, int] | None = None) -> None:
         self._net = net
         self._input_wh = input_wh
+        self.tile_wh = tile_wh or input_wh
         self._post = post
         self.backend = backend
         self.batch_size = batch_size
@@ -198,7 +200,8 @@ def load_detector(card: ModelCard, *, backend: Backend = Backend.AUTO, device: s
         )
     post = _Postprocess(card.taxonomy_ids(), card.thresholds(), iou_threshold, max_det)
     size = card.input_size_px
-    return UltralyticsDetector(net=net, input_wh=(size, size), post=post, backend=backend, batch_size=batch_size)
+    return UltralyticsDetector(net=net, input_wh=(size, size), post=post, backend=backend, batch_size=batch_size,
+                               tile_wh=card.tile_wh)
 
 
 def weights_class_names(path: Path) -> dict[int, str]:
@@ -240,6 +243,7 @@ class ClassMetrics:
     recall: float
     map50: float
     map50_95: float
+    best_f1_confidence: float  # where this class's F1-confidence curve peaks
 
 
 def validate_yolo(weights: Path, *, data: Path, split: str = "test", imgsz: int = 640, batch: int = 16,
@@ -256,11 +260,15 @@ def validate_yolo(weights: Path, *, data: Path, split: str = "test", imgsz: int 
     names = metrics.names
     nt = np.asarray(getattr(metrics, "nt_per_class", np.zeros(len(names))), dtype=int)
     ni = np.asarray(getattr(metrics, "nt_per_image", np.zeros(len(names))), dtype=int)
+    f1 = np.asarray(box.f1_curve)
+    px = np.asarray(box.px)
     out = []
     for j, c in enumerate(np.asarray(box.ap_class_index, dtype=int)):
+        best = float(px[int(np.argmax(f1[j]))]) if f1.ndim == 2 and len(f1) > j else math.nan
         out.append(ClassMetrics(class_name=str(names[c]), images=int(ni[c]) if len(ni) > c else 0,
                                 instances=int(nt[c]) if len(nt) > c else 0, precision=float(box.p[j]),
-                                recall=float(box.r[j]), map50=float(box.ap50[j]), map50_95=float(box.ap[j])))
+                                recall=float(box.r[j]), map50=float(box.ap50[j]), map50_95=float(box.ap[j]),
+                                best_f1_confidence=best))
     return out
 
 

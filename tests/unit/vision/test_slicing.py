@@ -142,3 +142,16 @@ def test_single_tile_image_skips_full_frame_pass() -> None:
 def test_rejects_non_rgb() -> None:
     with pytest.raises(InvalidInput):
         slice_infer(np.zeros((10, 10), np.uint8), RedBoxDetector())
+
+
+def test_tiles_larger_than_the_input_resize_the_frame_once() -> None:
+    truth = [(40, 40, 120, 100), (250, 150, 330, 250)]
+    det = RedBoxDetector((64, 64))
+    det.tile_wh = (128, 128)  # trained on 128-px crops shrunk to 64
+    out = slice_infer(frame_with(truth), det, full_frame=False)
+    assert len(out) == 2
+    assert np.allclose(sorted(out.xyxy.tolist()), sorted(truth), atol=2.5)
+    n_tiles = len(tile_grid((200, 150), slice_wh=(64, 64), overlap_wh=(0.2, 0.2)))
+    assert sum(det.batches) == n_tiles
+    with pytest.raises(InvalidInput, match="aspect"):
+        slice_infer(frame_with(truth), det, slice_wh=(128, 96))

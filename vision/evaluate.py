@@ -1,0 +1,368 @@
+"""Evaluation of georeferenced findings against ground truth: per-class precision/recall and georef error.
+
+Findings are matched to truth objects on the ground, not in pixels: a finding is a true positive
+when its centroid lies within ``radius_m`` of an unmatched truth object of the same class or its
+polygon overlaps one (IoU ≥ ``min_iou``). Truth objects mostly outside a frame are "don't care":
+finding them is not a false positive, missing them is not a miss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from dockpatrol.camera import CameraModel, GeoPose
+from dockpatrol.errors import GeorefError, InvalidInput
+from dockpatrol.geo import LocalProjection
+from dockpatrol.taxonomy import CLASS_NAMES
+from vision.analyse import analyse_frame
+from vision.detector import Detector
+from vision.georef import FrameGeoref
+from vision.types import Finding
+
+#: Share of a truth object that must be inside the frame for it to count towards recall.
+MIN_VISIBLE_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class TruthItem:
+    """A ground-truth object of one frame, as a metric polygon."""
+
+    object_id: str
+    class_name: str
+    polygon_m: shapely.Polygon
+    counts: bool  # False: mostly outside the frame, neither required nor penalised
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """Matching result of one frame."""
+
+    tp_by_class: dict[str, int]
+    fp_by_class: dict[str, int]
+    fn_by_class: dict[str, int]
+    centroid_errors_m: list[float]
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    class_name: str
+    truths: int
+    findings: int
+    true_positives: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.findings if self.findings else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.truths if self.truths else math.nan
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Distribution of distances in metres."""
+
+    n: int
+    median_m: float
+    p90_m: float
+    max_m: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> ErrorStats:
+        a = np.asarray(list(values), dtype=float)
+        if len(a) == 0:
+            return cls(0, math.nan, math.nan, math.nan)
+        return cls(len(a), float(np.median(a)), float(np.percentile(a, 90)), float(a.max()))
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Per-class scores of findings, finding-centroid errors and pure pixel→ground errors."""
+
+    frames: int
+    scores: tuple[ClassScore, ...]
+    finding_error: dict[str, ErrorStats]
+    georef_error: dict[str, ErrorStats] = field(default_factory=dict)
+    seconds_per_frame: float = math.nan
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def stats(s: ErrorStats) -> dict[str, float]:
+            return {"n": s.n, "median_m": s.median_m, "p90_m": s.p90_m, "max_m": s.max_m}
+
+        return {
+            "frames": self.frames,
+            "seconds_per_frame": self.seconds_per_frame,
+            "classes": {s.class_name: {"truths": s.truths, "findings": s.findings, "tp": s.true_positives,
+                                       "precision": s.precision, "recall": s.recall} for s in self.scores},
+            "finding_centroid_error": {k: stats(v) for k, v in self.finding_error.items()},
+            "georef_error": {k: stats(v) for k, v in self.georef_error.items()},
+            "notes": list(self.notes),
+        }
+
+
+def _to_metric(geom: shapely.Geometry, projection: LocalProjection) -> shapely.Geometry:
+    return shapely.transform(geom, lambda c: np.column_stack(projection.to_metric(c[:, 0], c[:, 1])))
+
+
+def _metric_polygon(finding: Finding, projection: LocalProjection) -> shapely.Polygon:
+    return _to_metric(finding.shape(), projection)
+
+
+def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, projection: LocalProjection,
+                radius_m: float = 3.0, min_iou: float = 0.3) -> FrameOutcome:
+    """Greedy matching by descending score, class by class."""
+    tp: dict[str, int] = {}
+    fp: dict[str, int] = {}
+    fn: dict[str, int] = {}
+    errors: list[float] = []
+    taken: set[str] = set()
+    for f in sorted(findings, key=lambda f: -f.score):
+        poly = _metric_polygon(f, projection)
+        centre = poly.centroid
+        best: TruthItem | None = None
+        best_d = math.inf
+        for t in truths:
+            if t.class_name != f.class_name or t.object_id in taken:
+                continue
+            d = centre.distance(t.polygon_m.centroid)
+            inter = poly.intersection(t.polygon_m).area
+            iou = inter / max(poly.union(t.polygon_m).area, 1e-9)
+            if (d <= radius_m or iou >= min_iou) and d < best_d:
+                best, best_d = t, d
+        if best is None:
+            fp[f.class_name] = fp.get(f.class_name, 0) + 1
+            continue
+        taken.add(best.object_id)
+        if best.counts:
+            tp[f.class_name] = tp.get(f.class_name, 0) + 1
+            errors.append(best_d)
+    for t in truths:
+        if t.counts and t.object_id not in taken:
+            fn[t.class_name] = fn.get(t.class_name, 0) + 1
+    return FrameOutcome(tp, fp, fn, errors)
+
+
+def summarise(outcomes: Sequence[FrameOutcome]) -> tuple[ClassScore, ...]:
+    scores = []
+    for name in CLASS_NAMES:
+        tp = sum(o.tp_by_class.get(name, 0) for o in outcomes)
+        fp = sum(o.fp_by_class.get(name, 0) for o in outcomes)
+        fn = sum(o.fn_by_class.get(name, 0) for o in outcomes)
+        scores.append(ClassScore(name, truths=tp + fn, findings=tp + fp, true_positives=tp))
+    return tuple(scores)
+
+
+# -- the twin -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwinView:
+    pose: GeoPose
+    at: datetime
+
+
+def twin_views(world: Any, *, frames: int, seed: int, altitude_m: float = 60.0,
+               camera: CameraModel | None = None, max_tilt_deg: float = 0.0) -> list[TwinView]:
+    """Poses over violations of ``world``, each at a random daytime moment, heading and offset."""
+    from sim.world import DEMO_OFFSET
+
+    camera = camera or CameraModel()
+    rng = np.random.default_rng([seed, 9001])
+    fw, fh = camera.footprint_m(altitude_m)
+    out = []
+    for _ in range(frames * 20):
+        if len(out) == frames:
+            break
+        at = world.epoch + DEMO_OFFSET + timedelta(hours=float(rng.uniform(-3.0, 3.0)))
+        present = world.violations_at(at)
+        if not present:
+            continue
+        target = present[int(rng.integers(len(present)))].polygon.centroid
+        x = target.x + rng.uniform(-0.35, 0.35) * fw
+        y = target.y + rng.uniform(-0.35, 0.35) * fh
+        lon, lat = world.projection.to_lonlat(x, y)
+        pitch = -90.0 + float(rng.uniform(0.0, max_tilt_deg))
+        out.append(TwinView(GeoPose(lon=float(lon), lat=float(lat), altitude_m=altitude_m,
+                                    yaw_deg=float(rng.uniform(-180, 180)), pitch_deg=pitch), at))
+    return out
+
+
+def _visible_truths(world: Any, frame: Any) -> list[TruthItem]:
+    return [TruthItem(v.object_id, v.class_name, world.require(v.object_id).polygon,
+                      v.visible_fraction >= MIN_VISIBLE_FRACTION) for v in frame.objects]
+
+
+def pixel_georef_errors(world: Any, frame: Any, pose: GeoPose, *, known_heights: bool = False) -> list[float]:
+    """Centroid distance between each visible object's true pixel outline taken to the ground via ``pose``
+    and its true ground polygon: the error georeferencing itself adds, with no detector involved.
+
+    The outline is the object's top, so on flat ground raised objects (sheds, rooftop additions) carry
+    parallax; ``known_heights`` intersects with the object's own top height instead (a pure round trip).
+    """
+    from sim.world import RAISED_KINDS
+
+    errors = []
+    for v in frame.objects:
+        if v.visible_fraction < 0.999:
+            continue  # a clipped outline has another centroid
+        obj = world.require(v.object_id)
+        top_z = obj.base_z_m + (obj.height_m if obj.kind in RAISED_KINDS else 0.0)
+        georef = FrameGeoref.for_pose(frame.camera, pose, projection=world.projection,
+                                      ground_z_m=top_z if known_heights else 0.0)
+        ring = np.asarray(v.polygon_px, dtype=float)
+        try:
+            x, y = georef.pixels_to_metric(ring[:, 0], ring[:, 1])
+        except GeorefError:
+            continue
+        ground = shapely.Polygon(np.column_stack([x, y])).buffer(0)
+        errors.append(float(ground.centroid.distance(world.require(v.object_id).polygon.centroid)))
+    return errors
+
+
+def evaluate_twin(detector: Detector, *, seed: int, frames: int, model: str = "", altitude_m: float = 60.0,
+                  radius_m: float = 3.0, camera: CameraModel | None = None, full_frame: bool = True,
+                  max_tilt_deg: float = 0.0) -> EvalReport:
+    """Render held-out frames of the twin world ``seed``, detect, georeference, score against its truth.
+
+    The renderer draws with the true pose and reports a noisy one, so each frame is scored twice:
+    georeferenced with the true pose (pose noise off) and with the reported pose (noise on).
+    """
+    from sim.camera import render_frame
+    from sim.world import World
+
+    if frames < 1:
+        raise InvalidInput(f"frames must be at least 1, got {frames}")
+    world = World.generate(seed=seed)
+    camera = camera or CameraModel()
+    views = twin_views(world, frames=frames, seed=seed, altitude_m=altitude_m, camera=camera,
+                       max_tilt_deg=max_tilt_deg)
+    outcomes: dict[str, list[FrameOutcome]] = {"noise_off": [], "noise_on": []}
+    pixel_errors: dict[str, list[float]] = {"noise_off": [], "noise_on": []}
+    detect_s = 0.0
+    for i, view in enumerate(views):
+        frame = render_frame(world, camera, view.pose, view.at, seed=seed * 1000 + i, pose_noise=True)
+        truths = _visible_truths(world, frame)
+        started = time.perf_counter()
+        dets = None
+        for key, pose in (("noise_off", frame.true_pose), ("noise_on", frame.reported_pose)):
+            georef = FrameGeoref.for_pose(camera, pose, projection=world.projection)
+            if dets is None:
+                dets, findings = analyse_frame(frame.rgb, detector=detector, georef=georef, seen_at=view.at,
+                                               frame_id=f"twin-{seed}-{i}", model=model, full_frame=full_frame)
+                detect_s += time.perf_counter() - started
+            else:
+                from vision.georef import findings_from_detections
+
+                findings = findings_from_detections(dets, georef, seen_at=view.at, frame_id=f"twin-{seed}-{i}",
+                                                    model=model)
+            outcomes[key].append(match_frame(findings, truths, projection=world.projection, radius_m=radius_m))
+            pixel_errors[key].extend(pixel_georef_errors(world, frame, pose))
+    return EvalReport(
+        frames=len(views),
+        scores=summarise(outcomes["noise_on"]),
+        finding_error={k: ErrorStats.of(e for o in v for e in o.centroid_errors_m) for k, v in outcomes.items()},
+        georef_error={k: ErrorStats.of(v) for k, v in pixel_errors.items()},
+        seconds_per_frame=detect_s / max(1, len(views)),
+        notes=(f"twin world seed {seed}, {altitude_m:.0f} m AGL, scores use the reported (noisy) pose",
+               f"match: same class, centroid within {radius_m} m or IoU >= 0.3"),
+    )
+
+
+# -- imagery a user brings ------------------------------------------------------------------------
+
+
+def load_truth(path: Path) -> list[dict[str, Any]]:
+    """GeoJSON FeatureCollection (lon/lat) with a ``class`` property, optional ``appears_at``/``removed_at``."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"truth file {path}: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("type") != "FeatureCollection":
+        raise InvalidInput(f"truth file {path}: expected a GeoJSON FeatureCollection")
+    out = []
+    for i, feat in enumerate(raw.get("features", [])):
+        props = feat.get("properties") or {}
+        name = props.get("class")
+        if name not in CLASS_NAMES:
+            continue  # background and distractor kinds are not findings
+        try:
+            geom = shapely.geometry.shape(feat["geometry"])
+        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+            raise InvalidInput(f"truth file {path}: feature {i} has no valid geometry ({exc})") from None
+        out.append({"id": str(feat.get("id", props.get("id", i))), "class": name, "geometry": geom,
+                    "appears_at": _when(props.get("appears_at")), "removed_at": _when(props.get("removed_at"))})
+    return out
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def evaluate_images(detector: Detector, *, images: Path, truth: Path, model: str = "", radius_m: float = 3.0,
+                    dock_altitude_m: float | None = None, full_frame: bool = True) -> EvalReport:
+    """Score findings on a folder of georeferenced JPEGs against a GeoJSON truth file."""
+    from vision.ingest import IngestedImage, ingest_file
+
+    features = load_truth(truth)
+    paths = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    if not paths:
+        raise InvalidInput(f"no JPEG files in {images}")
+    outcomes: list[FrameOutcome] = []
+    notes: list[str] = []
+    detect_s = 0.0
+    for path in paths:
+        item = ingest_file(path)
+        if not isinstance(item, IngestedImage):
+            notes.append(f"{path.name}: not a frame, skipped")
+            continue
+        try:
+            pose = item.meta.pose(dock_altitude_m=dock_altitude_m)
+        except GeorefError as exc:
+            notes.append(f"{path.name}: {exc}")
+            continue
+        camera = item.meta.camera()
+        projection = LocalProjection.around(pose.lon, pose.lat)
+        georef = FrameGeoref.for_pose(camera, pose, projection=projection)
+        seen_at = item.meta.captured_at or datetime.now().astimezone()
+        started = time.perf_counter()
+        _, findings = analyse_frame(item.rgb, detector=detector, georef=georef, seen_at=seen_at,
+                                    frame_id=path.name, model=model, full_frame=full_frame)
+        detect_s += time.perf_counter() - started
+        w, h = camera.width_px, camera.height_px
+        fx, fy = georef.pixels_to_metric(np.array([0.0, w, w, 0.0]), np.array([0.0, 0.0, h, h]))
+        footprint = shapely.Polygon(np.column_stack([fx, fy]))
+        truths = []
+        for feat in features:
+            if feat["appears_at"] and item.meta.captured_at and feat["appears_at"] > item.meta.captured_at:
+                continue
+            if feat["removed_at"] and item.meta.captured_at and feat["removed_at"] <= item.meta.captured_at:
+                continue
+            poly = _to_metric(feat["geometry"], projection)
+            inside = poly.intersection(footprint).area / max(poly.area, 1e-9)
+            if inside > 0:
+                truths.append(TruthItem(feat["id"], feat["class"], poly, inside >= MIN_VISIBLE_FRACTION))
+        outcomes.append(match_frame(findings, truths, projection=projection, radius_m=radius_m))
+    return EvalReport(
+        frames=len(outcomes),
+        scores=summarise(outcomes),
+        finding_error={"reported_pose": ErrorStats.of(e for o in outcomes for e in o.centroid_errors_m)},
+        seconds_per_frame=detect_s / max(1, len(outcomes)),
+        notes=tuple(notes),
+    )
