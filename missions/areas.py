@@ -411,7 +411,8 @@ def parse_scenarios(value: Any, *, where: str, default: frozenset[Category]) -> 
         raise InvalidInput(f"{where}: {exc}") from None
 
 
-def _positive(props: Mapping[str, Any], key: str, *, where: str) -> float | None:
+def positive_property(props: Mapping[str, Any], key: str, *, where: str) -> float | None:
+    """A positive number property, None when absent; InvalidInput naming the key otherwise."""
     if props.get(key) in (None, ""):
         return None
     try:
@@ -431,7 +432,7 @@ def area_from_feature(
     where = f"area {feat.label}"
     poly = validate_polygon(feat.geometry, where=where, limits=limits)
     scen = parse_scenarios(feat.properties.get("scenarios"), where=where, default=default_scenarios)
-    gsd = _positive(feat.properties, "gsd_cm", where=where) or target_gsd_cm(scen)
+    gsd = positive_property(feat.properties, "gsd_cm", where=where) or target_gsd_cm(scen)
     cadence = feat.properties.get("cadence")
     jid = feat.properties.get("jurisdiction_id")
     area_id = feat.id or feat.name or f"area-{feat.index + 1}"
@@ -479,7 +480,7 @@ def no_fly_from_features(features: Iterable[GeoFeature]) -> list[NoFlyZone]:
         zid = feat.id or feat.name or f"nfz-{feat.index + 1}"
         reason = str(feat.properties.get("reason", ""))
         if feat.geometry.get("type") == "Point":
-            radius = _positive(feat.properties, "radius_m", where=where)
+            radius = positive_property(feat.properties, "radius_m", where=where)
             if radius is None:
                 raise InvalidInput(f"{where}: a Point zone needs a radius_m property")
             centre = validate_point(feat.geometry, where=where)

@@ -26,6 +26,7 @@ from missions.areas import (
     fmt_lonlat,
     misplacement_hint,
     parse_scenarios,
+    positive_property,
     to_metric,
     validate_line,
     validate_point,
@@ -36,11 +37,11 @@ from missions.safety import (
     CEILING_M,
     DEFAULT_MAX_ITEMS,
     DEFAULT_RESERVE,
+    FenceBuilder,
     Router,
     SortieBudget,
     SortiePath,
     _swaths,
-    build_fence,
     check_plan,
     pack_sorties,
     usable_endurance_s,
@@ -388,6 +389,9 @@ def _assemble(
         notes.append(f"split into {n} sorties: one battery allows {budget.usable_s / 60:.0f} min "
                      f"with {options.reserve_fraction:.0%} reserve")
     zone_union = unary_union(site.zones) if site.zones else Polygon()
+    fences = FenceBuilder(keep_in=keep_in_m, zones_m=site.zones, projection=site.projection,
+                          margin_m=options.fence_margin_m, max_vertices=options.max_fence_vertices,
+                          max_exclusion_growth_m=options.clearance_m / 2)
     plans = []
     swaths: list[Polygon] = []
     across_m, along_m = camera.footprint_m(altitude_m)
@@ -396,9 +400,7 @@ def _assemble(
         t = trace(items, home_lon=dock.lon, home_lat=dock.lat, speed_m_s=speed, model=options.flight,
                   projection=site.projection)
         swaths.extend(_swaths(t.triggers, along_m=along_m, across_m=across_m))
-        fence = build_fence(keep_in=keep_in_m, path_m=t.xy_m, zones_m=site.zones, projection=site.projection,
-                            margin_m=options.fence_margin_m, max_vertices=options.max_fence_vertices,
-                            max_exclusion_growth_m=options.clearance_m / 2)
+        fence = fences.fence(t.xy_m)
         plans.append(MissionPlan(
             dock_id=dock.id, items=items, trigger_distance_m=trigger_m, length_m=t.length_m,
             duration_s=t.duration_s, home_lon=dock.lon, home_lat=dock.lat, altitude_m=altitude_m,
@@ -553,18 +555,20 @@ def plan_feature(
         return plan_survey(area, dock=dock, no_fly=no_fly, options=options, gsd_cm=gsd_cm)
     scen = scenarios or parse_scenarios(props.get("scenarios"), where=f"feature {feature.label}",
                                    default=frozenset({Category.POLLUTION if kind == "LineString" else Category.FIRE}))
-    gsd = gsd_cm or (float(props["gsd_cm"]) if props.get("gsd_cm") not in (None, "") else None)
+    where = f"feature {feature.label}"
+    gsd = gsd_cm or positive_property(props, "gsd_cm", where=where)
     if kind == "LineString":
-        width = width_m or (float(props["width_m"]) if props.get("width_m") not in (None, "") else None)
+        width = width_m or positive_property(props, "width_m", where=where)
         if width is None:
             raise InvalidInput(f"corridor {feature.label}: needs a width (width_m property or --width-m)")
         return plan_corridor(feature.geometry, width_m=width, dock=dock, scenarios=scen, no_fly=no_fly,
                              options=options, gsd_cm=gsd, area_id=fid)
     if kind == "Point":
-        radius = radius_m or (float(props["radius_m"]) if props.get("radius_m") not in (None, "") else 100.0)
+        radius = radius_m or positive_property(props, "radius_m", where=where) or 100.0
+        turns = positive_property(props, "turns", where=where) or 1.0
         pt = validate_point(feature.geometry, where=f"orbit {feature.label}")
         return plan_orbit(pt.x, pt.y, radius_m=radius, dock=dock, scenarios=scen, no_fly=no_fly, options=options,
-                          gsd_cm=gsd, area_id=fid, turns=float(props.get("turns", 1.0)))
+                          gsd_cm=gsd, area_id=fid, turns=turns)
     raise InvalidInput(f"feature {feature.label}: cannot plan a {kind}; use a Polygon, LineString or Point")
 
 

@@ -339,36 +339,43 @@ def _simplify_outward(poly: Polygon, *, max_vertices: int, start_tol_m: float = 
         tol *= 2
 
 
-def build_fence(
-    *, keep_in: Sequence[Polygon], path_m: np.ndarray, zones_m: Sequence[Polygon], projection: LocalProjection,
-    margin_m: float, max_vertices: int = 80, max_exclusion_growth_m: float = 5.0,
-) -> tuple[FenceVertex, ...]:
-    """Fence for one sortie: an inclusion polygon (areas and the flown path grown by margin_m) and the
-    no-fly zones near it as exclusions; vertices clockwise as QGC writes them."""
-    parts = [g.buffer(margin_m) for g in keep_in]
-    parts.append(LineString(path_m).buffer(margin_m) if len(path_m) > 1 else Point(path_m[0]).buffer(margin_m))
-    region = unary_union(parts)
-    if isinstance(region, MultiPolygon):
-        region = region.convex_hull
-    inclusion = _simplify_outward(region, max_vertices=max_vertices, max_tol_m=margin_m / 2)
-    polygons: list[tuple[Polygon, bool]] = [(inclusion, True)]
-    near = inclusion.buffer(margin_m)
-    for z in zones_m:
-        for part in getattr(z, "geoms", [z]):
-            if part.intersects(near):
-                polygons.append((_simplify_outward(part, max_vertices=max_vertices,
-                                                   max_tol_m=max_exclusion_growth_m / 2), False))
-    fence = []
-    for idx, (poly, inclusion_flag) in enumerate(polygons):
-        ring = shapely.geometry.polygon.orient(poly, sign=-1.0).exterior
-        xy = np.asarray(ring.coords)[:-1]
-        lon, lat = projection.to_lonlat(xy[:, 0], xy[:, 1])
-        fence.extend(
-            FenceVertex(lat=float(la), lon=float(lo), polygon_index=idx, vertex_count=len(xy),
-                        inclusion=inclusion_flag)
-            for lo, la in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)
-        )
-    return tuple(fence)
+class FenceBuilder:
+    """Fences for the sorties of one plan: the parts every sortie shares are grown and simplified once."""
+
+    def __init__(self, *, keep_in: Sequence[Polygon], zones_m: Sequence[Polygon], projection: LocalProjection,
+                 margin_m: float, max_vertices: int = 40, max_exclusion_growth_m: float = 5.0) -> None:
+        self.projection = projection
+        self.margin_m = margin_m
+        self.max_vertices = max_vertices
+        self._keep_in = unary_union([g.buffer(margin_m) for g in keep_in]) if keep_in else Polygon()
+        self._exclusions = [
+            _simplify_outward(part, max_vertices=max_vertices, max_tol_m=max_exclusion_growth_m / 2)
+            for z in zones_m for part in getattr(z, "geoms", [z])
+        ]
+
+    def fence(self, path_m: np.ndarray) -> tuple[FenceVertex, ...]:
+        """Fence for one sortie: an inclusion polygon (the areas and the flown path grown by the margin) and
+        the no-fly zones near it as exclusions; vertices clockwise as QGC writes them."""
+        m = self.margin_m
+        flown = LineString(path_m).buffer(m) if len(path_m) > 1 else Point(path_m[0]).buffer(m)
+        region = flown.union(self._keep_in) if not self._keep_in.is_empty else flown
+        if isinstance(region, MultiPolygon):
+            region = region.convex_hull
+        inclusion = _simplify_outward(region, max_vertices=self.max_vertices, max_tol_m=m / 2)
+        polygons: list[tuple[Polygon, bool]] = [(inclusion, True)]
+        near = inclusion.buffer(m)
+        polygons += [(ex, False) for ex in self._exclusions if ex.intersects(near)]
+        fence = []
+        for idx, (poly, inclusion_flag) in enumerate(polygons):
+            ring = shapely.geometry.polygon.orient(poly, sign=-1.0).exterior
+            xy = np.asarray(ring.coords)[:-1]
+            lon, lat = self.projection.to_lonlat(xy[:, 0], xy[:, 1])
+            fence.extend(
+                FenceVertex(lat=float(la), lon=float(lo), polygon_index=idx, vertex_count=len(xy),
+                            inclusion=inclusion_flag)
+                for lo, la in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)
+            )
+        return tuple(fence)
 
 
 def fence_polygons(fence: Sequence[FenceVertex]) -> list[tuple[Polygon, bool]]:

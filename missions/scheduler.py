@@ -18,7 +18,7 @@ import numpy as np
 
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection, haversine_m
-from missions.areas import to_metric, validate_polygon
+from missions.areas import check_position, positive_property, to_metric, validate_polygon
 from missions.estimate import FlightModel
 from missions.planner import PlanOptions, altitude_for_gsd
 from missions.types import Dock, DockStatus, PatrolArea
@@ -240,6 +240,24 @@ class _AreaGeo:
     long_m: float
     short_m: float
     gsd_cm: float
+    _reach: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
+
+    def reach(self, dock: Dock) -> tuple[float, float]:
+        """(distance to the centre, distance to the farthest vertex) from a dock, in metres; cached."""
+        got = self._reach.get(dock.id)
+        if got is None:
+            far = float(_haversine_m(dock.lon, dock.lat, self.vertices[:, 0], self.vertices[:, 1]).max())
+            got = (haversine_m(dock.lon, dock.lat, self.lon, self.lat), far)
+            self._reach[dock.id] = got
+        return got
+
+
+def _haversine_m(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Great-circle distances from one point to many (the same sphere as dockpatrol.geo.haversine_m)."""
+    p1, p2 = math.radians(lat), np.radians(lats)
+    dp, dl = p2 - p1, np.radians(lons - lon)
+    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _area_geo(area: PatrolArea) -> _AreaGeo:
@@ -250,10 +268,6 @@ def _area_geo(area: PatrolArea) -> _AreaGeo:
     sides = sorted([float(np.hypot(*(env[1] - env[0]))), float(np.hypot(*(env[2] - env[1])))]) if len(env) >= 4 \
         else [0.0, 0.0]
     return _AreaGeo(c.x, c.y, np.asarray(poly.exterior.coords), float(m.area), sides[1], sides[0], area.gsd_cm)
-
-
-def _far_m(dock: Dock, verts: np.ndarray) -> float:
-    return max(haversine_m(dock.lon, dock.lat, float(x), float(y)) for x, y in verts)
 
 
 def _survey_work(geo: _AreaGeo, dock: Dock, config: SchedulerConfig) -> tuple[float, float, float]:
@@ -306,9 +320,7 @@ class _Job:
     survey_s: float
     altitude_m: float
     speed_m_s: float
-    lon: float
-    lat: float
-    verts: np.ndarray
+    geo: _AreaGeo
 
     @property
     def key(self) -> tuple:
@@ -357,11 +369,20 @@ def _earliest(
     fly = timedelta(seconds=flight_s)
     occupy = timedelta(seconds=flight_s + dock.charge_s)
     t = release
-    delay = ""
+    why: tuple[str, str, datetime] | None = None
     busy = st.busy
+
+    def delay() -> str:
+        if why is None:
+            return ""
+        kind, what, until = why
+        if kind == "busy":
+            return f"{dock.id} busy with {what} until {_fmt(until)}"
+        return f"weather at {dock.id}: {what} until {_fmt(until)}"
+
     for _ in range(10_000):
         if t + fly > deadline or t >= horizon_end:
-            return None, delay or "no time left before the deadline"
+            return None, delay()
         i = bisect.bisect_left(busy, (t,)) - 1
         clash = None
         for j in range(max(i, 0), len(busy)):
@@ -372,15 +393,15 @@ def _earliest(
                 clash = (b1, label)
                 break
         if clash:
-            t, delay = clash[0], f"{dock.id} busy with {clash[1]} until {_fmt(clash[0])}"
+            t, why = clash[0], ("busy", clash[1], clash[0])
             continue
         bad = gate.first_bad(dock, t, t + fly)
         if bad:
             t = gate.slot_end(bad[0])
-            delay = f"weather at {dock.id}: {bad[1]} until {_fmt(t)}"
+            why = ("weather", bad[1], t)
             continue
-        return t, delay
-    return None, delay
+        return t, delay()
+    return None, delay()
 
 
 def schedule(
@@ -451,15 +472,15 @@ def _area_jobs(
     """Split an area request into sorties sized for the nearest dock that can reach it."""
     area_id = req.area_id
     assert area_id is not None
-    ranked = sorted(docks, key=lambda d: (haversine_m(d.lon, d.lat, geo.lon, geo.lat), d.id))
+    ranked = sorted(docks, key=lambda d: (geo.reach(d)[0], d.id))
     for d in ranked:
         if estimates is not None:
             est = estimates.get((area_id, d.id))
             if est is None:
                 continue
-            return [_Job(req, k, est.sorties, release, deadline, 0.0, 0.0, 0.0, geo.lon, geo.lat, geo.vertices)
+            return [_Job(req, k, est.sorties, release, deadline, 0.0, 0.0, 0.0, geo)
                     for k in range(1, est.sorties + 1)]
-        if _far_m(d, geo.vertices) > d.max_range_m:
+        if geo.reach(d)[1] > d.max_range_m:
             continue
         try:
             survey_s, alt, speed = _survey_work(geo, d, config)
@@ -476,13 +497,13 @@ def _area_jobs(
                                            f"needs {n} sorties from the nearest dock {d.id}, more than the "
                                            f"{config.max_sorties} one patrol may take"))
             return []
-        return [_Job(req, k, n, release, deadline, survey_s / n, alt, speed, geo.lon, geo.lat, geo.vertices)
+        return [_Job(req, k, n, release, deadline, survey_s / n, alt, speed, geo)
                 for k in range(1, n + 1)]
     near = ranked[0]
     unscheduled.append(Unscheduled(
         req.id, area_id, req.priority,
-        f"no dock can reach it: the nearest, {near.id}, is {haversine_m(near.lon, near.lat, geo.lon, geo.lat) / 1000:.1f} "
-        f"km away and its farthest corner {_far_m(near, geo.vertices) / 1000:.1f} km (range "
+        f"no dock can reach it: the nearest, {near.id}, is {geo.reach(near)[0] / 1000:.1f} km away and its "
+        f"farthest corner {geo.reach(near)[1] / 1000:.1f} km (range "
         f"{near.max_range_m / 1000:g} km)"))
     return []
 
@@ -493,8 +514,8 @@ def _point_job(req: PatrolRequest, docks: Sequence[Dock], release: datetime, dea
     assert req.lon is not None and req.lat is not None
     speed = config.plan.speed_m_s or min(d.cruise_speed_m_s for d in docks)
     orbit_s = 2 * math.pi * req.radius_m / speed + 24 * config.plan.flight.turn_s / 4
-    circle = np.array([[req.lon, req.lat]])
-    return _Job(req, 1, 1, release, deadline, orbit_s, config.plan.ceiling_m, speed, req.lon, req.lat, circle)
+    point = _AreaGeo(req.lon, req.lat, np.array([[req.lon, req.lat]]), 0.0, 0.0, 0.0, 0.0)
+    return _Job(req, 1, 1, release, deadline, orbit_s, config.plan.ceiling_m, speed, point)
 
 
 def _place(
@@ -508,8 +529,8 @@ def _place(
         if d.status in (DockStatus.MAINTENANCE, DockStatus.OFFLINE):
             refusals.append(f"{d.id} is {d.status.value}")
             continue
-        dist = haversine_m(d.lon, d.lat, job.lon, job.lat)
-        far = max(_far_m(d, job.verts), dist)
+        dist, far = job.geo.reach(d)
+        far = max(far, dist)
         if far > d.max_range_m:
             refusals.append(f"{d.id} out of range ({far / 1000:.1f} km > {d.max_range_m / 1000:g} km)")
             continue
@@ -602,12 +623,10 @@ def requests_from_json(doc: object) -> list[PatrolRequest]:
         if raw.get("area_id") is None and (lon is None or lat is None):
             raise InvalidInput(f"{where}: needs an area_id or a lon/lat point")
         if lon is not None and lat is not None:
-            from missions.areas import check_position
-
             lon, lat = check_position([lon, lat], where=where)
         out.append(PatrolRequest(
             id=str(raw["id"]), area_id=None if raw.get("area_id") is None else str(raw["area_id"]), lon=lon, lat=lat,
-            radius_m=float(raw.get("radius_m", 60.0)),
+            radius_m=positive_property(raw, "radius_m", where=where) or 60.0,
             not_before=parse_time(raw["not_before"], where=f"{where} not_before") if raw.get("not_before") else None,
             deadline=parse_time(raw["deadline"], where=f"{where} deadline") if raw.get("deadline") else None,
             priority=parse_priority(raw.get("priority", "routine"), where=where), source=str(raw.get("source", "")),
