@@ -1,0 +1,277 @@
+"""fly() against the simulated ArduCopter over real UDP: survey with photos, failsafes, abort, link loss, fleets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymavlink import mavutil
+
+from dockpatrol.errors import FlightError, InvalidInput
+from dockpatrol.geo import haversine_m
+from flight.executor import EventKind, FlightEvent, FlyOptions, FlyResult, fly, validate_plan
+from flight.telemetry import FlightMode
+from flight.vehicle import Vehicle
+from missions.types import MavCmd, MissionItem
+from sim.vehicle import SimVehicle
+from tests.unit.flight.helpers import HOME, run, sim_and_vehicle, sim_config, square_fence, survey_plan, when
+
+FAST = FlyOptions(link_giveup_s=20.0)
+
+
+def _kinds(events: tuple[FlightEvent, ...]) -> list[EventKind]:
+    return [e.kind for e in events]
+
+
+def test_survey_flight_completes_with_one_photo_per_trigger_distance(tmp_path: Path) -> None:
+    plan = survey_plan(lanes=3, length_m=200.0, spacing_m=30.0, trigger_m=20.0)
+    hooked: list[Any] = []
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(on_capture=hooked.append) as (sim, vehicle):
+            report = await fly(plan, vehicle, options=FAST, log_dir=tmp_path)
+            return report, sim.model.armed, list(sim.captures)
+
+    report, still_armed, sim_captures = run(scenario())
+    assert report.result == FlyResult.COMPLETED, report.summary()
+    assert report.ok and not still_armed
+    assert report.landed_distance_to_home_m is not None and report.landed_distance_to_home_m < 2.0
+    # camera on from the first lane's start to the last lane's end: 3 × 200 m + 2 × 30 m = 660 m
+    assert 30 <= len(report.captures) <= 34
+    assert [c.index for c in report.captures] == list(range(1, len(report.captures) + 1))
+    assert report.missing_capture_indices == ()
+    assert len(hooked) == len(sim_captures) == len(report.captures)
+    for a, b in zip(report.captures, report.captures[1:], strict=False):
+        d = haversine_m(a.longitude_deg, a.latitude_deg, b.longitude_deg, b.latitude_deg)
+        assert d == pytest.approx(20.0, abs=1.0) or d < 20.0  # corners cut the straight-line distance
+    assert all(c.relative_altitude_m == pytest.approx(40.0, abs=1.5) for c in report.captures)
+    nav_seqs = [i + 1 for i, it in enumerate(plan.items) if it.is_nav]
+    assert sorted(report.reached_seqs) == nav_seqs
+    assert report.upload is not None and report.upload.attempts == 1
+    assert report.max_relative_altitude_m == pytest.approx(40.0, abs=1.5)
+    # flight log: GeoJSON track + capture points, and a .tlog pymavlink can read
+    collection = json.loads(report.track_path.read_text())
+    kinds = [f["properties"]["kind"] for f in collection["features"]]
+    assert kinds.count("capture") == len(report.captures) and "track" in kinds and "home" in kinds
+    track = next(f for f in collection["features"] if f["properties"]["kind"] == "track")
+    assert track["geometry"]["type"] == "LineString" and len(track["geometry"]["coordinates"]) > 50
+    log = mavutil.mavlink_connection(str(report.tlog_path))
+    feedback = 0
+    while (msg := log.recv_match()) is not None:
+        feedback += msg.get_type() == "CAMERA_FEEDBACK"
+    assert feedback == len(report.captures)
+
+
+def test_px4_style_image_captured_messages_are_merged_with_feedback() -> None:
+    plan = survey_plan(lanes=1, length_m=120.0, trigger_m=20.0)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(sim_config(send_image_captured=True)) as (sim, vehicle):
+            return await fly(plan, vehicle, options=FAST), len(sim.captures)
+
+    report, taken = run(scenario())
+    assert report.ok, report.summary()
+    assert len(report.captures) == taken >= 5
+    assert {c.source for c in report.captures} <= {"camera_feedback", "image_captured"}
+
+
+def test_mission_without_final_rtl_is_brought_home_by_the_executor() -> None:
+    plan = survey_plan(lanes=1, length_m=80.0, trigger_m=0.0, end_with_rtl=False)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (_, vehicle):
+            return await fly(plan, vehicle, options=FAST)
+
+    report = run(scenario())
+    assert report.result == FlyResult.COMPLETED, report.summary()
+    assert any(e.kind == EventKind.RETURN_COMMANDED and "end of mission" in e.detail for e in report.events)
+    assert report.landed_distance_to_home_m < 2.0
+
+
+def _at_item(seq: int, flag: asyncio.Event) -> Any:
+    def on_event(ev: FlightEvent) -> None:
+        if ev.kind == EventKind.ITEM_REACHED and ev.detail.startswith(f"{seq}/"):
+            flag.set()
+    return on_event
+
+
+def test_link_cut_mid_mission_vehicle_returns_and_executor_recovers_the_link() -> None:
+    plan = survey_plan(lanes=3, length_m=200.0)
+
+    async def scenario() -> Any:
+        # GCS heartbeats every 0.25 s, failsafe after 1 s without one: a cut triggers it quickly
+        config = sim_config(gcs_timeout_wall_s=1.0, speedup=20.0)
+        async with sim_and_vehicle(config, link_timeout_s=0.5, heartbeat_interval_s=0.25) as (sim, vehicle):
+            reached = asyncio.Event()
+
+            async def cut_until_rtl() -> None:
+                sim.cut_link()
+                await sim.wait_until(lambda s: s.model.mode == FlightMode.RTL, timeout_s=10.0)
+                sim.restore_link()
+
+            task = asyncio.create_task(when(reached, cut_until_rtl))
+            report = await fly(plan, vehicle, options=FAST, on_event=_at_item(4, reached))
+            await task
+            return report, [t for _, t in sim.status_log]
+
+    report, texts = run(scenario())
+    kinds = _kinds(report.events)
+    assert "GCS Failsafe" in texts
+    assert EventKind.LINK_LOST in kinds and EventKind.LINK_RESTORED in kinds
+    assert kinds.index(EventKind.LINK_LOST) < kinds.index(EventKind.LINK_RESTORED)
+    assert report.result == FlyResult.FAILSAFE, report.summary()
+    assert report.failsafe_reason is not None and "RTL" in report.failsafe_reason
+    assert report.landed_distance_to_home_m < 2.0
+    assert not report.ok
+    assert report.upload is not None and report.upload.attempts == 1  # never re-uploaded after the link came back
+
+
+def test_low_battery_failsafe_returns_to_the_dock() -> None:
+    plan = survey_plan(lanes=3, length_m=200.0)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            reached = asyncio.Event()
+            task = asyncio.create_task(when(reached, lambda: sim.set_battery_remaining(18.0)))
+            report = await fly(plan, vehicle, options=FAST, on_event=_at_item(2, reached))
+            await task
+            return report
+
+    report = run(scenario())
+    assert report.result == FlyResult.FAILSAFE, report.summary()
+    assert "Battery" in (report.failsafe_reason or "")
+    assert report.landed_distance_to_home_m < 2.0
+    assert len(report.reached_seqs) < sum(it.is_nav for it in survey_plan().items)
+
+
+def test_fence_breach_makes_the_vehicle_return() -> None:
+    # the inclusion fence covers only the first 120 m of the 200 m lanes
+    fence = square_fence(60.0, center_ne_m=(50.0, 40.0))
+    plan = survey_plan(lanes=2, length_m=200.0, fence=fence)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            report = await fly(plan, vehicle, options=FAST)
+            return report, sim.model.fence_enabled, len(sim.model.fence.inclusions)
+
+    report, enabled, inclusions = run(scenario())
+    assert enabled and inclusions == 1
+    assert report.result == FlyResult.FAILSAFE, report.summary()
+    assert "Fence" in (report.failsafe_reason or "")
+    assert report.landed_distance_to_home_m < 2.0
+
+
+@pytest.mark.parametrize(("action", "mode"), [("rtl", FlightMode.RTL), ("land", FlightMode.LAND)])
+def test_abort_returns_or_lands_and_reports_aborted(action: str, mode: FlightMode) -> None:
+    from flight.executor import AbortAction
+
+    plan = survey_plan(lanes=2, length_m=150.0)
+    options = FlyOptions(abort_action=AbortAction(action), link_giveup_s=20.0)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            abort, reached = asyncio.Event(), asyncio.Event()
+            task = asyncio.create_task(when(reached, abort.set))
+            report = await fly(plan, vehicle, options=options, abort=abort, on_event=_at_item(2, reached))
+            await task
+            return report, sim.model.mode
+
+    report, final_mode = run(scenario())
+    assert report.result == FlyResult.ABORTED, report.summary()
+    assert final_mode == mode
+    if action == "rtl":
+        assert report.landed_distance_to_home_m < 2.0
+    else:
+        assert report.landed_distance_to_home_m > 10.0
+
+
+def test_eight_vehicles_fly_concurrently_from_one_process() -> None:
+    homes = [(HOME[0] + 0.01 * (i % 4), HOME[1] + 0.01 * (i // 4)) for i in range(8)]
+    plans = [survey_plan(lanes=1, length_m=100.0, trigger_m=25.0, home=h, dock_id=f"dock-{i}")
+             for i, h in enumerate(homes)]
+
+    async def one(i: int) -> Any:
+        config = sim_config(home_lon=homes[i][0], home_lat=homes[i][1], system_id=i + 1, speedup=30.0)
+        async with SimVehicle(config) as sim:
+            vehicle = await Vehicle.connect(sim.udp_url, timeout_s=5.0, link_timeout_s=2.0)
+            try:
+                return await fly(plans[i], vehicle, options=FAST)
+            finally:
+                await vehicle.close()
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(one(i) for i in range(8)))
+
+    reports = run(scenario(), timeout_s=90.0)
+    assert [r.result for r in reports] == [FlyResult.COMPLETED] * 8, [r.summary() for r in reports]
+    assert [r.dock_id for r in reports] == [f"dock-{i}" for i in range(8)]
+    assert all(3 <= len(r.captures) <= 5 and r.landed_distance_to_home_m < 2.0 for r in reports)
+
+
+def test_preflight_refuses_a_low_battery_and_a_plan_for_another_dock() -> None:
+    far_plan = survey_plan(home=(HOME[0] + 0.01, HOME[1]))
+
+    async def scenario() -> list[FlightError]:
+        errors = []
+        async with sim_and_vehicle() as (sim, vehicle):
+            with pytest.raises(FlightError) as wrong_dock:
+                await fly(far_plan, vehicle, options=FAST)
+            errors.append(wrong_dock.value)
+            sim.set_battery_remaining(30.0)
+            with pytest.raises(FlightError) as low:
+                await fly(survey_plan(), vehicle, options=FAST)
+            errors.append(low.value)
+            assert not sim.model.armed and sim.uploads == []
+        return errors
+
+    wrong_dock, low = run(scenario())
+    assert wrong_dock.result == FlyResult.PREFLIGHT_FAILED and "wrong vehicle or wrong plan" in str(wrong_dock)
+    assert low.result == FlyResult.PREFLIGHT_FAILED and "battery 30 %" in str(low)
+
+
+def test_a_plan_larger_than_the_vehicle_can_store_fails_to_upload_with_a_hint() -> None:
+    async def scenario() -> FlightError:
+        async with sim_and_vehicle(sim_config(mission_capacity=5)) as (sim, vehicle):
+            with pytest.raises(FlightError) as info:
+                await fly(survey_plan(), vehicle, options=FAST)
+            assert not sim.model.armed
+            return info.value
+
+    error = run(scenario())
+    assert error.result == FlyResult.UPLOAD_FAILED
+    assert "TOO_MANY_ITEMS" in str(error) and "sorties" in str(error)
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    (MissionItem(command=MavCmd.NAV_WAYPOINT, lat=23.03, lon=113.15, altitude_m=150.0), "outside 0..120"),
+    (MissionItem(command=MavCmd.NAV_WAYPOINT, lat=123.0, lon=113.15, altitude_m=50.0), "outside WGS84"),
+])
+def test_validate_plan_refuses_unsafe_items(item: MissionItem, message: str) -> None:
+    plan = survey_plan()
+    bad = type(plan)(**{**plan.__dict__, "items": (*plan.items[:2], item, *plan.items[2:])})
+    with pytest.raises(InvalidInput, match=message):
+        validate_plan(bad)
+
+
+def test_validate_plan_refuses_a_fence_polygon_with_missing_vertices() -> None:
+    fence = square_fence(100.0)[:3]
+    with pytest.raises(InvalidInput, match="fence polygon 0"):
+        validate_plan(survey_plan(fence=fence))
+
+
+def test_track_length_matches_the_flown_path() -> None:
+    plan = survey_plan(lanes=1, length_m=150.0, trigger_m=0.0)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (_, vehicle):
+            return await fly(plan, vehicle, options=FAST)
+
+    report = run(scenario())
+    # home → lane start (20 m N, 20 m E) → 150 m north → back home
+    expected_m = math.hypot(20.0, 20.0) + 150.0 + math.hypot(170.0, 20.0)
+    assert report.ok
+    assert report.track_length_m == pytest.approx(expected_m, rel=0.1)
