@@ -73,13 +73,14 @@ def render_cmd(
     ortho: str | None = typer.Option(None, help="minlon,minlat,maxlon,maxlat: write a GeoTIFF orthophoto instead"),
     gsd: float = typer.Option(0.1, help="orthophoto ground sample distance, metres"),
     frame_seed: int = typer.Option(0, help="seed of camera noise and reported-pose noise"),
+    size_m: float = typer.Option(2000.0, help="side of the square district in metres (as for `sim world`)"),
 ) -> None:
     """Render one drone photo (JPEG with EXIF/XMP) or an orthophoto GeoTIFF of the twin."""
     from dockpatrol.camera import CameraModel, GeoPose
     from sim.camera import render_frame, render_ortho
     from sim.world import DEMO_OFFSET, World
 
-    world = World.generate(seed=seed)
+    world = World.generate(seed=seed, size_m=size_m)
     when = _parse_at(at, world.epoch, DEMO_OFFSET)
     if ortho is not None:
         path = render_ortho(world, bbox_lonlat=_parse_bbox(ortho), gsd_m=gsd, at=when, path=out)
@@ -110,6 +111,7 @@ def dataset_cmd(
     imgsz: int = typer.Option(640, help="image size, px"),
     seed: int = typer.Option(0, help="seed of the training world (validation uses another seed and region)"),
     val_frames: int | None = typer.Option(None, help="validation images (default: frames / 5)"),
+    world_size_m: float = typer.Option(2000.0, help="side of each (train / validation) district, metres"),
 ) -> None:
     """Render a class-balanced YOLO dataset from the twin, with a held-out validation world."""
     import json
@@ -121,7 +123,8 @@ def dataset_cmd(
         if done == total or done % 100 == 0:
             typer.echo(f"  {split}: {done}/{total}", err=True)
 
-    summary = build_dataset(out=out, frames=frames, imgsz=imgsz, seed=seed, val_frames=val_frames, progress=progress)
+    summary = build_dataset(out=out, frames=frames, imgsz=imgsz, seed=seed, val_frames=val_frames,
+                            world_size_m=world_size_m, progress=progress)
     typer.echo(f"dataset at {summary.root} (data.yaml: {summary.data_yaml})")
     for split in ("train", "val"):
         s = getattr(summary, split)

@@ -250,7 +250,7 @@ def render_ortho(world: World, *, bbox_lonlat: tuple[float, float, float, float]
                  path: Path) -> Path:
     """Write a north-up GeoTIFF (world UTM CRS) of the world at ``at`` over a lon/lat bbox."""
     import rasterio
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     _check_time(at)
     if len(bbox_lonlat) != 4:
@@ -283,7 +283,7 @@ def render_ortho(world: World, *, bbox_lonlat: tuple[float, float, float, float]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8",
-                       crs=f"EPSG:{world.projection.epsg}", transform=from_origin(x0, y1, gsd_m, gsd_m),
+                       crs=f"EPSG:{world.projection.epsg}", transform=Affine(gsd_m, 0.0, x0, 0.0, -gsd_m, y1),
                        compress="deflate", photometric="RGB") as dst:
         dst.write(np.transpose(rgb, (2, 0, 1)))
         dst.update_tags(synthetic="true", generator="dockpatrol.sim", at=at.isoformat())

@@ -247,7 +247,7 @@ class _Painter:
         self.gsd = view.gsd_m
         self.canvas = np.empty((self.h, self.w, 3), np.float32)
         self.small: dict[str, tuple[np.ndarray | None, int]] = {}
-        self.fields: dict[str, list[np.ndarray]] = {}
+        self.fields: dict[tuple[str, int], np.ndarray] = {}
         sx, sy = sun.shadow_per_m
         self.shadow_vec = (sx, sy)
 
@@ -272,20 +272,23 @@ class _Painter:
         return self.small[name]
 
     def noise(self, name: str, roi: _Roi, ch: int) -> np.ndarray | float:
-        """Channel ``ch`` of a noise field over a pixel window (0.0 where the field averages out)."""
-        chans = self.fields.get(name)
-        if chans is None:
+        """Channel ``ch`` of a noise field over a pixel window (0.0 where the field averages out).
+
+        Each channel is brought to full resolution once per frame, on first use.
+        """
+        key = (name, ch)
+        full = self.fields.get(key)
+        if full is None:
             arr, f = self.small_field(name)
             if arr is None:
-                chans = []
+                self.fields[key] = full = np.zeros((0, 0), np.float32)
             else:
-                if f > 1:
-                    arr = cv2.resize(arr, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
-                chans = cv2.split(arr) if arr.ndim == 3 else [arr]
-            self.fields[name] = chans
-        if not chans:
+                one = arr if arr.ndim == 2 else np.ascontiguousarray(arr[..., ch % arr.shape[2]])
+                full = one if f == 1 else cv2.resize(one, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+                self.fields[key] = full
+        if full.size == 0:
             return 0.0
-        return chans[ch % len(chans)][roi.sl]
+        return full[roi.sl]
 
     def px(self, coords: np.ndarray, z: float = 0.0) -> np.ndarray:
         u, v = self.view.project(coords[:, 0], coords[:, 1], z)
@@ -454,7 +457,10 @@ class _Painter:
             getattr(self, f"m_{o.kind}")(o)
         raised = [o for o in objs if o.kind in _STRUCTURES or o.kind == "tree"]
         for o in raised:
-            self.shadow(o.polygon, o.height_m, strength=0.42 if o.kind == "tree" else 0.5)
+            if o.kind == "tree":
+                self.tree_shadow(o)
+            else:
+                self.shadow(o.polygon, o.height_m, strength=0.5)
         for o in flat:
             if o.kind == "construction_site":
                 self.site_shadows(o)
@@ -674,7 +680,7 @@ class _Painter:
 
     def _water(self, o: WorldObject, base: np.ndarray) -> None:
         def colour(roi: _Roi) -> np.ndarray:
-            col = self._varied(base, roi, macro=0.08, meso=0.03, micro=0.03, ch=2)
+            col = self._varied(base, roi, macro=0.035, meso=0.02, micro=0.015, ch=2)
             return col
 
         res = self.fill(o.polygon, colour)
@@ -712,8 +718,9 @@ class _Painter:
 
     def m_water_discoloration(self, o: WorldObject) -> None:
         rng = self.rng(o)
-        col = _rgb(*rng.choice([(200, 198, 182), (150, 78, 48), (28, 44, 34), (150, 162, 62), (122, 52, 84),
-                                (210, 190, 120), (60, 120, 60)]))
+        # Unnatural colours: milky, rust, black, purple-red, ochre, chalky turquoise.
+        col = _rgb(*rng.choice([(200, 198, 182), (150, 78, 48), (26, 30, 28), (170, 64, 44), (122, 52, 84),
+                                (210, 190, 120), (120, 186, 190)]))
         strength = float(rng.uniform(0.7, 0.9))
         soft = min(25.0, 1.0 / self.gsd)
 
@@ -722,20 +729,52 @@ class _Painter:
         del res
 
     def m_road(self, o: WorldObject) -> None:
-        cx, cy, ang, _length, width = self.frame_of(o)
-        main = width >= 10
+        self.fill(o.polygon, lambda roi: self._varied(_rgb(84, 85, 88), roi, macro=0.05, meso=0.06, micro=0.08, ch=0))
+        marks = self.road_marks(o)
+        if marks:
+            self.fill_many(marks, _rgb(222, 222, 212), alpha_scale=0.9)
 
-        def colour(roi: _Roi) -> np.ndarray:
-            col = self._varied(_rgb(84, 85, 88), roi, macro=0.05, meso=0.06, micro=0.08, ch=0)
-            u, v = self.local(roi, z=0, origin=(cx, cy), angle_deg=ang)
-            paint = _line(np.abs(v) - (width / 2 - 0.5), 0.08, self.gsd)
-            if main:
-                dash = (np.mod(u, 9.0) < 3.0).astype(np.float32)
-                paint = np.maximum(paint, _line(v, 0.08, self.gsd) * dash)
-            _blend(col, _rgb(225, 225, 215), paint * 0.9)
-            return col
+    def road_marks(self, o: WorldObject) -> list[np.ndarray]:
+        """Edge lines and (on main roads) a dashed centre line, as UTM rectangles inside the view window."""
+        cx, cy, ang, length, width = self.frame_of(o)
+        a = math.radians(ang)
+        ux, uy, vx, vy = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+        wx0, wy0, wx1, wy1 = self.view.window_m
+        corners = np.array([[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]]) - (cx, cy)
+        us = corners @ np.array([ux, uy])
+        u0, u1 = max(-length / 2, float(us.min())), min(length / 2, float(us.max()))
+        if u1 <= u0:
+            return []
 
-        self.fill(o.polygon, colour)
+        def bar(ua: float, ub: float, v: float, half: float) -> np.ndarray:
+            pts = [(ua, v - half), (ub, v - half), (ub, v + half), (ua, v + half)]
+            return np.array([(cx + p * ux + q * vx, cy + p * uy + q * vy) for p, q in pts])
+
+        marks = [bar(u0, u1, side * (width / 2 - 0.5), 0.08) for side in (-1, 1)]
+        if width >= 10:
+            start = math.floor((u0 + length / 2) / 9.0) * 9.0 - length / 2
+            for ua in np.arange(start, u1, 9.0):
+                marks.append(bar(max(ua, u0), min(ua + 3.0, u1), 0.0, 0.08))
+        return marks
+
+    def fill_many(self, polys_m: list[np.ndarray], colour: np.ndarray, *, alpha_scale: float = 1.0) -> None:
+        """Paint many small ground polygons (UTM rings) in one colour with one mask."""
+        rings = [self.px(p) for p in polys_m]
+        rings = [r for r in rings if np.all(np.isfinite(r))]
+        if not rings:
+            return
+        roi = _roi(rings, self.w, self.h)
+        if roi is None:
+            return
+        alpha = _mask(roi, rings)
+        step = 192
+        for by in range(roi.y0, roi.y1, step):
+            for bx in range(roi.x0, roi.x1, step):
+                sub = _Roi(bx, by, min(bx + step, roi.x1), min(by + step, roi.y1))
+                a = alpha[sub.y0 - roi.y0:sub.y1 - roi.y0, sub.x0 - roi.x0:sub.x1 - roi.x0]
+                if float(a.max()) <= 1e-3:
+                    continue
+                _blend(self.canvas[sub.sl], colour, a * np.float32(alpha_scale))
 
     def m_garbage_dump(self, o: WorldObject) -> None:
         cx, cy, ang, length, width = self.frame_of(o)
@@ -764,9 +803,16 @@ class _Painter:
         earth = _rgb(*rng.choice([(176, 128, 86), (160, 120, 84), (186, 146, 100), (150, 108, 74)]))
         tracks = self._tracks(o, 6)
 
+        cx, cy, ang, _, _ = self.frame_of(o)
+
         def colour(roi: _Roi) -> np.ndarray:
             col = self._varied(earth, roi, macro=0.08, meso=0.14, micro=0.1, ch=0)
             self._draw_tracks(col, roi, tracks, _rgb(128, 92, 62))
+            # Scattered building materials, pallets and debris in patches across the site.
+            stuff = self.tile(texture.clutter_tile(), roi, origin=(cx, cy), angle_deg=ang, scale=1.6)
+            patch = self.noise("meso", roi, 1)
+            if stuff is not None and isinstance(patch, np.ndarray):
+                _blend(col, stuff, np.clip((patch - 0.9) * 1.5, 0, 0.9))
             return col
 
         self.fill(o.polygon, colour)
@@ -1063,25 +1109,81 @@ class _Painter:
 
             self.fill(o.polygon, colour, z=top)
 
+    def tree_shadow(self, o: WorldObject) -> None:
+        """A crown's shadow: the crown outline swept from its lower to its upper height along the sun."""
+        sx, sy = self.shadow_vec
+        ring = np.asarray(o.polygon.exterior.coords)[:-1]
+        h = o.height_m
+        pts = np.vstack([ring + np.array([sx * h * 0.45, sy * h * 0.45]), ring + np.array([sx * h, sy * h]),
+                         ring[::3] * 0.15 + ring.mean(axis=0) * 0.85])
+        px = self.px(pts)
+        if not np.all(np.isfinite(px)):
+            return
+        hull = cv2.convexHull(px.astype(np.float32)).reshape(-1, 2).astype(float)
+        self.darken([hull], 0.42, soften_px=min(4.0, 0.3 / self.gsd))
+
     def m_tree(self, o: WorldObject) -> None:
         rng = self.rng(o)
-        col = _rgb(*rng.choice([(44, 76, 34), (56, 92, 38), (70, 102, 44), (38, 64, 32), (60, 84, 40)]))
+        col = _rgb(*rng.choice([(44, 76, 34), (56, 92, 38), (70, 102, 44), (38, 64, 32), (60, 84, 40), (74, 96, 48)]))
         c0 = o.polygon.centroid
         radius = math.sqrt(o.polygon.area / math.pi)
-        top = o.height_m * 0.85
+        # Crowns are drawn a little above the ground (their lean in off-nadir views), not at the treetop.
+        top = o.height_m * 0.5
         sx, sy = self.sun.towards
-
-        def colour(roi: _Roi) -> np.ndarray:
-            u, v = self.local(roi, z=top, origin=(c0.x, c0.y), angle_deg=0.0)
-            r2 = (u * u + v * v) / (radius * radius)
-            lit = (u * sx + v * sy) / radius
-            shade = np.clip(1.05 - 0.35 * r2 + 0.22 * lit, 0.45, 1.3)
-            clumps = 1.0 + 0.22 * self.noise("meso", roi, 1) + 0.2 * self.noise("micro", roi, 0)
-            return _shade(col, shade * clumps, roi.shape)
-
-        self.fill(o.polygon, colour, z=top)
+        rings = self.rings_px(o.polygon.buffer(radius * 0.12), top)
+        if any(not np.all(np.isfinite(r)) for r in rings):
+            return
+        soft_px = max(0.5, 0.35 * radius / self.gsd * 0.25)
+        roi = _roi(rings, self.w, self.h, 1 + 3 * soft_px)
+        if roi is None:
+            return
+        cover = _soft(_mask(roi, rings), soft_px)
+        u, v = self.local(roi, z=top, origin=(c0.x, c0.y), angle_deg=0.0)
+        leaves = self.tile(texture.meso_tile(), roi, origin=(c0.x + 37.0 * (o.style % 7), c0.y), scale=0.35)
+        # Leafy outline: the soft crown mask cut by clumpy noise.
+        if leaves is not None:
+            cover = np.clip((cover - 0.5) * 2.5 + 0.5 + 0.35 * leaves[..., 0], 0.0, 1.0)
+        else:
+            cover = np.clip((cover - 0.5) * 2.5 + 0.5, 0.0, 1.0)
+        r2 = (u * u + v * v) / (radius * radius)
+        lit = (u * sx + v * sy) / radius
+        shade = np.clip(1.05 - 0.35 * r2 + 0.25 * lit, 0.45, 1.3)
+        clumps = 1.0 + 0.2 * self.noise("micro", roi, 0)
+        if leaves is not None:
+            clumps = clumps + 0.18 * leaves[..., 1]
+        _blend(self.canvas[roi.sl], _shade(col, shade * clumps, roi.shape), cover)
 
     # ---- veils and fire
+    def soft_alpha(self, rings: list[np.ndarray], soft_px: float) -> tuple[_Roi, np.ndarray, int, tuple[slice, slice]] | None:
+        """Coverage of a polygon blurred by ``soft_px``, computed on a grid coarsened by f (returned).
+
+        Returns the full-resolution window, the coarse alpha, f, and the strided slices of the
+        frame's pixel grid that the coarse samples sit on (for ground lookups at those samples).
+        """
+        if any(not np.all(np.isfinite(r)) for r in rings):
+            return None
+        roi = _roi(rings, self.w, self.h, 1 + 3 * soft_px)
+        if roi is None:
+            return None
+        f = max(1, min(16, int(soft_px / 2.5)))
+        ys = slice(roi.y0 + f // 2, roi.y1, f)
+        xs = slice(roi.x0 + f // 2, roi.x1, f)
+        sh, sw = len(range(ys.start, ys.stop, f)), len(range(xs.start, xs.stop, f))
+        m = np.zeros((sh, sw), np.uint8)
+        origin = (roi.x0 + f // 2 + 0.5, roi.y0 + f // 2 + 0.5)
+        cv2.fillPoly(m, [np.round((r - origin) / f * 16).astype(np.int32) for r in rings], 255, cv2.LINE_AA, 4)
+        alpha = m.astype(np.float32) * np.float32(1 / 255)
+        if soft_px / f > 0.3:
+            alpha = cv2.GaussianBlur(alpha, (0, 0), soft_px / f)
+        return roi, alpha, f, (ys, xs)
+
+    def upscale(self, small: np.ndarray, roi: _Roi, f: int) -> np.ndarray:
+        if f == 1:
+            return small
+        m = np.array([[1.0 / f, 0.0, -(f // 2) / f], [0.0, 1.0 / f, -(f // 2) / f]])
+        return cv2.warpAffine(small, m, (roi.shape[1], roi.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
     def _veil(self, o: WorldObject, *, col: np.ndarray, strength: float, soft_m: float, turbulence: float,
               shadow_height_m: float = 0.0) -> None:
         cx, cy, ang, _length, _width = self.frame_of(o)
@@ -1089,27 +1191,27 @@ class _Painter:
         if shadow_height_m > 0:
             sx, sy = self.shadow_vec
             moved = shapely.affinity.translate(o.polygon, sx * shadow_height_m, sy * shadow_height_m)
-            rings = self.rings_px(moved)
-            if all(np.all(np.isfinite(r)) for r in rings):
-                roi = _roi(rings, self.w, self.h, 1 + 3 * soft_px)
-                if roi is not None:
-                    a = _soft(_mask(roi, rings), soft_px) * strength * 0.45
-                    region = self.canvas[roi.sl]
-                    region[:] = _mul(np.ascontiguousarray(region), 1.0 - a)
-        rings = self.rings_px(o.polygon)
-        if any(not np.all(np.isfinite(r)) for r in rings):
+            got = self.soft_alpha(self.rings_px(moved), soft_px)
+            if got is not None:
+                roi, a, f, _ = got
+                a = self.upscale(a * np.float32(strength * 0.45), roi, f)
+                region = self.canvas[roi.sl]
+                region[:] = _mul(np.ascontiguousarray(region), 1.0 - a)
+        got = self.soft_alpha(self.rings_px(o.polygon), soft_px)
+        if got is None:
             return
-        roi = _roi(rings, self.w, self.h, 1 + 3 * soft_px)
-        if roi is None:
-            return
-        alpha = _soft(_mask(roi, rings), soft_px)
-        wisps = self.tile(texture.meso_tile(), roi, origin=(cx, cy), angle_deg=ang, scale=8.0)
+        roi, alpha, f, (ys, xs) = got
+        gx, gy = self.view.ground_maps()
+        a = math.radians(ang)
+        lx = gx[ys, xs] + np.float32(self.view.origin_m[0] - cx)
+        ly = gy[ys, xs] + np.float32(self.view.origin_m[1] - cy)
+        u = lx * np.float32(math.cos(a)) + ly * np.float32(math.sin(a))
+        v = ly * np.float32(math.cos(a)) - lx * np.float32(math.sin(a))
+        wisps = texture.sample(texture.meso_tile(), u, v, gsd_m=self.gsd * f, scale=8.0)
         if wisps is not None:
             alpha = alpha * np.clip(1.0 + turbulence * wisps[..., 0] + 0.5 * turbulence * wisps[..., 1], 0.2, 1.8)
-        alpha = np.clip(alpha * strength, 0, 0.97)
-        shade = self.noise("meso", roi, 2)
-        colour = _shade(col, 1.0 + 0.05 * shade, roi.shape)
-        _blend(self.canvas[roi.sl], colour, alpha)
+        alpha = self.upscale(np.clip(alpha * np.float32(strength), 0, 0.97), roi, f)
+        _blend(self.canvas[roi.sl], col, alpha)
 
     def m_smoke(self, o: WorldObject) -> None:
         rng = self.rng(o)
@@ -1139,19 +1241,20 @@ class _Painter:
             return
         mask = _mask(roi, rings)
         region = self.canvas[roi.sl]
+        # Charred ground and embers just around the flames, then the flames, then the glow.
+        char = _soft(mask, max(0.7, 0.5 / self.gsd))
+        _blend(region, _rgb(40, 30, 24), np.clip(char * 1.6, 0, 0.85))
+        heat = _soft(mask, max(0.6, 0.3 * radius / self.gsd))
+        flames = self.tile(texture.macro_tile(), roi, origin=(o.style % 1000, 0.0), scale=0.04)
+        wobble = 0.0 if flames is None else cv2.GaussianBlur(flames[..., 0], (0, 0), 2.0)
+        heat = np.clip(heat * (1.0 + 0.35 * wobble) * float(rng.uniform(1.15, 1.45)), 0, 1.2)
+        stops = np.array([0.0, 0.25, 0.5, 0.75, 0.95, 1.2], np.float32)
+        ramp = np.array([(120, 24, 8), (220, 70, 14), (255, 128, 24), (255, 190, 60), (255, 236, 150), (255, 252, 228)],
+                        np.float32) / 255
+        colour = cv2.merge([np.interp(heat, stops, ramp[:, k]).astype(np.float32) for k in range(3)])
+        _blend(region, colour, np.clip(heat * 2.2 - 0.15, 0, 1))
         glow = _soft(mask, glow_px)
-        region += _shade(_rgb(255, 120, 30) * 0.55, glow, roi.shape)
-        heat = _soft(mask, max(0.5, 0.35 * radius / self.gsd))
-        flick = self.noise("micro", roi, 0)
-        flick2 = self.noise("meso", roi, 1)
-        heat = heat * (1.0 + 0.25 * flick + 0.3 * flick2) * float(rng.uniform(1.1, 1.5))
-        stops = np.array([0.0, 0.3, 0.55, 0.8, 1.05])
-        ramp = np.array([(90, 20, 8), (230, 80, 16), (255, 150, 32), (255, 214, 96), (255, 248, 214)], np.float32) / 255
-        h = np.clip(heat, 0, 1.05)
-        colour = np.stack([np.interp(h, stops, ramp[:, k]) for k in range(3)], axis=-1).astype(np.float32)
-        _blend(region, colour, np.clip(mask * 0.6 + heat * 0.8, 0, 1) * mask.clip(0.0, 1.0) ** 0.5)
-        np.clip(region, 0, 1.2, out=region)
-
+        region += _shade(_rgb(255, 130, 40) * 0.5, glow, roi.shape)
 
 def paint(world: World, view: View, at: datetime, sun: Sun) -> np.ndarray:
     """Albedo-and-shading raster (float32 RGB, ~0..1) of the world state at ``at`` through ``view``."""

@@ -87,9 +87,11 @@ def micro_tile() -> Tile:
 
 _CLUTTER_PALETTE = np.array(
     [
-        (235, 235, 228), (220, 220, 215), (40, 40, 42), (30, 90, 190), (60, 140, 215), (200, 40, 40),
-        (230, 120, 40), (40, 150, 70), (230, 210, 60), (150, 120, 90), (120, 110, 100), (230, 150, 170),
-        (180, 180, 180), (90, 70, 55), (20, 60, 120), (250, 250, 245),
+        # Mostly white and grey plastic, cardboard and rubble, with some coloured bags and sheets.
+        (235, 235, 228), (220, 220, 215), (245, 245, 240), (200, 200, 196), (228, 226, 218), (40, 40, 42),
+        (60, 58, 56), (150, 120, 90), (170, 140, 100), (120, 110, 100), (140, 132, 120), (90, 70, 55),
+        (180, 180, 180), (30, 90, 190), (60, 140, 215), (200, 40, 40), (230, 120, 40), (40, 150, 70),
+        (230, 210, 60), (230, 150, 170), (20, 60, 120),
     ],
     np.float32,
 ) / 255.0
@@ -106,9 +108,12 @@ def clutter_tile() -> Tile:
     for _ in range(2600):
         colour = _CLUTTER_PALETTE[rng.integers(len(_CLUTTER_PALETTE))] * rng.uniform(0.75, 1.1)
         cx, cy = rng.uniform(0, size, 2)
-        w, h = rng.uniform(3, 22, 2)
-        angle = rng.uniform(0, 180)
-        box = cv2.boxPoints(((0.0, 0.0), (float(w), float(h)), float(angle)))
+        r = float(rng.uniform(2, 14))
+        n = int(rng.integers(5, 9))
+        t = np.linspace(0, 2 * math.pi, n, endpoint=False) + rng.uniform(-0.3, 0.3, n) + rng.uniform(0, 6.3)
+        rr = r * rng.uniform(0.6, 1.15, n)
+        stretch = float(rng.uniform(1.0, 2.5))
+        box = np.column_stack([rr * np.cos(t) * stretch, rr * np.sin(t)]).astype(np.float32)
         shade = float(rng.uniform(0.55, 0.8))
         for ox in (-size, 0, size):
             for oy in (-size, 0, size):

@@ -169,7 +169,7 @@ class World:
             "features": features,
         }
 
-    def hotspots(self, *, at: datetime | None = None, cell_m: float = 70.0, limit: int = 10) -> list[tuple[float, float]]:
+    def hotspots(self, *, at: datetime | None = None, cell_m: float = 40.0, limit: int = 10) -> list[tuple[float, float]]:
         """(lon, lat) of points with many distinct violation classes present at ``at`` (default: demo time)."""
         at = at or self.epoch + DEMO_OFFSET
         cells: dict[tuple[int, int], set[str]] = {}
@@ -506,7 +506,8 @@ class _Builder:
 
     def _violations(self) -> None:
         rng = self.rng
-        buildings = [o for o in self.objects if o.kind in ("building", "red_roof") and 6.0 < o.height_m < 22.0
+        # Additions go on flat roofs (the usual case: a shed or an extra storey on a concrete roof).
+        buildings = [o for o in self.objects if o.kind == "building" and 6.0 < o.height_m < 22.0
                      and 60.0 < o.polygon.area < 400.0]
         # steel sheds: in yards, village gaps and vacant land.
         for _ in range(self._count(9)):
