@@ -41,8 +41,8 @@ from missions.safety import (
     Router,
     SortieBudget,
     SortiePath,
-    _swaths,
     check_plan,
+    frame_swaths,
     pack_sorties,
     usable_endurance_s,
     zones_metric,
@@ -358,7 +358,7 @@ def _items(
     items += [wp(k) for k in range(n_out + 1, n_out + n_body)]
     items.append(do(MavCmd.DO_SET_CAM_TRIGG_DIST, (0.0, 0.0, 0.0, 0.0)))
     items += [wp(k) for k in range(n_out + n_body, len(xy))]
-    items.append(MissionItem(command=MavCmd.NAV_RETURN_TO_LAUNCH))
+    items.append(MissionItem(command=MavCmd.NAV_RETURN_TO_LAUNCH, frame=MavFrame.MISSION))
     return tuple(items)
 
 
@@ -399,7 +399,7 @@ def _assemble(
         items = _items(path, site=site, altitude_m=altitude_m, speed_m_s=speed, trigger_m=trigger_m)
         t = trace(items, home_lon=dock.lon, home_lat=dock.lat, speed_m_s=speed, model=options.flight,
                   projection=site.projection)
-        swaths.extend(_swaths(t.triggers, along_m=along_m, across_m=across_m))
+        swaths.extend(frame_swaths(t.triggers, along_m=along_m, across_m=across_m))
         fence = fences.fence(t.xy_m)
         plans.append(MissionPlan(
             dock_id=dock.id, items=items, trigger_distance_m=trigger_m, length_m=t.length_m,

@@ -393,7 +393,7 @@ def fence_polygons(fence: Sequence[FenceVertex]) -> list[tuple[Polygon, bool]]:
 # --- coverage ----------------------------------------------------------------------------------
 
 
-def _swaths(triggers: np.ndarray, *, along_m: float, across_m: float) -> list[Polygon]:
+def frame_swaths(triggers: np.ndarray, *, along_m: float, across_m: float) -> list[Polygon]:
     """Footprint union of each run of frames shot along one straight leg, as one rectangle per run.
 
     Frames on a straight leg closer than their own length overlap, so their union is exactly
@@ -453,7 +453,7 @@ def coverage_fraction(
         cam = camera or plan.camera
         t = plan_trace(plan, projection=proj)
         across, along = cam.footprint_m(plan.altitude_m or t.max_altitude_m)
-        swaths.extend(_swaths(t.triggers, along_m=along, across_m=across))
+        swaths.extend(frame_swaths(t.triggers, along_m=along, across_m=across))
     if not swaths:
         return 0.0
     covered = shapely.union_all(swaths).intersection(target).area

@@ -201,3 +201,13 @@ def test_random_areas_plan_safely_and_are_covered(scene: tuple[dict, NoFlyZone |
     hit[np.unique(tree.query(inside, predicate="within")[0])] = True
     assert hit.mean() >= 0.99
     assert plan.coverage_fraction >= 0.99
+
+
+def test_area_across_a_utm_zone_boundary_is_planned_in_the_docks_zone() -> None:
+    near_edge = Dock(id="D9", name="zone edge", lon=113.995, lat=23.03)  # zone 49; 114°E starts zone 50
+    straddling = {"type": "Polygon", "coordinates": [[[113.998, 23.031], [114.004, 23.031], [114.004, 23.035],
+                                                      [113.998, 23.035], [113.998, 23.031]]]}
+    plan = plan_survey(area(straddling), dock=near_edge)
+    assert plan.coverage_fraction >= 0.99
+    assert plan.heading_deg == pytest.approx(90.0, abs=1.0)  # true east-west, though the zones disagree on grid north
+    assert all(check_plan(s, dock=near_edge) == [] for s in plan.sorties)
