@@ -102,9 +102,16 @@ def _vignette(w: int, h: int) -> np.ndarray:
     return cv2.merge([f, f, f])
 
 
-@lru_cache(maxsize=1)
-def _grain_tile() -> np.ndarray:
-    return np.random.default_rng(909).standard_normal((509, 509)).astype(np.float32)
+_NOISE_PAD = 64
+
+
+@lru_cache(maxsize=2)
+def _sensor_noise(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Luminance sensor noise (σ ≈ 2.5 DN) as positive and negative uint8 parts, a margin larger than the frame."""
+    g = np.random.default_rng(909).standard_normal((h + _NOISE_PAD, w + _NOISE_PAD)).astype(np.float32) * 2.5
+    pos = np.clip(np.round(g), 0, 255).astype(np.uint8)
+    neg = np.clip(np.round(-g), 0, 255).astype(np.uint8)
+    return cv2.merge([pos, pos, pos]), cv2.merge([neg, neg, neg])
 
 
 def _develop(canvas: np.ndarray, look: _Look, seed: int, *, vignette: bool = True) -> np.ndarray:
@@ -124,14 +131,10 @@ def _develop(canvas: np.ndarray, look: _Look, seed: int, *, vignette: bool = Tru
     if vignette:
         rgb = cv2.multiply(rgb, _vignette(w, h), scale=1.0 / 255.0)
     if look.noise > 0:
-        grain = _grain_tile()
+        pos, neg = _sensor_noise(w, h)
         rng = np.random.default_rng([seed & 0xFFFFFFFF, 13])
-        oy, ox = (int(v) for v in rng.integers(0, 509, 2))
-        reps = (-(-(h + oy) // 509), -(-(w + ox) // 509))
-        g = np.tile(grain, reps)[oy:oy + h, ox:ox + w] * np.float32(look.noise * 255.0)
-        pos = cv2.merge([np.clip(g, 0, 255).astype(np.uint8)] * 3)
-        neg = cv2.merge([np.clip(-g, 0, 255).astype(np.uint8)] * 3)
-        rgb = cv2.subtract(cv2.add(rgb, pos), neg)
+        oy, ox = (int(v) for v in rng.integers(0, _NOISE_PAD, 2))
+        rgb = cv2.subtract(cv2.add(rgb, pos[oy:oy + h, ox:ox + w]), neg[oy:oy + h, ox:ox + w])
     if look.blur_px > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), look.blur_px)
     return rgb
@@ -155,23 +158,26 @@ def _camera_view(world: World, camera: CameraModel, pose: GeoPose) -> View:
                            "tilt the gimbal further down or fly lower")
     ox, oy = float(np.mean(gx)), float(np.mean(gy))
 
-    planes: dict[float, np.ndarray] = {}
+    # Ground → pixel homography fitted to four ground points projected by ground_to_pixels (exact:
+    # a pinhole camera maps the plane by a homography). A point at height z lies on the same ray as
+    # the ground point C + (P − C)·H/(H − z), so every height reuses it.
+    pu, pv = ground_to_pixels(camera, cam, gx, gy, 0.0)
+    hg = homography(np.column_stack([gx - ox, gy - oy]), np.column_stack([pu, pv]))
+    cxl, cyl, cz = cam.x_m - ox, cam.y_m - oy, cam.z_m
 
     def project(x: np.ndarray, y: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-        # Each horizontal plane maps to the image by a homography; it is fitted once per plane
-        # to four points projected by ground_to_pixels, then applied to every vertex.
-        key = round(float(z), 3)
-        hp = planes.get(key)
-        if hp is None:
-            zz = min(key, cam.z_m - 0.5)
-            lx, ly = pixels_to_ground(camera, cam, corners[:, 0], corners[:, 1], ground_z_m=zz)
-            pu, pv = ground_to_pixels(camera, cam, lx, ly, zz)
-            hp = planes[key] = homography(np.column_stack([lx - ox, ly - oy]), np.column_stack([pu, pv]))
         x = np.asarray(x, float) - ox
         y = np.asarray(y, float) - oy
-        wq = hp[2, 0] * x + hp[2, 1] * y + hp[2, 2]
-        u = (hp[0, 0] * x + hp[0, 1] * y + hp[0, 2]) / wq
-        v = (hp[1, 0] * x + hp[1, 1] * y + hp[1, 2]) / wq
+        if z != 0.0:
+            if z >= cz:
+                nan = np.full(np.shape(x), np.nan)
+                return nan, nan.copy()
+            k = cz / (cz - z)
+            x = cxl + (x - cxl) * k
+            y = cyl + (y - cyl) * k
+        wq = hg[2, 0] * x + hg[2, 1] * y + hg[2, 2]
+        u = (hg[0, 0] * x + hg[0, 1] * y + hg[0, 2]) / wq
+        v = (hg[1, 0] * x + hg[1, 1] * y + hg[1, 2]) / wq
         if (wq <= 0).any():
             u = np.where(wq > 0, u, np.nan)
             v = np.where(wq > 0, v, np.nan)

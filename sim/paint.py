@@ -153,13 +153,29 @@ def _roi(pts: list[np.ndarray], w: int, h: int, pad: float = 1.0) -> _Roi | None
     return _Roi(x0, y0, x1, y1)
 
 
-def _mask(roi: _Roi, rings: list[np.ndarray]) -> np.ndarray:
-    """Anti-aliased coverage (float32 0..1) of the polygon with ``rings`` inside ``roi``."""
+def _mask8(roi: _Roi, rings: list[np.ndarray]) -> np.ndarray:
+    """Anti-aliased coverage (uint8 0..255) of the polygon with ``rings`` inside ``roi``."""
     m = np.zeros(roi.shape, np.uint8)
     # Pixel (i, j) covers [i, i+1): its centre is at i + 0.5, cv2 samples at integer coordinates.
     fixed = [np.round((r - (roi.x0 + 0.5, roi.y0 + 0.5)) * 16).astype(np.int32) for r in rings]
     cv2.fillPoly(m, fixed, 255, cv2.LINE_AA, 4)
-    return m.astype(np.float32) * (1.0 / 255.0)
+    return m
+
+
+def _mask(roi: _Roi, rings: list[np.ndarray]) -> np.ndarray:
+    """Anti-aliased coverage (float32 0..1) of the polygon with ``rings`` inside ``roi``."""
+    return _mask8(roi, rings).astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def _blocks(roi: _Roi, cover8: np.ndarray, step: int = 192):
+    """Sub-windows of ``roi`` that the uint8 coverage touches, each with its coverage and whether it is full."""
+    for by in range(roi.y0, roi.y1, step):
+        for bx in range(roi.x0, roi.x1, step):
+            sub = _Roi(bx, by, min(bx + step, roi.x1), min(by + step, roi.y1))
+            a = cover8[sub.y0 - roi.y0:sub.y1 - roi.y0, sub.x0 - roi.x0:sub.x1 - roi.x0]
+            lo, hi, _, _ = cv2.minMaxLoc(a)
+            if hi > 0:
+                yield sub, a, lo >= 255
 
 
 def _soft(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -214,8 +230,7 @@ def _blend(region: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float) ->
     if not isinstance(alpha, np.ndarray):
         alpha = np.full(shape, float(alpha), np.float32)
     alpha = alpha.astype(np.float32, copy=False)
-    region[:] = cv2.blendLinear(np.ascontiguousarray(colour, np.float32), np.ascontiguousarray(region), alpha,
-                                np.float32(1.0) - alpha)
+    region[:] = cv2.blendLinear(colour.astype(np.float32, copy=False), region, alpha, np.float32(1.0) - alpha)
 
 
 def _rgb(*c: float) -> np.ndarray:
@@ -361,23 +376,25 @@ class _Painter:
         roi = _roi(rings, self.w, self.h, pad)
         if roi is None:
             return None
-        alpha = _mask(roi, rings)
         if soften_px > 0:
-            alpha = _soft(alpha, soften_px)
-        step = 192
-        for by in range(roi.y0, roi.y1, step):
-            for bx in range(roi.x0, roi.x1, step):
-                sub = _Roi(bx, by, min(bx + step, roi.x1), min(by + step, roi.y1))
+            alpha = _soft(_mask(roi, rings), soften_px)
+            cover8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        else:
+            cover8 = _mask8(roi, rings)
+            alpha = None
+        scale = np.float32(alpha_scale / 255.0)
+        for sub, a8, full in _blocks(roi, cover8):
+            colour = colour_fn(sub) if callable(colour_fn) else colour_fn
+            region = self.canvas[sub.sl]
+            if full and alpha_scale == 1.0:
+                region[:] = colour
+            elif alpha is not None:
                 a = alpha[sub.y0 - roi.y0:sub.y1 - roi.y0, sub.x0 - roi.x0:sub.x1 - roi.x0]
-                lo, hi = float(a.min()), float(a.max())
-                if hi <= 1e-3:
-                    continue
-                colour = colour_fn(sub) if callable(colour_fn) else colour_fn
-                region = self.canvas[sub.sl]
-                if lo >= 0.999 and alpha_scale == 1.0:
-                    region[:] = colour
-                else:
-                    _blend(region, colour, a * alpha_scale if alpha_scale != 1.0 else a)
+                _blend(region, colour, a * np.float32(alpha_scale) if alpha_scale != 1.0 else a)
+            else:
+                _blend(region, colour, a8.astype(np.float32) * scale)
+        if alpha is None:
+            alpha = cover8.astype(np.float32) * np.float32(1.0 / 255.0)
         return roi, alpha
 
     def darken(self, rings: list[np.ndarray], strength: float, *, soften_px: float = 0.0) -> None:
@@ -766,15 +783,9 @@ class _Painter:
         roi = _roi(rings, self.w, self.h)
         if roi is None:
             return
-        alpha = _mask(roi, rings)
-        step = 192
-        for by in range(roi.y0, roi.y1, step):
-            for bx in range(roi.x0, roi.x1, step):
-                sub = _Roi(bx, by, min(bx + step, roi.x1), min(by + step, roi.y1))
-                a = alpha[sub.y0 - roi.y0:sub.y1 - roi.y0, sub.x0 - roi.x0:sub.x1 - roi.x0]
-                if float(a.max()) <= 1e-3:
-                    continue
-                _blend(self.canvas[sub.sl], colour, a * np.float32(alpha_scale))
+        scale = np.float32(alpha_scale / 255.0)
+        for sub, a8, _ in _blocks(roi, _mask8(roi, rings)):
+            _blend(self.canvas[sub.sl], colour, a8.astype(np.float32) * scale)
 
     def m_garbage_dump(self, o: WorldObject) -> None:
         cx, cy, ang, length, width = self.frame_of(o)
@@ -940,6 +951,13 @@ class _Painter:
 
     # ---- structures
     def _roof_style(self, o: WorldObject) -> tuple[str, np.ndarray]:
+        key = ("roof", o.id)
+        cache = self.world._cache
+        if key not in cache:
+            cache[key] = self._pick_roof(o)
+        return cache[key]
+
+    def _pick_roof(self, o: WorldObject) -> tuple[str, np.ndarray]:
         rng = self.rng(o, 3)
         kind = str(rng.choice(["flat", "flat", "flat", "flat", "flat", "dark", "white", "gable"]))
         col = {
@@ -1008,13 +1026,42 @@ class _Painter:
             cache[key] = [(p, h, c) for p, h, c in items if o.polygon.buffer(-0.3).contains(p)]
         if self.gsd > 0.4:
             return
+        items = cache[key]
+        if not items:
+            return
         _, roof_col = self._roof_style(o)
-        for poly, h, col in cache[key]:
-            self.shadow(poly, h, base_z=top, strength=0.4)
+        sx, sy = self.shadow_vec
+        hulls = []
+        for poly, h, _ in items:
+            base = np.asarray(poly.exterior.coords)[:-1]
+            pts = np.vstack([self.px(base, top), self.px(base + np.array([sx * h, sy * h]), top)])
+            if np.all(np.isfinite(pts)):
+                hulls.append(cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(float))
+        if hulls:
+            self.darken(hulls, 0.4)
+        tops = []
+        for poly, h, col in items:
             c = roof_col * 1.04 if col is None else col
             if h > 2:
                 self.walls(poly, base_z=top, top_z=top + h, colour=c * 0.9)
-            self.fill(poly, c, z=top + h)
+            tops.append((self.rings_px(poly, top + h)[0], c))
+        self.paint_polys(tops, background=roof_col)
+
+    def paint_polys(self, items: list[tuple[np.ndarray, np.ndarray]], *, background: np.ndarray) -> None:
+        """Several small flat-coloured pixel polygons in one blend (AA edges fade toward ``background``)."""
+        items = [(r, c) for r, c in items if np.all(np.isfinite(r))]
+        if not items:
+            return
+        roi = _roi([r for r, _ in items], self.w, self.h)
+        if roi is None:
+            return
+        colour = _const(roi.shape, background)
+        cover = np.zeros(roi.shape, np.uint8)
+        for ring, c in items:
+            fixed = [np.round((ring - (roi.x0 + 0.5, roi.y0 + 0.5)) * 16).astype(np.int32)]
+            cv2.fillPoly(colour, fixed, tuple(float(v) for v in c), cv2.LINE_8, 4)
+            cv2.fillPoly(cover, fixed, 255, cv2.LINE_AA, 4)
+        _blend(self.canvas[roi.sl], colour, cover.astype(np.float32) * np.float32(1.0 / 255.0))
 
     def m_red_roof(self, o: WorldObject) -> None:
         rng = self.rng(o, 3)
@@ -1130,7 +1177,7 @@ class _Painter:
         # Crowns are drawn a little above the ground (their lean in off-nadir views), not at the treetop.
         top = o.height_m * 0.5
         sx, sy = self.sun.towards
-        rings = self.rings_px(o.polygon.buffer(radius * 0.12), top)
+        rings = self.rings_px(self._cached_geom(o, "crown", lambda p: p.buffer(radius * 0.12)), top)
         if any(not np.all(np.isfinite(r)) for r in rings):
             return
         soft_px = max(0.5, 0.35 * radius / self.gsd * 0.25)
@@ -1139,18 +1186,13 @@ class _Painter:
             return
         cover = _soft(_mask(roi, rings), soft_px)
         u, v = self.local(roi, z=top, origin=(c0.x, c0.y), angle_deg=0.0)
-        leaves = self.tile(texture.meso_tile(), roi, origin=(c0.x + 37.0 * (o.style % 7), c0.y), scale=0.35)
+        leaves = self.noise("meso", roi, (o.style % 3))
         # Leafy outline: the soft crown mask cut by clumpy noise.
-        if leaves is not None:
-            cover = np.clip((cover - 0.5) * 2.5 + 0.5 + 0.35 * leaves[..., 0], 0.0, 1.0)
-        else:
-            cover = np.clip((cover - 0.5) * 2.5 + 0.5, 0.0, 1.0)
+        cover = np.clip((cover - 0.5) * 2.5 + 0.5 + 0.3 * leaves, 0.0, 1.0)
         r2 = (u * u + v * v) / (radius * radius)
         lit = (u * sx + v * sy) / radius
         shade = np.clip(1.05 - 0.35 * r2 + 0.25 * lit, 0.45, 1.3)
-        clumps = 1.0 + 0.2 * self.noise("micro", roi, 0)
-        if leaves is not None:
-            clumps = clumps + 0.18 * leaves[..., 1]
+        clumps = 1.0 + 0.2 * self.noise("micro", roi, 0) + 0.15 * leaves
         _blend(self.canvas[roi.sl], _shade(col, shade * clumps, roi.shape), cover)
 
     # ---- veils and fire
