@@ -393,12 +393,14 @@ def _assemble(
                           margin_m=options.fence_margin_m, max_vertices=options.max_fence_vertices,
                           max_exclusion_growth_m=options.clearance_m / 2)
     plans = []
+    traces = []
     swaths: list[Polygon] = []
     across_m, along_m = camera.footprint_m(altitude_m)
     for k, path in enumerate(paths, start=1):
         items = _items(path, site=site, altitude_m=altitude_m, speed_m_s=speed, trigger_m=trigger_m)
         t = trace(items, home_lon=dock.lon, home_lat=dock.lat, speed_m_s=speed, model=options.flight,
                   projection=site.projection)
+        traces.append(t)
         swaths.extend(frame_swaths(t.triggers, along_m=along_m, across_m=across_m))
         fence = fences.fence(t.xy_m)
         plans.append(MissionPlan(
@@ -413,9 +415,9 @@ def _assemble(
     target = target_m.difference(zone_union) if not zone_union.is_empty else target_m
     covered = shapely.union_all(swaths).intersection(target).area if swaths and target.area > 0 else 0.0
     coverage = 1.0 if target.area <= 0 else float(min(covered / target.area, 1.0))
-    problems = [p for plan in plans for p in check_plan(
+    problems = [p for plan, t in zip(plans, traces, strict=True) for p in check_plan(
         plan, dock=dock, no_fly=site.no_fly, ceiling_m=options.ceiling_m, reserve_fraction=options.reserve_fraction,
-        max_items=options.max_items, model=options.flight)]
+        max_items=options.max_items, model=options.flight, flight_trace=t, zones_m=site.zones)]
     if problems:
         raise InvalidInput(f"{where}: the planned route fails the safety check: {'; '.join(problems)}")
     if check_coverage and coverage < options.min_coverage:

@@ -471,9 +471,13 @@ def zones_metric(no_fly: Sequence[NoFlyZone], projection: LocalProjection) -> li
 def check_plan(
     plan: MissionPlan, *, dock: Dock, no_fly: Sequence[NoFlyZone] = (), ceiling_m: float = CEILING_M,
     reserve_fraction: float = DEFAULT_RESERVE, max_items: int = DEFAULT_MAX_ITEMS,
-    model: FlightModel = FlightModel(),
+    model: FlightModel = FlightModel(), flight_trace: FlightTrace | None = None,
+    zones_m: Sequence[Polygon] | None = None,
 ) -> list[str]:
-    """Every safety rule the plan breaks, one sentence each; empty when it may fly."""
+    """Every safety rule the plan breaks, one sentence each; empty when it may fly.
+
+    ``flight_trace`` and ``zones_m`` (in the home's UTM zone) may be passed by a caller that has them.
+    """
     problems: list[str] = []
     label = f"sortie {plan.sortie}/{plan.sorties}" if plan.sorties > 1 else "plan"
     items = plan.items
@@ -488,8 +492,8 @@ def check_plan(
         if it.is_nav and it.altitude_m > ceiling_m + 1e-6:
             problems.append(f"{label}: item {k} flies at {it.altitude_m:.1f} m, above the {ceiling_m:g} m ceiling")
     proj = LocalProjection.around(plan.home_lon, plan.home_lat)
-    t = plan_trace(plan, projection=proj, model=model)
-    zones = zones_metric(no_fly, proj)
+    t = flight_trace or plan_trace(plan, projection=proj, model=model)
+    zones = list(zones_m) if zones_m is not None else zones_metric(no_fly, proj)
     path = LineString(t.xy_m) if len(t.xy_m) > 1 else Point(t.xy_m[0])
     for z, zone in zip(zones, no_fly, strict=True):
         if path.intersects(z):
