@@ -94,6 +94,8 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
                   description: str = typer.Option("", help="one paragraph for the card"),
                   synthetic: bool = typer.Option(True, help="trained on the twin's synthetic scenes"),
                   onnx: bool = typer.Option(True, help="also export ONNX for the fast CPU path"),
+                  tile_px: int | None = typer.Option(None, help="frame pixels per model input side "
+                                                              "(default: the dataset's image size)"),
                   models_dir: Path | None = typer.Option(None)) -> None:
     """Copy weights into models/ with ONNX, per-class thresholds and held-out metrics in a card."""
     from dockpatrol.settings import get_settings
@@ -101,7 +103,7 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
 
     card = bundle(weights=weights, data=data, models_dir=models_dir or get_settings().models_dir, name=name,
                   version=version, command=command, description=description or _default_description(synthetic),
-                  imgsz=imgsz, synthetic=synthetic, onnx=onnx)
+                  imgsz=imgsz, synthetic=synthetic, onnx=onnx, tile_px=tile_px)
     typer.echo(f"wrote {card}")
 
 
@@ -115,6 +117,8 @@ def _default_description(synthetic: bool) -> str:
 def train(data: Path = typer.Option(..., help="YOLO dataset yaml (e.g. from `dockpatrol sim dataset`)"),
           model: str = typer.Option("yolo11n.yaml", help="model yaml (from scratch) or .pt to fine-tune"),
           epochs: int = typer.Option(30),
+          time_hours: float | None = typer.Option(None, help="train for this many hours instead; the epoch "
+                                                           "count and LR schedule are re-fitted each epoch"),
           imgsz: int = typer.Option(640),
           batch: int = typer.Option(16),
           workers: int = typer.Option(2),
@@ -135,7 +139,7 @@ def train(data: Path = typer.Option(..., help="YOLO dataset yaml (e.g. from `doc
     result = run_training(data=data, model=model, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                           project=project, name=name, device=device, seed=seed,
                           cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
-                          resume=resume)
+                          resume=resume, extra={"time": time_hours} if time_hours else None)
     typer.echo(f"trained in {result.seconds / 60:.1f} min: {result.best_weights}")
     if bundle_as:
         from dockpatrol.settings import get_settings

@@ -30,20 +30,21 @@ class Detections:
     data: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        # copies, so freezing them never freezes a caller's array
+        xyxy = np.array(self.xyxy, dtype=np.float32).reshape(-1, 4)
         n = len(xyxy)
-        confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
-        class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
+        confidence = np.array(self.confidence, dtype=np.float32).reshape(-1)
+        class_id = np.array(self.class_id, dtype=np.int64).reshape(-1)
         if len(confidence) != n or len(class_id) != n:
             raise InvalidInput(
                 f"Detections columns disagree: {n} boxes, {len(confidence)} confidences, {len(class_id)} class ids"
             )
         data = {}
         for key, value in self.data.items():
-            arr = np.asarray(value)
+            arr = np.array(value)
             if len(arr) != n:
                 raise InvalidInput(f"Detections data[{key!r}] has {len(arr)} rows, expected {n}")
-            data[key] = _frozen(arr.copy() if arr is value else arr)
+            data[key] = _frozen(arr)
         object.__setattr__(self, "xyxy", _frozen(xyxy))
         object.__setattr__(self, "confidence", _frozen(confidence))
         object.__setattr__(self, "class_id", _frozen(class_id))
@@ -140,35 +141,50 @@ def box_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(smaller > 0, inter / np.maximum(smaller, 1e-12), 0.0)
 
 
-def _overlap(xyxy: np.ndarray, metric: str) -> np.ndarray:
+def _overlap_row(box: np.ndarray, others: np.ndarray, metric: str) -> np.ndarray:
+    """Overlap of one box with many, by ``metric`` ('iou' or 'ios')."""
+    lt = np.maximum(box[:2], others[:, :2])
+    rb = np.minimum(box[2:], others[:, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    a = max(float((box[2] - box[0]) * (box[3] - box[1])), 0.0)
+    b = np.clip(others[:, 2] - others[:, 0], 0, None) * np.clip(others[:, 3] - others[:, 1], 0, None)
     if metric == "iou":
-        return box_iou(xyxy, xyxy)
-    if metric == "ios":
-        return box_ios(xyxy, xyxy)
-    raise InvalidInput(f"unknown overlap metric {metric!r}; use 'iou' or 'ios'")
+        denom = a + b - inter
+    elif metric == "ios":
+        denom = np.minimum(a, b)
+    else:
+        raise InvalidInput(f"unknown overlap metric {metric!r}; use 'iou' or 'ios'")
+    return np.where(denom > 0, inter / np.maximum(denom, 1e-12), 0.0)
 
 
 def _groups(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, *, threshold: float,
             metric: str) -> np.ndarray:
-    """Greedy grouping: each row gets the index of the highest-scoring box it was absorbed by (or itself)."""
+    """Greedy grouping: each row gets the index of the highest-scoring box it was absorbed by (or itself).
+
+    Memory stays O(n): each surviving leader is compared with the unassigned boxes of its class in one
+    vectorised row, instead of materialising an n×n overlap matrix.
+    """
     n = len(xyxy)
-    order = np.argsort(-scores, kind="stable")
-    boxes = xyxy[order].astype(np.float64)
-    overlap = _overlap(boxes, metric) > threshold
-    if class_id is not None:
-        cls = class_id[order]
-        overlap &= cls[:, None] == cls[None, :]
     leader = np.full(n, -1, dtype=np.int64)
-    # one vectorised row operation per surviving leader, not per box pair
-    for i in range(n):
-        if leader[i] != -1:
-            continue
-        members = overlap[i] & (leader == -1)
-        members[i] = True
-        leader[members] = i
-    out = np.empty(n, dtype=np.int64)
-    out[order] = order[leader]
-    return out
+    boxes_all = np.asarray(xyxy, dtype=np.float64)
+    groups = [np.arange(n)] if class_id is None else [np.flatnonzero(class_id == c) for c in np.unique(class_id)]
+    for idx in groups:
+        order = idx[np.argsort(-scores[idx], kind="stable")]
+        boxes = boxes_all[order]
+        free = np.ones(len(order), dtype=bool)
+        for i in range(len(order)):
+            if not free[i]:
+                continue
+            free[i] = False
+            rest = np.flatnonzero(free[i + 1:]) + i + 1
+            leader[order[i]] = order[i]
+            if len(rest) == 0:
+                continue
+            members = rest[_overlap_row(boxes[i], boxes[rest], metric) > threshold]
+            free[members] = False
+            leader[order[members]] = order[i]
+    return leader
 
 
 def nms_indices(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, *, threshold: float,

@@ -111,7 +111,8 @@ def slice_infer(image: np.ndarray, detector: Detector, *, slice_wh: tuple[int, i
     parts: list[Detections] = []
     for start in range(0, len(tiles), batch_size):
         chunk = tiles[start:start + batch_size]
-        found = detector(list(cut_tiles(image, chunk, slice_wh=slice_wh)))
+        # a (B, H, W, 3) array is a sequence of images; detectors may take it without re-stacking
+        found = detector(cut_tiles(image, chunk, slice_wh=slice_wh))
         counts = np.array([len(d) for d in found])
         if counts.sum() == 0:
             continue

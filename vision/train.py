@@ -104,6 +104,18 @@ def train(*, data: Path, model: str = "yolo11n.yaml", epochs: int = 30, imgsz: i
     return TrainResult(best, best.parent.parent, time.perf_counter() - started)
 
 
+def _dataset_image_size(info: DatasetInfo) -> int | None:
+    """Image size recorded by `dockpatrol sim dataset` in summary.json next to the yaml, if any."""
+    import json
+
+    summary = info.yaml_path.parent / "summary.json"
+    try:
+        value = json.loads(summary.read_text()).get("imgsz")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def _clamp_threshold(value: float) -> float:
     lo, hi = THRESHOLD_RANGE
     return 0.25 if math.isnan(value) else round(min(hi, max(lo, value)), 3)
@@ -111,8 +123,13 @@ def _clamp_threshold(value: float) -> float:
 
 def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: str, command: str,
            description: str, imgsz: int = 640, test_split: str = "test", val_split: str = "val",
-           synthetic: bool = True, onnx: bool = True, training: dict[str, Any] | None = None) -> Path:
-    """Copy trained weights into ``models_dir`` with ONNX export, thresholds and measured metrics in a card."""
+           synthetic: bool = True, onnx: bool = True, training: dict[str, Any] | None = None,
+           tile_px: int | None = None) -> Path:
+    """Copy trained weights into ``models_dir`` with ONNX export, thresholds and measured metrics in a card.
+
+    ``tile_px`` is the frame pixels one model input covered in training (the dataset's image size
+    when trained at a smaller ``imgsz``); by default it is read from the dataset's summary.json.
+    """
     from vision.ultralytics_adapter import export_onnx, validate_yolo, weights_class_names
 
     info = inspect_dataset(data)
@@ -123,6 +140,8 @@ def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: s
         raise InvalidInput(f"weights {weights} are larger than {MAX_WEIGHTS_BYTES} bytes")
     if info.images.get(test_split, 0) == 0:
         raise InvalidInput(f"dataset {data} has no {test_split!r} split to measure the card's metrics on")
+    if tile_px is None:
+        tile_px = _dataset_image_size(info) or imgsz
     models_dir.mkdir(parents=True, exist_ok=True)
     pt = models_dir / f"{name}.pt"
     shutil.copyfile(weights, pt)
@@ -158,6 +177,7 @@ def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: s
         **({"onnx": onnx_path.name} if onnx_path else {}),
         "sha256": {pt.name: file_sha256(pt), **({onnx_path.name: file_sha256(onnx_path)} if onnx_path else {})},
         "input_size_px": imgsz,
+        **({"tile_px": tile_px} if tile_px != imgsz else {}),
         "classes": classes,
         "training": {
             "data": info.description or str(info.yaml_path),

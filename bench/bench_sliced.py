@@ -1,0 +1,201 @@
+"""Sliced inference on 4000×3000 twin frames: dockpatrol's `slice_infer` against SAHI's `get_sliced_prediction`.
+
+Same weights, same frames, same tiles (640 frame px, 0.2 overlap, full-frame pass, greedy NMM on
+IoS 0.5, class-aware), same run. Prints throughput of each and their ratio, recall of each against
+the twin's ground truth, our per-frame wall time ÷ pure model forward time over the same inputs,
+and the peak memory of a fresh process that detects in one frame.
+
+    .venv/bin/python bench/bench_sliced.py [--frames 3] [--card models/dockpatrol-demo-yolo11n.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dockpatrol.camera import CameraModel  # noqa: E402
+from dockpatrol.taxonomy import CLASS_NAMES  # noqa: E402
+from vision.detections import Detections, box_iou  # noqa: E402
+from vision.registry import DEFAULT_CARD, ModelCard, load_card, require_card  # noqa: E402
+from vision.slicing import cut_tiles, slice_infer, tile_grid  # noqa: E402
+from vision.ultralytics_adapter import Backend, UltralyticsDetector, load_detector  # noqa: E402
+
+OVERLAP = 0.2
+MATCH_IOU = 0.3
+
+
+def render_frames(n: int, seed: int) -> list:
+    from sim.camera import render_frame
+    from sim.world import World
+    from vision.evaluate import twin_views
+
+    world = World.generate(seed=seed)
+    cam = CameraModel(4000, 3000, 73.7)
+    return [render_frame(world, cam, v.pose, v.at, seed=i, pose_noise=False)
+            for i, v in enumerate(twin_views(world, frames=n, seed=seed, camera=cam))]
+
+
+def recall(dets: Detections, frame) -> tuple[int, int, int]:
+    """(matched truths, truths, detections): same class and box IoU ≥ MATCH_IOU, one-to-one."""
+    truths = [o for o in frame.objects if o.visible_fraction >= 0.5]
+    used: set[int] = set()
+    hit = 0
+    for t in truths:
+        cls = CLASS_NAMES.index(t.class_name)
+        cand = np.flatnonzero(dets.class_id == cls)
+        cand = [int(i) for i in cand if int(i) not in used]
+        if not cand:
+            continue
+        iou = box_iou(np.array([t.xyxy_px], np.float32), dets.xyxy[cand])[0]
+        j = int(np.argmax(iou))
+        if iou[j] >= MATCH_IOU:
+            used.add(cand[j])
+            hit += 1
+    return hit, len(truths), len(dets)
+
+
+def sahi_model(card: ModelCard):
+    from sahi import AutoDetectionModel
+
+    return AutoDetectionModel.from_pretrained(
+        model_type="ultralytics", model_path=str(card.weights_path), device="cpu",
+        confidence_threshold=float(card.thresholds().min()), image_size=card.input_size_px)
+
+
+def sahi_detect(model, image: np.ndarray, card: ModelCard, *, batch_size: int) -> Detections:
+    from sahi.predict import get_sliced_prediction
+
+    tile = card.tile_wh[0]
+    result = get_sliced_prediction(image, model, slice_height=tile, slice_width=tile,
+                                   overlap_height_ratio=OVERLAP, overlap_width_ratio=OVERLAP,
+                                   perform_standard_pred=True, postprocess_type="GREEDYNMM",
+                                   postprocess_match_metric="IOS", postprocess_match_threshold=0.5,
+                                   postprocess_class_agnostic=False, verbose=0, batch_size=batch_size)
+    preds = result.object_prediction_list
+    xyxy = np.array([p.bbox.to_xyxy() for p in preds], np.float32).reshape(-1, 4)
+    model_cls = np.array([p.category.id for p in preds], np.int64)
+    conf = np.array([p.score.value for p in preds], np.float32)
+    # the card's per-class thresholds and class mapping, as our detector applies them
+    keep = conf >= card.thresholds()[model_cls] if len(preds) else np.zeros(0, bool)
+    tax = card.taxonomy_ids()[model_cls] if len(preds) else np.zeros(0, np.int64)
+    keep &= tax >= 0
+    return Detections(xyxy[keep], conf[keep], tax[keep])
+
+
+def forward_only_s(det: UltralyticsDetector, image: np.ndarray) -> float:
+    """Seconds of pure network forward over exactly the inputs `slice_infer` feeds the model."""
+    import cv2
+
+    from vision.detector import letterbox
+
+    scale = det.input_wh[0] / det.tile_wh[0]
+    small = image if scale == 1 else cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                                                interpolation=cv2.INTER_AREA)
+    tiles = tile_grid((small.shape[1], small.shape[0]), slice_wh=det.input_wh, overlap_wh=(OVERLAP, OVERLAP))
+    stack = cut_tiles(small, tiles, slice_wh=det.input_wh)
+    full, _ = letterbox(small, det.input_wh)
+    started = time.perf_counter()
+    for i in range(0, len(stack), det.batch_size):
+        det.forward(stack[i:i + det.batch_size])
+    det.forward(full[None])
+    return time.perf_counter() - started
+
+
+def peak_memory_child(card_path: Path, frame_path: Path, backend: str) -> None:
+    """Entry of the memory probe: load the detector, detect in one frame, print peak RSS."""
+    det = load_detector(load_card(card_path), backend=Backend(backend))
+    image = np.load(frame_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    slice_infer(image, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_mb": after / 1024, "before_frame_mb": before / 1024}))
+
+
+def peak_memory(card: ModelCard, image: np.ndarray, backend: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frame.npy"
+        np.save(path, image)
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", str(card.card_path), str(path), backend],
+                             capture_output=True, text=True, check=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=101, help="twin world seed (held out from training)")
+    parser.add_argument("--card", type=Path, default=None, help=f"model card (default: {DEFAULT_CARD})")
+    parser.add_argument("--memory-probe", nargs=3, metavar=("CARD", "FRAME", "BACKEND"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        peak_memory_child(Path(args.memory_probe[0]), Path(args.memory_probe[1]), args.memory_probe[2])
+        return
+    card = load_card(args.card) if args.card else require_card(DEFAULT_CARD)
+    print(f"card {card.name} {card.version}: input {card.input_size_px} px, tiles {card.tile_wh[0]} frame px, "
+          f"{os.cpu_count()} CPU cores")
+    started = time.perf_counter()
+    frames = render_frames(args.frames, args.seed)
+    print(f"rendered {len(frames)} twin frames 4000x3000 (world seed {args.seed}) in "
+          f"{time.perf_counter() - started:.0f} s; {sum(len(f.objects) for f in frames)} visible violations")
+
+    backends = [Backend.TORCH] + ([Backend.ONNX] if card.onnx_path and card.onnx_path.is_file() else [])
+    results: dict[str, dict] = {}
+    for backend in backends:
+        det = load_detector(card, backend=backend, device="cpu")
+        slice_infer(frames[0].rgb, det, overlap_wh=(OVERLAP, OVERLAP))  # warm-up
+        wall, fwd, hits, truths, n_dets = 0.0, 0.0, 0, 0, 0
+        for f in frames:
+            t0 = time.perf_counter()
+            dets = slice_infer(f.rgb, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
+            wall += time.perf_counter() - t0
+            fwd += forward_only_s(det, f.rgb)
+            h, t, n = recall(dets, f)
+            hits, truths, n_dets = hits + h, truths + t, n_dets + n
+        results[f"dockpatrol/{backend.value}"] = {"s_per_frame": wall / len(frames), "forward_s": fwd / len(frames),
+                                                  "recall": hits / max(1, truths), "dets": n_dets, "truths": truths}
+
+    model = sahi_model(card)
+    get = {}
+    for batch in (1, 8):
+        sahi_detect(model, frames[0].rgb, card, batch_size=batch)  # warm-up
+        wall, hits, truths, n_dets = 0.0, 0, 0, 0
+        for f in frames:
+            t0 = time.perf_counter()
+            dets = sahi_detect(model, f.rgb, card, batch_size=batch)
+            wall += time.perf_counter() - t0
+            h, t, n = recall(dets, f)
+            hits, truths, n_dets = hits + h, truths + t, n_dets + n
+        get[batch] = {"s_per_frame": wall / len(frames), "recall": hits / max(1, truths), "dets": n_dets,
+                      "truths": truths}
+        results[f"sahi/batch{batch}"] = get[batch]
+
+    print(f"\n{'pipeline':22s} {'s/frame':>8s} {'frames/s':>9s} {'recall':>7s} {'dets':>5s} {'wall/fwd':>9s}")
+    for name, r in results.items():
+        ratio = f"{r['s_per_frame'] / r['forward_s']:.3f}" if "forward_s" in r else "-"
+        print(f"{name:22s} {r['s_per_frame']:8.2f} {1 / r['s_per_frame']:9.3f} {r['recall']:7.3f} {r['dets']:5d} "
+              f"{ratio:>9s}")
+    sahi_default = results["sahi/batch1"]["s_per_frame"]
+    for name in results:
+        if name.startswith("dockpatrol"):
+            print(f"throughput {name} / sahi (default batch 1): {sahi_default / results[name]['s_per_frame']:.2f}x; "
+                  f"/ sahi batch 8: {results['sahi/batch8']['s_per_frame'] / results[name]['s_per_frame']:.2f}x")
+    for backend in backends:
+        mem = peak_memory(card, frames[0].rgb, backend.value)
+        print(f"peak RSS, fresh process, one 4000x3000 frame, {backend.value}: {mem['peak_rss_mb']:.0f} MB "
+              f"(after loading the model: {mem['before_frame_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
