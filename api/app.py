@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field
 from api import context, problems
 from dockpatrol import __version__
 from dockpatrol.errors import InvalidInput, NotFound
+from flight.connection import parse_vehicle_url
 from storage.objects import LocalObjectStore
+
+SIM_URL = "sim:"
 
 
 class DockIn(BaseModel):
@@ -50,9 +53,8 @@ def create_app() -> FastAPI:
     def create_dock(body: DockIn) -> dict[str, Any]:
         from missions.types import Dock
         from storage.repositories import docks
-        from storage.vehicle_urls import check_vehicle_url
-
-        check_vehicle_url(body.vehicle_url)
+        if body.vehicle_url != SIM_URL:  # "sim:" = the built-in simulator stands in for this dock's drone
+            parse_vehicle_url(body.vehicle_url)
         with context.database().unit_of_work() as session:
             docks.upsert(session=session, dock=Dock(**body.model_dump()))
         return body.model_dump()
