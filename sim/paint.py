@@ -791,14 +791,20 @@ class _Painter:
         cx, cy, ang, length, width = self.frame_of(o)
         rng = self.rng(o)
         radius = max(width, 1.0) / 2
+        # Drawn once per object, not per block: every block must sample the same texture placement.
+        shift, turn = float(rng.uniform(0, 50)), float(rng.uniform(0, 360))
 
         def colour(roi: _Roi) -> np.ndarray:
-            clutter = self.tile(texture.clutter_tile(), roi, origin=(cx + float(rng.uniform(0, 50)), cy),
-                                angle_deg=float(rng.uniform(0, 360)))
-            base = self._varied(_rgb(108, 98, 84), roi, meso=0.1, micro=0.1, ch=1)
-            col = base if clutter is None else clutter
+            clutter = self.tile(texture.clutter_tile(), roi, origin=(cx + shift, cy), angle_deg=turn)
+            base = self._varied(_rgb(118, 108, 94), roi, meso=0.1, micro=0.1, ch=1)
             if clutter is None:
-                _blend(col, _rgb(150, 140, 130), 0.4)
+                col = base
+                _blend(col, _rgb(160, 152, 140), 0.4)
+            else:
+                # Dirt and soil show between the heaped items in places.
+                col = clutter
+                dirt = self.noise("meso", roi, 2)
+                _blend(col, base, np.clip(0.2 + 0.25 * dirt, 0.0, 0.7) if isinstance(dirt, np.ndarray) else 0.2)
             u, v = self.local(roi, z=0, origin=(cx, cy), angle_deg=ang)
             r2 = (u / max(length / 2, 1.0)) ** 2 + (v / radius) ** 2
             sx, sy = self.sun.towards
