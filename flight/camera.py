@@ -5,7 +5,6 @@ into one stream of CaptureInfo with a 1-based index, each photo once."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -14,7 +13,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.errors import FlightError
 from flight.action import Action, ActionError, ActionResult
-from flight.connection import MavConnection
+from flight.connection import MavConnection, MessageStream
 
 C = mavlink
 
@@ -105,17 +104,15 @@ class Camera:
     async def stop_photo_interval(self) -> None:
         await self._command(C.MAV_CMD_IMAGE_STOP_CAPTURE, (0,), "stop_photo_interval")
 
-    async def captures(self) -> AsyncIterator[CaptureInfo]:
-        """Each reported photo once, whichever message (or both) the vehicle uses."""
-        sub = self._conn.subscribe(("CAMERA_FEEDBACK", "CAMERA_IMAGE_CAPTURED"))
+    def captures(self) -> MessageStream[CaptureInfo]:
+        """Each reported photo once, whichever message (or both) the vehicle uses; subscribed on call."""
         seen: set[int] = set()
-        try:
-            while True:
-                msg = await sub.get()
-                info = capture_from_message(msg) if msg is not None else None
-                if info is None or info.index in seen:
-                    continue
-                seen.add(info.index)
-                yield info
-        finally:
-            sub.close()
+
+        def step(msg: Any) -> CaptureInfo | None:
+            info = capture_from_message(msg)
+            if info is None or info.index in seen:
+                return None
+            seen.add(info.index)
+            return info
+
+        return MessageStream(self._conn.subscribe(("CAMERA_FEEDBACK", "CAMERA_IMAGE_CAPTURED")), step)

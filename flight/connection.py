@@ -16,21 +16,22 @@ import re
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.errors import FlightError, InvalidInput
 
-__all__ = ["ALLOWED_SCHEMES", "ConnectionResult", "LinkError", "MavConnection", "Subscription",
+__all__ = ["ALLOWED_SCHEMES", "ConnectionResult", "LinkError", "MavConnection", "MessageStream", "Subscription",
            "VehicleAddress", "parse_vehicle_url"]
 
 log = logging.getLogger(__name__)
 C = mavlink
+T = TypeVar("T")
 ALLOWED_SCHEMES = ("udp", "udpin", "udpout", "tcp", "tcpin", "serial")
 SERIAL_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 921600, 1000000, 1500000, 2000000)
 GCS_SYSTEM_ID = 255
@@ -211,7 +212,7 @@ class _StreamTransport(_Transport):
             try:
                 reader, writer = await asyncio.open_connection(self.address.host, self.address.port)
             except OSError as exc:
-                self.last_error = str(exc)
+                self.last_error = os.strerror(exc.errno) if exc.errno else str(exc)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 2.0)
                 continue
@@ -375,8 +376,8 @@ class Subscription:
             self._waiter.set_result(None)
 
     async def get(self, timeout_s: float | None = None) -> Any | None:
-        """The next message, or None when timeout_s (wall seconds) passes first."""
-        if not self._queue:
+        """The next message, or None when timeout_s (wall seconds) passes first or the subscription closes."""
+        if not self._queue and not self.closed:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self._waiter, timeout_s)
@@ -395,12 +396,45 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self._conn._unsubscribe(self)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
 
     def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MessageStream(AsyncIterator[T]):
+    """Async iterator over converted messages, subscribed from the moment it is created (no race with
+    messages that arrive before the first ``__anext__``); ``aclose()`` or ``async with`` unsubscribes."""
+
+    def __init__(self, sub: Subscription, convert: Callable[[Any], T | None]) -> None:
+        self._sub = sub
+        self._convert = convert
+
+    def __aiter__(self) -> MessageStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while not self._sub.closed:
+            msg = await self._sub.get()
+            if msg is None:
+                continue
+            value = self._convert(msg)
+            if value is not None:
+                return value
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._sub.close()
+
+    async def __aenter__(self) -> MessageStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._sub.close()
 
 
 # ---- the connection -----------------------------------------------------------------------------------------
@@ -431,6 +465,7 @@ class MavConnection:
         self._subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._tlog: IO[bytes] | None = None
+        self._early: deque[Any] = deque(maxlen=64)
         self._first_heartbeat: asyncio.Future[Any] | None = None
         self.transport: _Transport = self._make_transport()
         self.closed = False
@@ -513,9 +548,14 @@ class MavConnection:
             return
         if self.target_system is None:
             if msg.get_type() != "HEARTBEAT" or msg.type == C.MAV_TYPE_GCS or msg.autopilot == C.MAV_AUTOPILOT_INVALID:
+                self._early.append(msg)  # e.g. boot STATUSTEXTs sent before the first heartbeat reached us
                 return
             self.target_system = src
             self.target_component = msg.get_srcComponent()
+            early, self._early = list(self._early), deque()
+            for earlier in early:
+                if earlier.get_srcSystem() == src:
+                    self._on_message(earlier)
         if src != self.target_system:
             return
         self.messages_received += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.errors import FlightError
-from flight.connection import MavConnection, Subscription
+from flight.connection import MavConnection, MessageStream, Subscription
 from missions.types import FenceVertex, MissionItem, MissionPlan
 
 C = mavlink
@@ -507,19 +507,17 @@ class Mission:
                         return
         raise MissionError(MissionResult.TIMEOUT, "set_current", f"vehicle did not confirm item {seq}")
 
-    async def progress(self) -> AsyncIterator[MissionProgress]:
-        """Changes of the current item and every MISSION_ITEM_REACHED."""
-        sub = self._conn.subscribe(("MISSION_CURRENT", "MISSION_ITEM_REACHED"))
-        current, total = -1, 0
-        try:
-            while True:
-                msg = await sub.get()
-                if msg is None:
-                    continue
-                if msg.get_type() == "MISSION_ITEM_REACHED":
-                    yield MissionProgress(current_seq=current, total=total, reached_seq=msg.seq)
-                elif msg.seq != current or getattr(msg, "total", total) != total:
-                    current, total = msg.seq, getattr(msg, "total", total)
-                    yield MissionProgress(current_seq=current, total=total)
-        finally:
-            sub.close()
+    def progress(self) -> MessageStream[MissionProgress]:
+        """Changes of the current item and every MISSION_ITEM_REACHED; subscribed on call."""
+        state = {"current": -1, "total": 0}
+
+        def step(msg: Any) -> MissionProgress | None:
+            if msg.get_type() == "MISSION_ITEM_REACHED":
+                return MissionProgress(current_seq=state["current"], total=state["total"], reached_seq=msg.seq)
+            total = getattr(msg, "total", state["total"])
+            if msg.seq == state["current"] and total == state["total"]:
+                return None
+            state["current"], state["total"] = msg.seq, total
+            return MissionProgress(current_seq=msg.seq, total=total)
+
+        return MessageStream(self._conn.subscribe(("MISSION_CURRENT", "MISSION_ITEM_REACHED")), step)

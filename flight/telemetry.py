@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.errors import FlightError
-from flight.connection import MavConnection
+from flight.connection import MavConnection, MessageStream
 
 C = mavlink
 
@@ -260,24 +260,20 @@ class Telemetry:
 
     # ---- async iterators ----------------------------------------------------------------------------
 
-    async def _stream(self, types: tuple[str, ...], convert: Callable[[Any], Any], *,
-                      changes_only: bool = False) -> AsyncIterator[Any]:
-        sub = self._conn.subscribe(types, maxlen=64)
-        last: Any = object()
-        try:
-            while True:
-                msg = await sub.get()
-                if msg is None:
-                    continue
-                value = convert(msg)
-                if value is None or (changes_only and value == last):
-                    continue
-                last = value
-                yield value
-        finally:
-            sub.close()
+    def _stream(self, types: tuple[str, ...], convert: Callable[[Any], Any], *,
+                changes_only: bool = False) -> MessageStream[Any]:
+        last: list[Any] = [object()]
 
-    def positions(self) -> AsyncIterator[Position]:
+        def step(msg: Any) -> Any:
+            value = convert(msg)
+            if value is None or (changes_only and value == last[0]):
+                return None
+            last[0] = value
+            return value
+
+        return MessageStream(self._conn.subscribe(types, maxlen=64), step)
+
+    def positions(self) -> MessageStream[Position]:
         """Every GLOBAL_POSITION_INT with a valid fix."""
         def convert(msg: Any) -> Position | None:
             if msg.lat == 0 and msg.lon == 0:
@@ -286,16 +282,16 @@ class Telemetry:
                             msg.time_boot_ms / 1000.0)
         return self._stream(("GLOBAL_POSITION_INT",), convert)
 
-    def attitudes(self) -> AsyncIterator[EulerAngle]:
+    def attitudes(self) -> MessageStream[EulerAngle]:
         return self._stream(("ATTITUDE",), lambda m: EulerAngle(math.degrees(m.roll), math.degrees(m.pitch),
                                                                  math.degrees(m.yaw) % 360.0))
 
-    def batteries(self) -> AsyncIterator[Battery]:
+    def batteries(self) -> MessageStream[Battery]:
         return self._stream(("SYS_STATUS",), lambda m: Battery(
             m.voltage_battery / 1000.0, m.current_battery / 100.0,
             None if m.battery_remaining < 0 else float(m.battery_remaining)))
 
-    def flight_modes(self) -> AsyncIterator[FlightMode | int]:
+    def flight_modes(self) -> MessageStream[FlightMode | int]:
         """The flight mode whenever it changes."""
         def convert(m: Any) -> FlightMode | int | None:
             if m.get_srcComponent() != self._conn.target_component:
@@ -306,17 +302,17 @@ class Telemetry:
                 return int(m.custom_mode)
         return self._stream(("HEARTBEAT",), convert, changes_only=True)
 
-    def armed_states(self) -> AsyncIterator[bool]:
+    def armed_states(self) -> MessageStream[bool]:
         """Armed (True) / disarmed (False) whenever it changes."""
         return self._stream(("HEARTBEAT",), lambda m: None if m.get_srcComponent() != self._conn.target_component
                             else bool(m.base_mode & C.MAV_MODE_FLAG_SAFETY_ARMED), changes_only=True)
 
-    def landed_states(self) -> AsyncIterator[LandedState]:
+    def landed_states(self) -> MessageStream[LandedState]:
         return self._stream(("EXTENDED_SYS_STATE",), lambda m: LandedState(m.landed_state)
                             if m.landed_state in LandedState._value2member_map_ else LandedState.UNKNOWN,
                             changes_only=True)
 
-    def status_text_stream(self) -> AsyncIterator[StatusText]:
+    def status_text_stream(self) -> MessageStream[StatusText]:
         def convert(m: Any) -> StatusText:
             text = m.text if isinstance(m.text, str) else m.text.decode(errors="replace")
             return StatusText(m.severity, text.rstrip("\x00"), self.vehicle_time_s)

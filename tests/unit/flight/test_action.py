@@ -1,0 +1,105 @@
+"""Action plugin against the simulator: ArduCopter's readiness quirks, refusals and COMMAND_ACK handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flight.action import ActionError, ActionResult
+from flight.telemetry import FlightMode, LandedState
+from flight.vehicle import Vehicle
+from sim.vehicle import SimVehicle
+from tests.unit.flight.helpers import run, sim_and_vehicle, sim_config
+
+
+def test_arm_retries_through_prearm_failures_until_the_ekf_is_ready() -> None:
+    async def scenario() -> Any:
+        # connect at boot: the EKF needs 3 simulated seconds, the first attempts are refused
+        async with SimVehicle(sim_config(ekf_ready_s=3.0, speedup=5.0)) as sim:
+            vehicle = await Vehicle.connect(sim.udp_url, timeout_s=3.0)
+            try:
+                with pytest.raises(ActionError) as early:
+                    await vehicle.action.set_mode(FlightMode.GUIDED)
+                await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
+                                                 vehicle_timeout_s=10.0)
+                await vehicle.action.set_mode(FlightMode.GUIDED)
+                sim.model._ekf_ready = False  # EKF still settling although home is known
+                arm = vehicle.action.arm(retry_vehicle_s=20.0)
+                await sim.wait_until(lambda s: any(t.startswith("PreArm") for _, t in s.status_log[-3:]),
+                                     timeout_s=5.0)
+                sim.model._ekf_ready = True
+                await arm
+                await vehicle.action.takeoff(10.0)
+                await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.landed_state == LandedState.IN_AIR,
+                                                 what="climb", vehicle_timeout_s=30.0)
+                return early.value, sim.model.armed
+            finally:
+                await vehicle.close()
+
+    early, armed = run(scenario())
+    assert early.result == ActionResult.FAILED and "GUIDED" in early.call
+    assert armed
+
+
+def test_arm_gives_up_with_the_prearm_reason() -> None:
+    async def scenario() -> ActionError:
+        async with sim_and_vehicle() as (sim, vehicle):
+            await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
+                                             vehicle_timeout_s=10.0)
+            sim.set_battery_remaining(10.0)
+            await vehicle.action.set_mode(FlightMode.GUIDED)
+            with pytest.raises(ActionError) as info:
+                await vehicle.action.arm(retry_vehicle_s=3.0)
+            return info.value
+
+    error = run(scenario())
+    assert error.result == ActionResult.FAILED and "PreArm: Battery 1 below minimum" in str(error)
+
+
+def test_an_armed_copter_left_on_the_ground_disarms_by_itself() -> None:
+    async def scenario() -> bool:
+        async with sim_and_vehicle(sim_config(disarm_delay_s=3.0)) as (sim, vehicle):
+            tel = vehicle.telemetry
+            await tel.wait_for(lambda: tel.home is not None, what="home", vehicle_timeout_s=10.0)
+            await vehicle.action.set_mode(FlightMode.GUIDED)
+            await vehicle.action.arm()
+            await tel.wait_for(lambda: tel.armed is True, what="armed", vehicle_timeout_s=5.0)
+            await tel.wait_for(lambda: tel.armed is False, what="auto disarm", vehicle_timeout_s=10.0)
+            return sim.model.armed
+
+    assert run(scenario()) is False
+
+
+def test_takeoff_is_refused_unless_armed_and_guided() -> None:
+    async def scenario() -> ActionError:
+        async with sim_and_vehicle() as (_, vehicle):
+            await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
+                                             vehicle_timeout_s=10.0)
+            with pytest.raises(ActionError) as info:
+                await vehicle.action.takeoff(20.0)
+            return info.value
+
+    assert run(scenario()).result == ActionResult.FAILED
+
+
+def test_unsupported_command_and_timeout_map_to_results() -> None:
+    async def scenario() -> tuple[ActionResult, ActionResult]:
+        async with sim_and_vehicle() as (sim, vehicle):
+            unsupported = await vehicle.action.command(31010, (), call="user_1")
+            vehicle.action.ack_timeout_s, vehicle.action.retries = 0.1, 1
+            sim.cut_link()
+            timed_out = await vehicle.action.command(400, (1,), call="arm")
+            return unsupported, timed_out
+
+    assert run(scenario()) == (ActionResult.UNSUPPORTED, ActionResult.TIMEOUT)
+
+
+def test_invalid_takeoff_altitude_is_refused_before_sending() -> None:
+    async def scenario() -> ActionError:
+        async with sim_and_vehicle() as (_, vehicle):
+            with pytest.raises(ActionError) as info:
+                await vehicle.action.takeoff(-5.0)
+            return info.value
+
+    assert run(scenario()).result == ActionResult.INVALID_ARGUMENT
