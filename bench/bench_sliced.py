@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,8 @@ def sahi_detect(model, image: np.ndarray, card: ModelCard, *, batch_size: int) -
                                    overlap_height_ratio=OVERLAP, overlap_width_ratio=OVERLAP,
                                    perform_standard_pred=True, postprocess_type="GREEDYNMM",
                                    postprocess_match_metric="IOS", postprocess_match_threshold=0.5,
-                                   postprocess_class_agnostic=False, verbose=0, batch_size=batch_size)
+                                   postprocess_class_agnostic=False, verbose=0, batch_size=batch_size,
+                                   force_postprocess_type=True)
     preds = result.object_prediction_list
     xyxy = np.array([p.bbox.to_xyxy() for p in preds], np.float32).reshape(-1, 4)
     model_cls = np.array([p.category.id for p in preds], np.int64)
@@ -116,11 +118,15 @@ def forward_only_s(det: UltralyticsDetector, image: np.ndarray) -> float:
 def peak_memory_child(card_path: Path, frame_path: Path, backend: str) -> None:
     """Entry of the memory probe: load the detector, detect in one frame, print peak RSS."""
     det = load_detector(load_card(card_path), backend=Backend(backend))
-    image = np.load(frame_path)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    image = np.load(frame_path)
+    tracemalloc.start()
     slice_infer(image, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mb": after / 1024, "before_frame_mb": before / 1024}))
+    print(json.dumps({"peak_rss_mb": after / 1024, "before_frame_mb": before / 1024,
+                      "numpy_peak_mb": traced_peak / 2**20}))
 
 
 def peak_memory(card: ModelCard, image: np.ndarray, backend: str) -> dict:
@@ -135,6 +141,7 @@ def peak_memory(card: ModelCard, image: np.ndarray, backend: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the frames")
     parser.add_argument("--seed", type=int, default=101, help="twin world seed (held out from training)")
     parser.add_argument("--card", type=Path, default=None, help=f"model card (default: {DEFAULT_CARD})")
     parser.add_argument("--memory-probe", nargs=3, metavar=("CARD", "FRAME", "BACKEND"), help=argparse.SUPPRESS)
@@ -151,50 +158,48 @@ def main() -> None:
           f"{time.perf_counter() - started:.0f} s; {sum(len(f.objects) for f in frames)} visible violations")
 
     backends = [Backend.TORCH] + ([Backend.ONNX] if card.onnx_path and card.onnx_path.is_file() else [])
-    results: dict[str, dict] = {}
-    for backend in backends:
-        det = load_detector(card, backend=backend, device="cpu")
-        slice_infer(frames[0].rgb, det, overlap_wh=(OVERLAP, OVERLAP))  # warm-up
-        wall, fwd, hits, truths, n_dets = 0.0, 0.0, 0, 0, 0
-        for f in frames:
-            t0 = time.perf_counter()
-            dets = slice_infer(f.rgb, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
-            wall += time.perf_counter() - t0
-            fwd += forward_only_s(det, f.rgb)
-            h, t, n = recall(dets, f)
-            hits, truths, n_dets = hits + h, truths + t, n_dets + n
-        results[f"dockpatrol/{backend.value}"] = {"s_per_frame": wall / len(frames), "forward_s": fwd / len(frames),
-                                                  "recall": hits / max(1, truths), "dets": n_dets, "truths": truths}
-
+    detectors = {b: load_detector(card, backend=b, device="cpu") for b in backends}
     model = sahi_model(card)
-    get = {}
-    for batch in (1, 8):
-        sahi_detect(model, frames[0].rgb, card, batch_size=batch)  # warm-up
-        wall, hits, truths, n_dets = 0.0, 0, 0, 0
+    pipelines = {f"dockpatrol/{b.value}": (lambda img, d=d: slice_infer(img, d, overlap_wh=(OVERLAP, OVERLAP),
+                                                                           full_frame=True))
+                 for b, d in detectors.items()}
+    pipelines |= {f"sahi/batch{n}": (lambda img, n=n: sahi_detect(model, img, card, batch_size=n)) for n in (1, 8)}
+    for fn in pipelines.values():
+        fn(frames[0].rgb)  # warm-up
+    # interleaved per frame, so load from other processes on the machine hits every pipeline alike
+    times: dict[str, list[float]] = {k: [] for k in pipelines}
+    forward: dict[str, list[float]] = {f"dockpatrol/{b.value}": [] for b in backends}
+    counts = {k: [0, 0, 0] for k in pipelines}
+    for _ in range(args.rounds):
         for f in frames:
-            t0 = time.perf_counter()
-            dets = sahi_detect(model, f.rgb, card, batch_size=batch)
-            wall += time.perf_counter() - t0
-            h, t, n = recall(dets, f)
-            hits, truths, n_dets = hits + h, truths + t, n_dets + n
-        get[batch] = {"s_per_frame": wall / len(frames), "recall": hits / max(1, truths), "dets": n_dets,
-                      "truths": truths}
-        results[f"sahi/batch{batch}"] = get[batch]
+            for name, fn in pipelines.items():
+                t0 = time.perf_counter()
+                dets = fn(f.rgb)
+                times[name].append(time.perf_counter() - t0)
+                counts[name] = [a + b for a, b in zip(counts[name], recall(dets, f), strict=True)]
+            for b, d in detectors.items():
+                forward[f"dockpatrol/{b.value}"].append(forward_only_s(d, f.rgb))
 
     print(f"\n{'pipeline':22s} {'s/frame':>8s} {'frames/s':>9s} {'recall':>7s} {'dets':>5s} {'wall/fwd':>9s}")
-    for name, r in results.items():
-        ratio = f"{r['s_per_frame'] / r['forward_s']:.3f}" if "forward_s" in r else "-"
-        print(f"{name:22s} {r['s_per_frame']:8.2f} {1 / r['s_per_frame']:9.3f} {r['recall']:7.3f} {r['dets']:5d} "
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    for name in pipelines:
+        hits, truths, n_dets = counts[name]
+        ratio = "-"
+        if name in forward:
+            ratio = f"{float(np.median(np.array(times[name]) / np.array(forward[name]))):.3f}"
+        print(f"{name:22s} {median[name]:8.2f} {1 / median[name]:9.3f} {hits / max(1, truths):7.3f} {n_dets:5d} "
               f"{ratio:>9s}")
-    sahi_default = results["sahi/batch1"]["s_per_frame"]
-    for name in results:
+    print(f"(median over {len(frames)} frames x {args.rounds} rounds; recall = same class, box IoU >= {MATCH_IOU}, "
+          f"{counts['sahi/batch1'][1]} truths)")
+    for name in pipelines:
         if name.startswith("dockpatrol"):
-            print(f"throughput {name} / sahi (default batch 1): {sahi_default / results[name]['s_per_frame']:.2f}x; "
-                  f"/ sahi batch 8: {results['sahi/batch8']['s_per_frame'] / results[name]['s_per_frame']:.2f}x")
+            print(f"throughput {name} / sahi default (batch 1): {median['sahi/batch1'] / median[name]:.2f}x; "
+                  f"/ sahi batch 8: {median['sahi/batch8'] / median[name]:.2f}x")
     for backend in backends:
         mem = peak_memory(card, frames[0].rgb, backend.value)
         print(f"peak RSS, fresh process, one 4000x3000 frame, {backend.value}: {mem['peak_rss_mb']:.0f} MB "
-              f"(after loading the model: {mem['before_frame_mb']:.0f} MB)")
+              f"(after loading the model: {mem['before_frame_mb']:.0f} MB; Python/numpy allocations while "
+              f"detecting, tracemalloc peak: {mem['numpy_peak_mb']:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ from vision.registry import load_card
 adapter = pytest.importorskip("vision.ultralytics_adapter")
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("models")
-    adapter.save_random_model(d / "rand.pt", seed=1)
-    return d
+@pytest.fixture
+def model_dir(random_model_dir: Path) -> Path:
+    return random_model_dir
 
 
 def write_card(d: Path, **overrides) -> Path:
