@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,7 @@ class SimVehicle:
         self._stream_last_wall: dict[int, float] = {}
         self._waiters: list[tuple[Callable[[SimVehicle], bool], asyncio.Future[None]]] = []
         self._params = _default_params(config)
+        self.received: Counter[str] = Counter()
         self.udp_port: int | None = None
         self.tcp_port: int | None = None
         self.host = "127.0.0.1"
@@ -485,6 +487,7 @@ class SimVehicle:
         if self.link.cut or peer.closed:
             return
         now = time.monotonic()
+        self.received[msg.get_type()] += 1
         if msg.get_srcSystem() == self.config.gcs_system_id:
             self._last_gcs_wall = now
         target = getattr(msg, "target_system", 0)
