@@ -88,6 +88,8 @@ def fly_cmd(
     report = asyncio.run(_fly(vehicle, mission_plan, log_dir=log_dir, connect_timeout_s=connect_timeout,
                               link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup))
     typer.echo(report.summary())
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"flight log: {report.track_path}, {report.tlog_path}")
     if not report.ok:
         raise FlightError(report.result, "fly", report.summary())

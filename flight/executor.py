@@ -140,6 +140,7 @@ class FlightReport:
     upload: TransferStats | None
     track_path: Path | None
     tlog_path: Path | None
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -193,7 +194,9 @@ class _Abort:
 
 
 class _Flight:
-    def __init__(self, plan: MissionPlan, vehicle: Vehicle, options: FlyOptions, log_dir: Path | None,
+    """One flight's state machine; fly() is its only user."""
+
+    def __init__(self, plan: MissionPlan, vehicle: Vehicle, *, options: FlyOptions, log_dir: Path | None,
                  abort: asyncio.Event | None, on_event: Callable[[FlightEvent], None] | None) -> None:
         self.plan = plan
         self.vehicle = vehicle
@@ -673,7 +676,19 @@ class _Flight:
             max_relative_altitude_m=self.track.max_relative_altitude_m,
             landed_distance_to_home_m=self.distance_to_home_m(), battery_used_percent=used,
             failsafe_reason=self.failsafe_reason, upload=self.upload_stats, track_path=self.track_path,
-            tlog_path=self.tlog_path)
+            tlog_path=self.tlog_path, warnings=tuple(self.warnings()))
+
+    def warnings(self) -> list[str]:
+        """Things an operator should look at even when the flight completed."""
+        out = []
+        expects_photos = self.has_camera_items or self.plan.trigger_distance_m > 0
+        if expects_photos and self.airborne and not self.captures:
+            out.append("the plan triggers the camera but the vehicle reported no photos "
+                       "(is a camera configured on the autopilot?)")
+        missing = self.missing_captures()
+        if missing:
+            out.append(f"{len(missing)} photos were taken but not reported (link loss): indices {missing[:10]}")
+        return out
 
 
 async def fly(plan: MissionPlan, vehicle: Vehicle, *, options: FlyOptions | None = None, log_dir: Path | None = None,
@@ -687,7 +702,7 @@ async def fly(plan: MissionPlan, vehicle: Vehicle, *, options: FlyOptions | None
     """
     opts = options or FlyOptions()
     validate_plan(plan, max_altitude_m=opts.max_altitude_m)
-    return await _Flight(plan, vehicle, opts, log_dir, abort, on_event).run()
+    return await _Flight(plan, vehicle, options=opts, log_dir=log_dir, abort=abort, on_event=on_event).run()
 
 
 __all__ = ["AbortAction", "EventKind", "FlightEvent", "FlightReport", "FlyOptions", "FlyResult", "Position", "fly",

@@ -74,6 +74,10 @@ _ACK_HINTS = {
 }
 
 
+#: ACKs that answer a count or item request; anything else seen while reading is left over from an upload.
+_READ_REFUSALS = frozenset({MissionResult.DENIED, MissionResult.UNSUPPORTED})
+
+
 class MissionError(FlightError):
     """A mission transfer failed; ``result`` is a MissionResult and ``call`` the operation."""
 
@@ -389,7 +393,8 @@ class Mission:
                 if msg.get_type() == "MISSION_COUNT":
                     return int(msg.count)
                 result = ACK_RESULTS.get(msg.type, MissionResult.ERROR)
-                if result != MissionResult.SUCCESS:
+                # other ACKs are late answers to re-sent upload items (ERROR, INVALID_SEQUENCE): not ours
+                if result in _READ_REFUSALS:
                     raise MissionError(result, call, _ACK_HINTS.get(result, f"MISSION_ACK type {msg.type}"))
         raise MissionError(MissionResult.TIMEOUT, call, f"no MISSION_COUNT within {t.stall_timeout_s:g} s")
 
@@ -433,7 +438,7 @@ class Mission:
                 kind = msg.get_type()
                 if kind == "MISSION_ACK":
                     result = ACK_RESULTS.get(msg.type, MissionResult.ERROR)
-                    if result not in (MissionResult.SUCCESS, MissionResult.INVALID_SEQUENCE):
+                    if result in _READ_REFUSALS:
                         raise MissionError(result, call, _ACK_HINTS.get(result, f"MISSION_ACK type {msg.type}"))
                     continue
                 if kind in ("MISSION_ITEM_INT", "MISSION_ITEM") and msg.seq in in_flight:

@@ -117,6 +117,7 @@ class SimVehicle:
                                        statustext=self._statustext, on_upload_done=lambda rec: None)
         self._peers: dict[Any, _Peer] = {}
         self._tcp_peer: _Peer | None = None
+        self._tcp_writer: asyncio.StreamWriter | None = None
         self._udp_server: _UdpProtocol | None = None
         self._udp_outputs: list[_UdpProtocol] = []
         self._tcp_server: asyncio.Server | None = None
@@ -217,6 +218,13 @@ class SimVehicle:
 
     def restore_link(self) -> None:
         self.link.cut = False
+
+    def drop_tcp_client(self) -> None:
+        """Close the TCP client's connection (a telemetry bridge restarting); the port takes a new client."""
+        if self._tcp_peer is not None and self._tcp_writer is not None:
+            self._tcp_peer.closed = True
+            self._peers.pop(self._tcp_peer.key, None)
+            self._tcp_writer.close()
 
     def set_battery_remaining(self, percent: float) -> None:
         self.model.set_battery_remaining(percent)
@@ -435,6 +443,7 @@ class SimVehicle:
 
         peer = _Peer(key=("tcp", writer.get_extra_info("peername")), write=write, system_id=self.config.system_id)
         self._tcp_peer = peer
+        self._tcp_writer = writer
         self._peers[peer.key] = peer
         try:
             while not peer.closed:
@@ -563,14 +572,14 @@ class SimVehicle:
             if p[0] >= 1.0:
                 m.set_home()
             else:
-                m.set_home(p[5], p[4], p[6])
+                m.set_home(p[5], p[4], alt_amsl_m=p[6])
             return C.MAV_RESULT_ACCEPTED
         if cmd == C.MAV_CMD_DO_SET_MISSION_CURRENT:
             return _result(m.set_current(int(p[0])))
         if cmd == C.MAV_CMD_DO_REPOSITION:
             if m.mode != CopterMode.GUIDED and int(p[1]) & 1 and not m.set_mode(CopterMode.GUIDED):
                 return C.MAV_RESULT_FAILED
-            return _result(m.guided_goto(p[5], p[4], p[6]))
+            return _result(m.guided_goto(p[5], p[4], altitude_m=p[6]))
         if cmd in (C.MAV_CMD_REQUEST_MESSAGE, C.MAV_CMD_GET_HOME_POSITION,
                    C.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES):
             msg_id = {C.MAV_CMD_GET_HOME_POSITION: C.MAVLINK_MSG_ID_HOME_POSITION,

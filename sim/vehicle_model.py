@@ -525,7 +525,8 @@ class CopterModel:
         self._mission_start_or_resume()
         return True
 
-    def guided_goto(self, lon: float, lat: float, altitude_m: float) -> bool:
+    def guided_goto(self, lon: float, lat: float, *, altitude_m: float) -> bool:
+        """GUIDED reposition (DO_REPOSITION) to lon/lat at altitude_m above home; refused unless flying GUIDED."""
         if self.mode != CopterMode.GUIDED or not self.armed or self.landed:
             return False
         n, e = self.lonlat_to_ne(lon, lat)
@@ -536,7 +537,8 @@ class CopterModel:
         if speed_m_s > 0:
             self.speed_m_s = min(speed_m_s, 20.0)
 
-    def set_home(self, lon: float | None = None, lat: float | None = None, alt_amsl_m: float | None = None) -> None:
+    def set_home(self, lon: float | None = None, lat: float | None = None, *, alt_amsl_m: float | None = None) -> None:
+        """DO_SET_HOME: the given point, or where the vehicle is when lon/lat are None."""
         if lon is None or lat is None:
             self.home_ne_m = (self.n_m, self.e_m)
         else:
@@ -677,7 +679,7 @@ class CopterModel:
         if not self._ekf_ready and self.time_s >= cfg.ekf_ready_s and self._gps_fixed:
             self._ekf_ready = True
             self._text("EKF3 IMU0 is using GPS")
-            self.set_home(None, None, cfg.home_alt_amsl_m)
+            self.set_home(alt_amsl_m=cfg.home_alt_amsl_m)
         if self._booted and not self.armed and self.time_s >= self._next_prearm_report_s:
             self._next_prearm_report_s = self.time_s + cfg.prearm_report_interval_s
             failure = self.prearm_failure()
@@ -778,7 +780,7 @@ class CopterModel:
             if p[0] >= 1.0:
                 self.set_home()
             else:
-                self.set_home(item.lon_e7 / 1e7, item.lat_e7 / 1e7, item.altitude_m)
+                self.set_home(item.lon_e7 / 1e7, item.lat_e7 / 1e7, alt_amsl_m=item.altitude_m)
         elif cmd == C.MAV_CMD_IMAGE_START_CAPTURE:
             self.start_interval_capture(p[1], int(p[2]))
         elif cmd == C.MAV_CMD_IMAGE_STOP_CAPTURE:

@@ -164,3 +164,23 @@ def test_link_loss_and_recovery_are_reported_without_reconnecting_by_hand() -> N
             return changes
 
     assert run(scenario()) == [False, True]
+
+
+def test_a_dropped_tcp_connection_is_reopened_by_itself() -> None:
+    async def scenario() -> Any:
+        sim = SimVehicle(sim_config())
+        await sim.start(udp_port=None, tcp_port=0)
+        try:
+            vehicle = await Vehicle.connect(sim.tcp_url, timeout_s=3.0, heartbeat_interval_s=0.1)
+            first_peer = sim._tcp_peer
+            sim.drop_tcp_client()
+            # our heartbeats arrive again, over a new connection
+            await sim.wait_until(lambda s: s._tcp_peer is not first_peer and s.received["HEARTBEAT"] > 0,
+                                 timeout_s=5.0)
+            count = await vehicle.mission.count()
+            await vehicle.close()
+            return count, first_peer.closed
+        finally:
+            await sim.stop()
+
+    assert run(scenario()) == (1, True)

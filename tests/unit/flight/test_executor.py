@@ -128,6 +128,8 @@ def test_link_cut_mid_mission_vehicle_returns_and_executor_recovers_the_link() -
     assert report.landed_distance_to_home_m < 2.0
     assert not report.ok
     assert report.upload is not None and report.upload.attempts == 1  # never re-uploaded after the link came back
+    if report.missing_capture_indices:
+        assert any("not reported" in w for w in report.warnings)
 
 
 def test_low_battery_failsafe_returns_to_the_dock() -> None:
@@ -275,3 +277,15 @@ def test_track_length_matches_the_flown_path() -> None:
     expected_m = math.hypot(20.0, 20.0) + 150.0 + math.hypot(170.0, 20.0)
     assert report.ok
     assert report.track_length_m == pytest.approx(expected_m, rel=0.1)
+
+
+def test_a_vehicle_without_a_camera_completes_but_warns_that_no_photo_was_reported() -> None:
+    plan = survey_plan(lanes=1, length_m=80.0, trigger_m=20.0)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(sim_config(camera_enabled=False)) as (_, vehicle):
+            return await fly(plan, vehicle, options=FAST)
+
+    report = run(scenario())
+    assert report.result == FlyResult.COMPLETED and report.captures == ()
+    assert any("no photos" in w for w in report.warnings)

@@ -242,3 +242,17 @@ def test_uploads_to_several_vehicles_run_concurrently() -> None:
         return await asyncio.gather(*(one(i) for i in range(1, 5)))
 
     assert run(scenario()) == [80] * 4
+
+
+def test_latency_adapts_the_resend_timer_instead_of_flooding_the_link() -> None:
+    items = _items(30)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            sim.set_link(latency_s=0.05)  # 100 ms round trip
+            stats = await vehicle.mission.upload_and_verify(items)
+            return stats, sim.uploads[-1]
+
+    stats, record = run(scenario())
+    assert record.result == C.MAV_MISSION_ACCEPTED and record.items_rejected == 0
+    assert stats.resends == 0

@@ -154,7 +154,7 @@ def _airborne(**overrides: Any) -> CopterModel:
 def test_failsafes_take_the_copter_home_or_down(fault: Callable[[CopterModel], None], mode: CopterMode,
                                                 text: str) -> None:
     m = _airborne()
-    m.guided_goto(*m.ne_to_lonlat(200.0, 0.0), 30.0)
+    m.guided_goto(*m.ne_to_lonlat(200.0, 0.0), altitude_m=30.0)
     _run(m, 10.0)
     fault(m)
     events = _run(m, 1.0)
@@ -170,7 +170,7 @@ def test_fence_breach_triggers_rtl_only_when_the_fence_is_enabled() -> None:
     lat_lon = [m.ne_to_lonlat(n, e) for n, e in [(-50, -50), (50, -50), (50, 50), (-50, 50)]]
     m.set_fence([StoredItem(C.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION, C.MAV_FRAME_GLOBAL, (4.0, 0, 0, 0),
                             round(lat * 1e7), round(lon * 1e7), 0.0) for lon, lat in lat_lon])
-    m.guided_goto(*m.ne_to_lonlat(120.0, 0.0), 30.0)
+    m.guided_goto(*m.ne_to_lonlat(120.0, 0.0), altitude_m=30.0)
     _run(m, 20.0)
     assert m.mode == CopterMode.GUIDED  # FENCE_ENABLE is off until DO_FENCE_ENABLE
     m.fence_enabled = True
