@@ -141,11 +141,13 @@ async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, 
 class _FrameWriter:
     """Renders each capture through the twin in a worker thread and writes <media_dir>/<index:05d>.jpg."""
 
-    def __init__(self, *, media_dir: Path, home: tuple[float, float], world_seed: int, width_px: int) -> None:
+    def __init__(self, *, media_dir: Path, home: tuple[float, float], world_seed: int, width_px: int,
+                 world_size_m: float = 2000.0) -> None:
         self.media_dir = media_dir
         self.home = home
         self.world_seed = world_seed
         self.width_px = width_px
+        self.world_size_m = world_size_m
         self.queue: queue.Queue[Any] = queue.Queue()
         self.written = 0
         self.thread = threading.Thread(target=self._run, name="frame-writer", daemon=True)
@@ -169,7 +171,8 @@ class _FrameWriter:
             while self.queue.get() is not None:
                 pass
             return
-        world = World.generate(seed=self.world_seed, center_lon=self.home[0], center_lat=self.home[1])
+        world = World.generate(seed=self.world_seed, center_lon=self.home[0], center_lat=self.home[1],
+                               size_m=self.world_size_m)
         camera = CameraModel().scaled(self.width_px)
         self.media_dir.mkdir(parents=True, exist_ok=True)
         while (rec := self.queue.get()) is not None:
@@ -198,6 +201,7 @@ def sim_vehicle_cmd(
     render: bool = typer.Option(True, help="render each photo through the twin's camera"),
     render_width: int = typer.Option(1000, help="rendered photo width in pixels"),
     world_seed: int = typer.Option(0, help="seed of the twin world around the dock"),
+    world_size_m: float = typer.Option(2000.0, help="side of the twin world around the dock (m)"),
     image_captured: bool = typer.Option(False, help="also send CAMERA_IMAGE_CAPTURED (PX4-like)"),
     loss: float = typer.Option(0.0, help="packet loss in each direction, 0..1"),
     latency_ms: float = typer.Option(0.0, help="one-way latency in milliseconds"),
@@ -220,7 +224,8 @@ def sim_vehicle_cmd(
             from dockpatrol.settings import get_settings
 
             media_dir = get_settings().data_dir / "media" / f"sim-{sysid}"
-        writer = _FrameWriter(media_dir=media_dir, home=(lon, lat), world_seed=world_seed, width_px=render_width)
+        writer = _FrameWriter(media_dir=media_dir, home=(lon, lat), world_seed=world_seed, width_px=render_width,
+                              world_size_m=world_size_m)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -152,6 +152,10 @@ class Action:
         """Stop and hover where the vehicle is (LOITER)."""
         await self.set_mode(FlightMode.LOITER)
 
+    async def abort(self, *, land: bool = False) -> None:
+        """Stop the mission and bring the aircraft down safely: home (RTL) or, with land=True, right here."""
+        await self.set_mode(FlightMode.LAND if land else FlightMode.RTL)
+
     async def start_mission(self) -> None:
         """MISSION_START: AUTO from the current item, taking off if on the ground."""
         await self._require(C.MAV_CMD_MISSION_START, (0, 0), call="start_mission")

@@ -103,3 +103,25 @@ def test_invalid_takeoff_altitude_is_refused_before_sending() -> None:
             return info.value
 
     assert run(scenario()).result == ActionResult.INVALID_ARGUMENT
+
+
+def test_mission_start_takes_off_from_the_ground_and_abort_lands_in_place() -> None:
+    from flight.mission import mission_to_wire
+    from tests.unit.flight.helpers import survey_plan
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            tel, action = vehicle.telemetry, vehicle.action
+            await tel.wait_for(lambda: tel.home is not None, what="home", vehicle_timeout_s=10.0)
+            await vehicle.mission.upload(mission_to_wire(survey_plan(lanes=1, length_m=100.0)))
+            await action.set_mode(FlightMode.GUIDED)
+            await action.arm()
+            await action.start_mission()  # MISSION_START sets auto-armed: AUTO takes off by itself
+            await tel.wait_for(lambda: tel.position is not None and tel.position.relative_altitude_m > 20.0,
+                               what="climb", vehicle_timeout_s=60.0)
+            mode_in_flight = tel.flight_mode
+            await action.abort(land=True)
+            await tel.wait_for(lambda: tel.armed is False, what="landed", vehicle_timeout_s=120.0)
+            return mode_in_flight, sim.model.mode, sim.model.landed
+
+    assert run(scenario()) == (FlightMode.AUTO, FlightMode.LAND, True)

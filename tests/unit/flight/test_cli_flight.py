@@ -50,3 +50,52 @@ def test_fly_exits_1_with_the_reason_when_the_flight_does_not_complete(
                  "--log-dir", str(tmp_path / "log")])
     assert code == 1
     assert "PREFLIGHT_FAILED" in capsys.readouterr().err
+
+
+def test_frame_writer_renders_each_capture_through_the_twin(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from api.cli_flight import _FrameWriter
+    from dockpatrol.camera import GeoPose
+    from sim.vehicle import CaptureRecord
+
+    writer = _FrameWriter(media_dir=tmp_path / "media", home=(113.15, 23.03), world_seed=3, width_px=64,
+                          world_size_m=300.0)
+    at = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    for index in (1, 2):
+        writer(CaptureRecord(index=index, captured_at=at, time_boot_s=10.0 * index,
+                             pose=GeoPose(lon=113.15, lat=23.03 + 1e-4 * index, altitude_m=40.0),
+                             altitude_amsl_m=50.0, vehicle_roll_deg=0.0, vehicle_pitch_deg=0.0))
+    writer.close()
+    files = sorted(p.name for p in (tmp_path / "media").iterdir())
+    assert files == ["00001.jpg", "00002.jpg"] and writer.written == 2
+    assert (tmp_path / "media" / "00001.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_sim_vehicle_command_serves_until_interrupted(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import re
+    import signal
+    import sys
+
+    from flight.vehicle import Vehicle
+
+    async def scenario() -> tuple[int | None, int, str]:
+        exe = os.path.join(os.path.dirname(sys.executable), "dockpatrol")
+        proc = await asyncio.create_subprocess_exec(
+            exe, "sim", "vehicle", "--port", "0", "--home", "113.15,23.03", "--speedup", "20", "--no-render",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30.0)).decode()
+        port = int(re.search(r"tcp:127\.0\.0\.1:(\d+)", line).group(1))
+        vehicle = await Vehicle.connect(f"tcp:127.0.0.1:{port}", timeout_s=5.0)
+        sysid = vehicle.system_id
+        await vehicle.close()
+        proc.send_signal(signal.SIGINT)
+        rest = (await asyncio.wait_for(proc.stdout.read(), 10.0)).decode()
+        return sysid, await proc.wait(), line + rest
+
+    sysid, code, output = asyncio.run(scenario())
+    assert sysid == 1 and code == 0, output
+    assert "simulated ArduCopter (system 1)" in output
