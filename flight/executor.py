@@ -217,6 +217,7 @@ class _Flight:
         self.upload_stats: TransferStats | None = None
         self.commanded_mode: FlightMode | None = None
         self.pending_mode: FlightMode | None = None
+        self.pending_tried_at = -1e9
         self.mode: FlightMode | int | None = None
         self.armed = False
         self.airborne = False
@@ -389,13 +390,18 @@ class _Flight:
             await action.set_mode(FlightMode.AUTO)
             self.commanded_mode = FlightMode.AUTO
             self.event(EventKind.MISSION_STARTED)
-            if not self.has_camera_items and self.plan.trigger_distance_m > 0:
-                await self.vehicle.camera.set_trigger_distance(self.plan.trigger_distance_m)
-                self.set_trigger = True
-        except (ActionError, TelemetryError, FlightError) as exc:
+        except (ActionError, TelemetryError) as exc:
             self.event(EventKind.STATUSTEXT, f"could not start the mission: {exc}")
             self.failsafe_reason = f"mission not started: {exc}"
             self.pending_mode = FlightMode.RTL
+            return
+        if not self.has_camera_items and self.plan.trigger_distance_m > 0:
+            # the plan has no camera items: trigger for the whole mission (ArduPilot's CAM_TRIGG_DIST)
+            try:
+                await self.vehicle.camera.set_trigger_distance(self.plan.trigger_distance_m)
+                self.set_trigger = True
+            except FlightError as exc:
+                self.event(EventKind.STATUSTEXT, f"camera trigger distance not set: {exc}")
 
     async def retry_refused(self, attempt: Callable[[], Any], what: str) -> None:
         """Repeat an action ArduPilot refuses while its EKF settles, for up to arm_retry_vehicle_s."""
@@ -429,7 +435,9 @@ class _Flight:
         budget = self.expected_duration_s() * self.opts.budget_factor + self.opts.budget_margin_vehicle_s
         try:
             while True:
-                if self.pending_mode is not None and conn.link_up:
+                loop_now = asyncio.get_running_loop().time()
+                if self.pending_mode is not None and conn.link_up and loop_now - self.pending_tried_at > 2.0:
+                    self.pending_tried_at = loop_now
                     await self.command_mode(self.pending_mode)
                 msg = await sub.get(1.0)
                 if msg is None:
