@@ -158,20 +158,29 @@ def _print_report(report, as_json: Path | None) -> None:
 
     table = Table(title=f"Findings vs ground truth ({report.frames} frames, "
                         f"{report.seconds_per_frame:.1f} s/frame detection)")
-    for col in ("class", "truths", "findings", "TP", "precision", "recall"):
-        table.add_column(col)
-    for s in report.scores:
-        if s.truths or s.findings:
-            table.add_row(s.class_name, str(s.truths), str(s.findings), str(s.true_positives), _fmt(s.precision),
-                          _fmt(s.recall))
-    console = Console()
+    table.add_column("class")
+    table.add_column("truths")
+    for key in report.scores:
+        for col in ("findings", "P", "R"):
+            table.add_column(f"{col} ({key})")
+    by_key = {key: {s.class_name: s for s in scores} for key, scores in report.scores.items()}
+    for name in next(iter(by_key.values())):
+        if not any(v[name].truths or v[name].findings for v in by_key.values()):
+            continue
+        row = [name, str(next(iter(by_key.values()))[name].truths)]
+        for scores in by_key.values():
+            s = scores[name]
+            row += [str(s.findings), _fmt(s.precision), _fmt(s.recall)]
+        table.add_row(*row)
+    console = Console(soft_wrap=True)
     console.print(table)
-    for title, stats in (("finding centroid error", report.finding_error), ("pixel→ground error", report.georef_error)):
+    for title, stats in (("finding centroid error (matched findings)", report.finding_error),
+                         ("pixel→ground error of true outlines, flat ground", report.georef_error)):
         for key, st in stats.items():
             console.print(f"{title} [{key}]: n={st.n} median {_fmt(st.median_m)} m, p90 {_fmt(st.p90_m)} m, "
-                          f"max {_fmt(st.max_m)} m")
+                          f"max {_fmt(st.max_m)} m", markup=False)
     for note in report.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)
     if as_json is not None:
         as_json.write_text(json.dumps(report.to_dict(), indent=2))
 

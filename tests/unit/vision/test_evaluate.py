@@ -105,3 +105,26 @@ def test_inspect_dataset(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "expected"), [(0.05, 0.1), (0.42, 0.42), (0.95, 0.8), (math.nan, 0.25)])
 def test_threshold_clamp(value: float, expected: float) -> None:
     assert _clamp_threshold(value) == expected
+
+
+class NothingDetector:
+    input_wh = (320, 320)
+
+    def __call__(self, images):
+        from vision.detections import Detections
+
+        return [Detections.empty() for _ in images]
+
+
+def test_evaluate_twin_plumbing_with_a_blind_detector() -> None:
+    pytest.importorskip("sim.camera")
+    from dockpatrol.camera import CameraModel
+    from vision.evaluate import evaluate_twin
+
+    report = evaluate_twin(NothingDetector(), seed=101, frames=2, camera=CameraModel(4000, 3000, 73.7).scaled(800))
+    assert report.frames == 2 and set(report.scores) == {"noise_off", "noise_on"}
+    totals = {k: sum(s.truths for s in v) for k, v in report.scores.items()}
+    assert totals["noise_off"] == totals["noise_on"] > 0
+    assert all(s.true_positives == 0 and s.findings == 0 for s in report.scores["noise_on"])
+    assert report.georef_error["noise_off"].n > 0
+    assert json.loads(json.dumps(report.to_dict(), default=str))["frames"] == 2
