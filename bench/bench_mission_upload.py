@@ -180,17 +180,18 @@ async def main() -> None:
     print(f"{args.items}-item mission upload to the simulated ArduCopter (vehicle-side COUNT→ACK time), "
           f"cap {args.cap_s:g} s, {args.repeats} run(s) each")
     results: list[Run] = []
+    def show(r: Run) -> None:
+        results.append(r)
+        print(f"  loss {r.loss:4.0%}  {r.client:<19} {'ok  ' if r.ok else 'FAIL'} {r.seconds:8.2f} s"
+              f"{'  (' + r.note + ')' if r.note else ''}", flush=True)
+
     for loss in losses:
         for _ in range(args.repeats):
-            runs = [await run_dockpatrol(items, loss, args.cap_s)]
+            show(await run_dockpatrol(items, loss, args.cap_s))
             if "mavproxy" in peers and mavproxy:
-                runs.append(await run_mavproxy(items, loss, args.cap_s, path, mavproxy))
+                show(await run_mavproxy(items, loss, args.cap_s, path, mavproxy))
             if "reactive" in peers:
-                runs.append(await run_reactive(items, loss, args.cap_s, path))
-            for r in runs:
-                print(f"  loss {r.loss:4.0%}  {r.client:<19} {'ok  ' if r.ok else 'FAIL'} {r.seconds:8.2f} s"
-                      f"{'  (' + r.note + ')' if r.note else ''}", flush=True)
-            results += runs
+                show(await run_reactive(items, loss, args.cap_s, path))
     print("summary (median of successful runs; successes/runs):")
     for loss in losses:
         row = {}
