@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import typer
 
 from api.cli_groups import db_app
@@ -55,30 +53,9 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
     uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
 
 
-def demo() -> None:
-    """Seed the demo district (idempotent) and print a summary of the fleet."""
-    from rich.console import Console
-    from rich.table import Table
+def demo(patrol: bool = typer.Option(True, help="fly the end-to-end demo patrol after seeding"),
+         again: bool = typer.Option(False, "--again", help="fly the demo patrol again even if it was flown")) -> None:
+    """Seed the demo district (idempotent) and fly an end-to-end patrol over the digital twin."""
+    from api.demo import run_demo
 
-    from api import context
-    from api.demo_district import seed
-    from dockpatrol.taxonomy import LABELS_ZH
-
-    started = time.perf_counter()
-    db = context.database()
-    with db.unit_of_work() as session:
-        district = seed(session)
-    console = Console()
-    table = Table(title=f"Demo district: {len(district.docks)} docks, {len(district.areas)} patrol areas, "
-                        f"{len(district.grids)} grids, {len(district.no_fly)} no-fly zones")
-    for column in ("dock", "name", "lon", "lat", "areas", "scenarios"):
-        table.add_column(column)
-    for dock in district.docks:
-        mine = district.areas_of(dock.id)
-        scenarios = sorted({str(s) for a in mine for s in a.scenarios})
-        table.add_row(dock.id, dock.name, f"{dock.lon:.5f}", f"{dock.lat:.5f}", " ".join(a.id for a in mine),
-                      ", ".join(f"{s} {LABELS_ZH[s]}" for s in scenarios))
-    console.print(table)
-    console.print(f"database: {db.engine.url.render_as_string(hide_password=True)}  "
-                  f"({time.perf_counter() - started:.2f} s)")
-
+    run_demo(patrol=patrol, again=again)

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from dockpatrol.settings import get_settings
 from missions.types import Dock, PatrolArea
-from storage.db import Database
-from storage.objects import ObjectStore, open_object_store
+from storage.platform import database, object_store, reset
 from storage.tables import ScheduleRow
 
-
-@lru_cache(maxsize=1)
-def database() -> Database:
-    """The configured database, schema created on first use of an empty one."""
-    return Database(get_settings().resolved_database_url)
-
-
-@lru_cache(maxsize=1)
-def object_store() -> ObjectStore:
-    return open_object_store(get_settings())
-
-
-def reset() -> None:
-    """Forget cached connections (tests switch settings)."""
-    if database.cache_info().currsize:
-        database().dispose()
-    database.cache_clear()
-    object_store.cache_clear()
+__all__ = ["database", "load_dock", "load_fleet", "object_store", "reset"]
 
 
 def load_dock(dock_id: str) -> Dock:

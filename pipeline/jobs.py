@@ -1,9 +1,18 @@
-"""Registered jobs. Arguments and results are JSON so they cross a broker unchanged."""
+"""Registered jobs. Arguments and results are JSON so they cross a broker unchanged.
+
+The imagery path is: raw bytes already in the object store (a dock uploads them, or the API
+receives them) → ``frames.ingest`` validates and records the frame, quarantining what it
+cannot read → ``frames.analyse`` runs the detectors and stores findings with evidence crops.
+Each job commits its own unit of work, so a crash loses at most the job in flight, which the
+broker redelivers.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import platform
+import uuid
+from functools import lru_cache
 from typing import Any
 
 from pipeline.runner import job
@@ -20,7 +29,125 @@ def worker_info() -> dict[str, Any]:
 @job("objects.checksum")
 def object_checksum(key: str) -> dict[str, Any]:
     """SHA-256 of a stored object, read through the configured object store."""
-    from storage.objects import open_object_store
+    from storage.platform import object_store
 
-    data = open_object_store().get(key)
+    data = object_store().get(key)
     return {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+
+
+def frame_id_for(flight_id: str, raw_key: str) -> str:
+    """Stable frame id: re-running an ingest updates the same row instead of duplicating it."""
+    return "FR-" + hashlib.sha1(f"{flight_id}\n{raw_key}".encode()).hexdigest()[:16]
+
+
+@job("frames.ingest")
+def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
+    """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept."""
+    from storage.platform import database, object_store
+    from storage.repositories import flights
+    from vision.ingest import IngestedImage, RejectedImage, ingest_bytes
+
+    store = object_store()
+    data = store.get(raw_key)
+    frame_id = frame_id_for(flight_id, raw_key)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        ingested = ingest_bytes(data, source=raw_key)
+        if not isinstance(ingested, IngestedImage):
+            raise RejectedImage(_ortho_reason(), source=raw_key, size_bytes=len(data), sha256=digest,
+                                detail="an orthophoto arrived where a drone frame was expected")
+        pose = ingested.meta.pose()
+        camera = ingested.meta.camera()
+    except RejectedImage as exc:
+        quarantine_key = f"quarantine/{flight_id}/{raw_key.rsplit('/', 1)[-1]}"
+        store.put(quarantine_key, data)
+        with database().unit_of_work() as session:
+            flights.save_frame(session=session, frame_id=frame_id, flight_id=flight_id, object_key=quarantine_key,
+                               sha256=digest, status="quarantined", error=str(exc))
+        return {"frame_id": frame_id, "status": "quarantined", "error": str(exc)}
+    except Exception as exc:  # GeorefError and the like: the image decodes but cannot be placed
+        with database().unit_of_work() as session:
+            flights.save_frame(session=session, frame_id=frame_id, flight_id=flight_id, object_key=raw_key,
+                               sha256=digest, status="unplaced", error=str(exc))
+        return {"frame_id": frame_id, "status": "unplaced", "error": str(exc)}
+    meta = ingested.meta
+    with database().unit_of_work() as session:
+        flights.save_frame(
+            session=session, frame_id=frame_id, flight_id=flight_id, object_key=raw_key, sha256=digest,
+            captured_at=meta.captured_at, lon=pose.lon, lat=pose.lat, altitude_m=pose.altitude_m,
+            yaw_deg=pose.yaw_deg, pitch_deg=pose.pitch_deg, roll_deg=pose.roll_deg,
+            camera={"width_px": camera.width_px, "height_px": camera.height_px, "hfov_deg": camera.hfov_deg},
+            width_px=meta.width_px, height_px=meta.height_px, status="stored", error="",
+        )
+    return {"frame_id": frame_id, "status": "stored"}
+
+
+def _ortho_reason() -> Any:
+    from vision.ingest import RejectReason
+
+    return RejectReason.UNSUPPORTED_TYPE
+
+
+@lru_cache(maxsize=4)
+def _detector(card_name: str) -> tuple[Any, Any]:
+    from dockpatrol.settings import get_settings
+    from vision.registry import require_card
+    from vision.ultralytics_adapter import load_detector
+
+    card = require_card(card_name, get_settings().models_dir)
+    return card, load_detector(card)
+
+
+@job("frames.analyse")
+def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: str | None = None) -> dict[str, Any]:
+    """Detect in one stored frame, keep the area's scenarios, store findings and evidence crops."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from dockpatrol.camera import CameraModel, GeoPose
+    from dockpatrol.errors import NotFound
+    from storage.platform import database, object_store
+    from storage.repositories import findings as finding_repo
+    from storage.repositories import flights
+    from vision.analyse import analyse_frame as run_chain
+    from vision.georef import FrameGeoref, evidence_crop
+    from vision.ingest import ingest_bytes
+
+    db, store = database(), object_store()
+    with db.unit_of_work() as session:
+        frame = flights.get_frame(session=session, frame_id=frame_id)
+        if frame is None:
+            raise NotFound(f"frame {frame_id!r} does not exist")
+        if frame.status not in ("stored", "analysed"):
+            return {"frame_id": frame_id, "status": frame.status, "findings": 0}
+        session.expunge(frame)
+    card, detector = _detector(card_name)
+    rgb = np.ascontiguousarray(ingest_bytes(store.get(frame.object_key), source=frame.object_key).rgb)
+    pose = GeoPose(frame.lon, frame.lat, frame.altitude_m, frame.yaw_deg, frame.pitch_deg, frame.roll_deg)
+    camera = CameraModel(**frame.camera)
+    seen_at = frame.captured_at or datetime.now(UTC)
+    _, found = run_chain(rgb, detector=detector, georef=FrameGeoref.for_pose(camera, pose), seen_at=seen_at,
+                         frame_id=frame_id, model=f"{card.name}@{card.version}")
+    wanted = set(scenarios)
+    kept = [f for f in found if str(f.category) in wanted]
+    stored = []
+    for i, finding in enumerate(kept):
+        finding_id = f"FD-{frame_id[3:]}-{i:03d}"
+        key = f"flights/{frame.flight_id}/evidence/{finding_id}.jpg"
+        store.put(key, evidence_crop(rgb, finding.box_xyxy_px), content_type="image/jpeg")
+        stored.append((finding_id, key, finding))
+    with db.unit_of_work() as session:
+        for finding_id, key, f in stored:
+            finding_repo.save_finding(
+                session=session, finding_id=finding_id, frame_id=frame_id, flight_id=frame.flight_id,
+                area_id=area_id, class_name=f.class_name, category=str(f.category), score=f.score,
+                evidence_key=key, seen_at=f.seen_at, geometry=f.geometry,
+            )
+        flights.save_frame(session=session, frame_id=frame_id, status="analysed")
+    return {"frame_id": frame_id, "status": "analysed", "findings": len(stored),
+            "dropped_out_of_scope": len(found) - len(kept)}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,1 @@
+"""Findings → tickets: deduplication, routing, deadlines, lifecycle and audit, outbox, re-inspection."""

@@ -38,9 +38,9 @@ def test_demo_seed_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
             return {t.__tablename__: s.scalar(select(func.count()).select_from(t))
                     for t in (DockRow, PatrolAreaRow, JurisdictionRow, ScheduleRow, RoutingRuleRow)}
 
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-patrol"]) == 0
     first = counts()
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-patrol"]) == 0
     assert counts() == first
     assert first == {"docks": 8, "patrol_areas": 12, "jurisdictions": 17, "schedules": 12, "routing_rules": 5}
     assert "8 docks, 12 patrol areas" in capsys.readouterr().out
@@ -53,7 +53,7 @@ def test_demo_areas_fall_in_their_grids() -> None:
     from api.demo_district import build_district
     from storage.repositories import areas, jurisdictions
 
-    main(["demo"])
+    main(["demo", "--no-patrol"])
     with context.database().unit_of_work() as s:
         for area in areas.list_all(session=s):
             grid = jurisdictions.require(session=s, jurisdiction_id=area.jurisdiction_id)
