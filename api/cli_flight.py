@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import signal
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,55 +136,6 @@ async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, 
 # ---- dockpatrol sim vehicle ---------------------------------------------------------------------------------
 
 
-class _FrameWriter:
-    """Renders each capture through the twin in a worker thread and writes <media_dir>/<index:05d>.jpg."""
-
-    def __init__(self, *, media_dir: Path, home: tuple[float, float], world_seed: int, width_px: int,
-                 world_size_m: float = 2000.0) -> None:
-        self.media_dir = media_dir
-        self.home = home
-        self.world_seed = world_seed
-        self.width_px = width_px
-        self.world_size_m = world_size_m
-        self.queue: queue.Queue[Any] = queue.Queue()
-        self.written = 0
-        self.thread = threading.Thread(target=self._run, name="frame-writer", daemon=True)
-        self.thread.start()
-
-    def __call__(self, record: Any) -> None:
-        self.queue.put(record)
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            from dockpatrol.camera import CameraModel
-            from sim.camera import render_frame
-            from sim.world import World
-        except ImportError as exc:
-            typer.echo(f"twin renderer unavailable ({exc}); photos are reported over MAVLink but not rendered",
-                       err=True)
-            while self.queue.get() is not None:
-                pass
-            return
-        world = World.generate(seed=self.world_seed, center_lon=self.home[0], center_lat=self.home[1],
-                               size_m=self.world_size_m)
-        camera = CameraModel().scaled(self.width_px)
-        self.media_dir.mkdir(parents=True, exist_ok=True)
-        while (rec := self.queue.get()) is not None:
-            try:
-                frame = render_frame(world, camera, rec.pose, rec.captured_at, seed=self.world_seed)
-                path = self.media_dir / f"{rec.index:05d}.jpg"
-                tmp = path.with_suffix(".jpg.tmp")
-                tmp.write_bytes(frame.to_jpeg())
-                tmp.replace(path)
-                self.written += 1
-            except Exception as exc:
-                typer.echo(f"photo {rec.index}: rendering failed ({exc})", err=True)
-
-
 @sim_app.command("vehicle")
 def sim_vehicle_cmd(
     port: int = typer.Option(5760, help="TCP port to serve (one client at a time, as ArduPilot SITL)"),
@@ -224,8 +173,14 @@ def sim_vehicle_cmd(
             from dockpatrol.settings import get_settings
 
             media_dir = get_settings().data_dir / "media" / f"sim-{sysid}"
-        writer = _FrameWriter(media_dir=media_dir, home=(lon, lat), world_seed=world_seed, width_px=render_width,
-                              world_size_m=world_size_m)
+        from dockpatrol.camera import CameraModel
+        from sim.media import TwinCameraCard
+        from sim.world import World
+
+        typer.echo(f"building the twin world around the dock (seed {world_seed}, {world_size_m:.0f} m)…")
+        world = World.generate(seed=world_seed, center_lon=lon, center_lat=lat, size_m=world_size_m)
+        writer = TwinCameraCard(world=world, camera=CameraModel().scaled(render_width), media_dir=media_dir,
+                                seed=world_seed)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -245,8 +200,7 @@ def sim_vehicle_cmd(
         asyncio.run(main())
     finally:
         if writer is not None:
-            writer.close()
-            typer.echo(f"{writer.written} photos written")
+            typer.echo(f"{len(writer.close())} photos written")
 
 
 def register(app: typer.Typer) -> None:

@@ -55,20 +55,21 @@ def test_fly_exits_1_with_the_reason_when_the_flight_does_not_complete(
 def test_frame_writer_renders_each_capture_through_the_twin(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from api.cli_flight import _FrameWriter
-    from dockpatrol.camera import GeoPose
+    from dockpatrol.camera import CameraModel, GeoPose
+    from sim.media import TwinCameraCard
     from sim.vehicle import CaptureRecord
+    from sim.world import World
 
-    writer = _FrameWriter(media_dir=tmp_path / "media", home=(113.15, 23.03), world_seed=3, width_px=64,
-                          world_size_m=300.0)
+    world = World.generate(seed=3, center_lon=113.15, center_lat=23.03, size_m=300.0)
+    writer = TwinCameraCard(world=world, camera=CameraModel().scaled(64), media_dir=tmp_path / "media", seed=3)
     at = datetime(2026, 1, 5, 3, tzinfo=UTC)
     for index in (1, 2):
         writer(CaptureRecord(index=index, captured_at=at, time_boot_s=10.0 * index,
                              pose=GeoPose(lon=113.15, lat=23.03 + 1e-4 * index, altitude_m=40.0),
                              altitude_amsl_m=50.0, vehicle_roll_deg=0.0, vehicle_pitch_deg=0.0))
-    writer.close()
+    written = writer.close()
     files = sorted(p.name for p in (tmp_path / "media").iterdir())
-    assert files == ["00001.jpg", "00002.jpg"] and writer.written == 2
+    assert files == ["00001.jpg", "00002.jpg"] and [p.name for p in written] == files
     assert (tmp_path / "media" / "00001.jpg").read_bytes()[:2] == b"\xff\xd8"
 
 
