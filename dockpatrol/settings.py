@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,20 +45,19 @@ class Settings(BaseSettings):
     def _check_db_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
+        # A light check here (no SQLAlchemy in the core); storage.db parses the URL fully.
+        example = ("expected e.g. sqlite:///path/dockpatrol.db or "
+                   "postgresql+psycopg://user:pass@host:5432/dockpatrol")
         try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError(
-                f"DOCKPATROL_DATABASE_URL {value!r} is not a database URL; expected e.g. "
-                "sqlite:///path/dockpatrol.db or postgresql+psycopg://user:pass@host:5432/dockpatrol"
-            ) from None
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(
-                f"DOCKPATROL_DATABASE_URL uses {url.get_backend_name()!r}; supported: sqlite, postgresql"
-            )
+            parts = urlsplit(value)
+            _ = parts.port  # raises ValueError for a non-numeric port
+        except ValueError:
+            raise ValueError(f"DOCKPATROL_DATABASE_URL {value!r} is not a database URL; {example}") from None
+        backend = parts.scheme.split("+", 1)[0]
+        if not parts.scheme or "://" not in value:
+            raise ValueError(f"DOCKPATROL_DATABASE_URL {value!r} is not a database URL; {example}")
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"DOCKPATROL_DATABASE_URL uses {backend!r}; supported: sqlite, postgresql ({example})")
         return value
 
     @property

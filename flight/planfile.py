@@ -6,15 +6,12 @@ the reader, bounds the file size and names the file in every error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dockpatrol.errors import InvalidInput
 from missions.types import MissionPlan
-
-MAX_PLAN_FILE_BYTES = 16 * 1024 * 1024
 
 
 def is_qgc_plan(doc: Any) -> bool:
@@ -36,17 +33,6 @@ def plan_from_document(doc: Any, *, name: str = "plan") -> MissionPlan:
 
 def read_plan_file(path: str | Path) -> MissionPlan:
     """Read and validate a plan file; InvalidInput names the file and the first problem."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInput(f"{p}: no such plan file")
-    if p.stat().st_size > MAX_PLAN_FILE_BYTES:
-        raise InvalidInput(f"{p}: larger than {MAX_PLAN_FILE_BYTES // (1024 * 1024)} MB; not a plan file")
-    try:
-        doc = json.loads(p.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{p}: not valid JSON ({exc})") from None
-    try:
-        return plan_from_document(doc, name=p.stem)
-    except InvalidInput as exc:
-        message = str(exc)
-        raise InvalidInput(message if message.startswith(str(p)) else f"{p}: {message}") from None
+    from missions.planfile import read_plan_document
+
+    return read_plan_document(path, lambda doc: plan_from_document(doc, name=Path(path).stem))

@@ -10,9 +10,9 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput
@@ -22,7 +22,8 @@ from missions.types import FenceVertex, MissionItem, MissionPlan
 FORMAT = "dockpatrol-plan"
 VERSION = 1
 CEILING_M = 120.0
-MAX_PLAN_BYTES = 8 * 1024 * 1024
+MAX_PLAN_BYTES = 16 * 1024 * 1024
+T = TypeVar("T")
 
 
 def _num(v: float) -> float | None:
@@ -182,17 +183,27 @@ def write_plan(path: str | Path, plan: MissionPlan) -> None:
     write_text_atomic(Path(path), dumps_plan(plan))
 
 
-def read_plan(path: str | Path, *, ceiling_m: float | None = CEILING_M) -> MissionPlan:
-    """Read and validate a plan.json file."""
+def read_plan_document(path: str | Path, parse: Callable[[Any], T]) -> T:
+    """Read a JSON plan file of bounded size and parse it; every error names the file."""
     p = Path(path)
     if not p.is_file():
         raise InvalidInput(f"{p}: no such plan file")
     if p.stat().st_size > MAX_PLAN_BYTES:
         raise InvalidInput(f"{p}: larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
     try:
-        return loads_plan(p.read_bytes(), ceiling_m=ceiling_m)
+        doc = json.loads(p.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{p}: not valid JSON ({exc})") from None
+    try:
+        return parse(doc)
     except InvalidInput as exc:
-        raise InvalidInput(f"{p}: {exc}") from None
+        message = str(exc)
+        raise InvalidInput(message if message.startswith(str(p)) else f"{p}: {message}") from None
+
+
+def read_plan(path: str | Path, *, ceiling_m: float | None = CEILING_M) -> MissionPlan:
+    """Read and validate a plan.json file."""
+    return read_plan_document(path, lambda doc: plan_from_dict(doc, ceiling_m=ceiling_m))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

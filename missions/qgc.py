@@ -16,14 +16,13 @@ from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput
 from missions.areas import circle_polygon
 from missions.estimate import FlightModel, trace
-from missions.planfile import write_text_atomic
+from missions.planfile import read_plan_document, write_text_atomic
 from missions.types import FenceVertex, MavCmd, MavFrame, MissionItem, MissionPlan, RallyPoint
 
 MAV_AUTOPILOT_ARDUPILOTMEGA = 3
 MAV_TYPE_QUADROTOR = 2
 #: QGroundControlQmlGlobal::AltMode: 1 = relative to home
 ALT_MODE_RELATIVE = 1
-MAX_PLAN_BYTES = 16 * 1024 * 1024
 
 # QGC files conventionally use the float frames; the _INT frames mean the same positions.
 _TO_QGC_FRAME = {MavFrame.GLOBAL_RELATIVE_ALT_INT: MavFrame.GLOBAL_RELATIVE_ALT, MavFrame.GLOBAL_INT: MavFrame.GLOBAL}
@@ -217,16 +216,4 @@ def write_qgc(path: str | Path, plan: MissionPlan, *, home_amsl_m: float = 0.0) 
 
 def read_qgc(path: str | Path, **kwargs: Any) -> MissionPlan:
     """Read a QGC .plan file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInput(f"{p}: no such plan file")
-    if p.stat().st_size > MAX_PLAN_BYTES:
-        raise InvalidInput(f"{p}: larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB; not a plan file")
-    try:
-        doc = json.loads(p.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{p}: not valid JSON ({exc})") from None
-    try:
-        return from_qgc(doc, **kwargs)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{p}: {exc}") from None
+    return read_plan_document(path, lambda doc: from_qgc(doc, **kwargs))

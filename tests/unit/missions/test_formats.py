@@ -92,7 +92,7 @@ def test_malformed_plan_json_names_the_field(plan: MissionPlan, change, message:
 def test_reader_refuses_non_json(tmp_path: Path) -> None:
     p = tmp_path / "plan.json"
     p.write_text("[1, 2")
-    with pytest.raises(InvalidInput, match=r"plan\.json: plan\.json is not valid JSON"):
+    with pytest.raises(InvalidInput, match=r"plan\.json: not valid JSON"):
         read_plan(p)
 
 
