@@ -196,7 +196,8 @@ def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of
              backend: str = typer.Option("auto", help="auto, torch or onnx"),
              radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
              full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON")) -> None:
+             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
+             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
     """Per-class precision/recall of georeferenced findings and georeference error, on twin frames or your own."""
     from dockpatrol.errors import InvalidInput
     from vision.evaluate import evaluate_images, evaluate_twin
@@ -215,6 +216,17 @@ def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of
         report = evaluate_twin(detector, seed=seed, frames=frames, model=label, altitude_m=altitude,
                                radius_m=radius, full_frame=full_frame)
     _print_report(report, json_out)
+    if record:
+        from datetime import UTC, datetime
+
+        from vision.registry import record_metrics
+
+        result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
+        result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+        key = "georeferenced_images_eval" if images is not None else "georeferenced_twin_eval"
+        record_metrics(card.card_path, key, result)
+        typer.echo(f"recorded in {card.card_path}")
 
 
 def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI XMP) or a GeoTIFF ortho"),

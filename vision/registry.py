@@ -225,4 +225,17 @@ def cards_for(categories: set[Category] | frozenset[Category], models_dir: Path 
     return [c for c in list_cards(models_dir) if c.categories & set(categories)]
 
 
+def record_metrics(card_path: Path, key: str, value: Any) -> ModelCard:
+    """Store a measured result under ``metrics.<key>`` of a card file, keeping its header comments."""
+    text = Path(card_path).read_text(encoding="utf-8")
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"model card {Path(card_path).name} is not a mapping")
+    raw.setdefault("metrics", {})[key] = value
+    parse_card(raw, card_path=Path(card_path).resolve())  # refuse to write a card we would not load
+    Path(card_path).write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return load_card(card_path)
+
+
 DEFAULT_CARD = "dockpatrol-demo-yolo11n"

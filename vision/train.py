@@ -104,6 +104,32 @@ def train(*, data: Path, model: str = "yolo11n.yaml", epochs: int = 30, imgsz: i
     return TrainResult(best, best.parent.parent, time.perf_counter() - started)
 
 
+def run_summary(weights: Path) -> dict[str, Any]:
+    """Epochs, wall time and settings of the ultralytics run that wrote ``weights`` (runs/<name>/weights/x.pt)."""
+    import csv
+
+    run = Path(weights).resolve().parent.parent
+    out: dict[str, Any] = {}
+    try:
+        args = yaml.safe_load((run / "args.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        args = {}
+    for key in ("model", "imgsz", "batch", "optimizer", "close_mosaic", "seed", "device", "time"):
+        if args.get(key) is not None:
+            out[key] = args[key]
+    try:
+        with (run / "results.csv").open(newline="") as f:
+            rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
+    except OSError:
+        rows = []
+    if rows:
+        out["epochs_trained"] = int(float(rows[-1]["epoch"]))
+        out["wall_time_min"] = round(float(rows[-1]["time"]) / 60, 1)
+        best = max(rows, key=lambda r: float(r.get("metrics/mAP50(B)", 0) or 0))
+        out["best_val_map50"] = round(float(best.get("metrics/mAP50(B)", 0) or 0), 3)
+    return out
+
+
 def _dataset_image_size(info: DatasetInfo) -> int | None:
     """Image size recorded by `dockpatrol sim dataset` in summary.json next to the yaml, if any."""
     import json
@@ -183,6 +209,7 @@ def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: s
             "data": info.description or str(info.yaml_path),
             "images": info.images,
             "command": command,
+            **run_summary(weights),
             **(training or {}),
         },
         "metrics": {

@@ -128,3 +128,15 @@ def test_evaluate_twin_plumbing_with_a_blind_detector() -> None:
     assert all(s.true_positives == 0 and s.findings == 0 for s in report.scores["noise_on"])
     assert report.georef_error["noise_off"].n > 0
     assert json.loads(json.dumps(report.to_dict(), default=str))["frames"] == 2
+
+
+def test_run_summary_reads_the_ultralytics_run(tmp_path: Path) -> None:
+    from vision.train import run_summary
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "args.yaml").write_text("model: yolo11n.yaml\nimgsz: 320\nbatch: 16\ntime: 1.1\n")
+    (tmp_path / "results.csv").write_text("epoch,time,metrics/mAP50(B)\n1,60.0,0.1\n2,150.0,0.42\n3,210.0,0.4\n")
+    out = run_summary(tmp_path / "weights" / "best.pt")
+    assert out == {"model": "yolo11n.yaml", "imgsz": 320, "batch": 16, "time": 1.1, "epochs_trained": 3,
+                   "wall_time_min": 3.5, "best_val_map50": 0.42}
+    assert run_summary(tmp_path / "nowhere" / "weights" / "x.pt") == {}

@@ -101,3 +101,12 @@ def test_lookup_by_name_and_scenario(tmp_path: Path) -> None:
     assert [c.name for c in cards_for({Category.FIRE}, tmp_path)] == ["fire"]
     with pytest.raises(NotFound, match="known cards: fire, my-model"):
         require_card("nope", tmp_path)
+
+
+def test_record_metrics_keeps_header_and_validates(tmp_path: Path) -> None:
+    from vision.registry import record_metrics
+
+    path = write(tmp_path, "# trained on synthetic scenes\n" + yaml.safe_dump(card_dict()))
+    card = record_metrics(path, "twin_eval", {"frames": 8, "recall": 0.7})
+    assert card.metrics["twin_eval"] == {"frames": 8, "recall": 0.7}
+    assert path.read_text().startswith("# trained on synthetic scenes\n")
