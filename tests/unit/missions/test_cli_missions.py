@@ -102,8 +102,7 @@ def test_schedule_needs_both_files(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_schedule_reads_the_fleet_database(capsys: pytest.CaptureFixture[str]) -> None:
-    if main(["demo"]) != 0:
-        pytest.skip("demo seed not available")
+    assert main(["demo", "--no-patrol"]) == 0
     capsys.readouterr()
     assert main(["schedule", "--days", "7", "--start", "2026-01-05T00:00Z", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
