@@ -30,7 +30,7 @@ class DockIn(BaseModel):
 
 def create_app() -> FastAPI:
     app = FastAPI(title="dockpatrol", version=__version__,
-                  description="Dock-based patrol drones: plan, fly, detect, ticket, re-inspect.")
+                  description="Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference.")
     problems.install(app)
 
     @app.get("/health")

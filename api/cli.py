@@ -17,7 +17,7 @@ from dockpatrol.errors import DockpatrolError
 
 app = typer.Typer(
     name="dockpatrol",
-    help="Dock-based patrol drones: plan, fly, detect, ticket, re-inspect.",
+    help="Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

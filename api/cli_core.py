@@ -41,7 +41,7 @@ def db_current() -> None:
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
           port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)")) -> None:
-    """Run the API and web console."""
+    """Run the HTTP API (problem+json errors)."""
     import uvicorn
 
     from api import context
