@@ -47,7 +47,9 @@ def models_list(models_dir: Path | None = typer.Option(None, help="default: DOCK
         files = "ok" if card.weights_path.is_file() else "missing"
         if card.onnx_path is not None:
             files += " +onnx" if card.onnx_path.is_file() else " (onnx missing)"
-        table.add_row(card.name, card.version, str(card.input_size_px), ", ".join(card.taxonomy_classes), files,
+        scenarios = ", ".join(sorted(c.value for c in card.categories))
+        table.add_row(card.name, card.version, f"{card.input_size_px} px / {card.tile_wh[0]} px tiles",
+                      f"{len(card.taxonomy_classes)} ({scenarios})", files,
                       "yes" if card.synthetic_training_data else "no", _fmt(card.metrics.get("map50_mean")))
     Console().print(table)
 
