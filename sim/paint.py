@@ -1217,6 +1217,8 @@ class _Painter:
         ys = slice(roi.y0 + f // 2, roi.y1, f)
         xs = slice(roi.x0 + f // 2, roi.x1, f)
         sh, sw = len(range(ys.start, ys.stop, f)), len(range(xs.start, xs.stop, f))
+        if sh == 0 or sw == 0:  # a sliver at the frame edge narrower than one coarse sample
+            return None
         m = np.zeros((sh, sw), np.uint8)
         origin = (roi.x0 + f // 2 + 0.5, roi.y0 + f // 2 + 0.5)
         cv2.fillPoly(m, [np.round((r - origin) / f * 16).astype(np.int32) for r in rings], 255, cv2.LINE_AA, 4)

@@ -238,3 +238,19 @@ def test_bad_render_input_is_refused(small_world: World, pose: GeoPose, at: date
 def test_bad_ortho_input_is_refused(small_world: World, tmp_path: Path, bbox: tuple, gsd: float, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         render_ortho(small_world, bbox_lonlat=bbox, gsd_m=gsd, at=AT, path=tmp_path / "x.tif")
+
+
+def test_soft_veil_sliver_at_frame_edge_is_skipped_not_crashing() -> None:
+    """A blurred veil (smoke, plume) whose padded window reaches only a few pixels into the frame,
+    fewer than one coarse sample: it used to crash cv2.GaussianBlur on an empty array."""
+    import numpy as np
+
+    from sim.paint import _Painter
+
+    painter = _Painter.__new__(_Painter)
+    painter.w, painter.h = 100, 100
+    ring = np.array([[-300.0, 10.0], [-118.0, 10.0], [-118.0, 60.0], [-300.0, 60.0]])
+    assert painter.soft_alpha([ring], soft_px=40.0) is None
+    inside = np.array([[20.0, 20.0], [80.0, 20.0], [80.0, 80.0], [20.0, 80.0]])
+    roi, alpha, f, _ = painter.soft_alpha([inside], soft_px=40.0)
+    assert f == 16 and alpha.size > 0 and float(alpha.max()) > 0.1
