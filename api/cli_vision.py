@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     models_app.command("list")(models_list)
     models_app.command("validate")(models_validate)
     models_app.command("bundle")(models_bundle)
+    models_app.command("background-tiles")(models_background_tiles)
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("detect")(detect)
@@ -109,6 +110,18 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
     typer.echo(f"wrote {card}")
 
 
+def models_background_tiles(out: Path = typer.Option(..., help="dataset folder (images/train, labels/train)"),
+                            images: int = typer.Option(1000, help="tiles to render"),
+                            seed: int = typer.Option(0, help="twin world seed (use the training world's)"),
+                            imgsz: int = typer.Option(640, help="tile size, px at mission GSD")) -> None:
+    """Render uniformly placed twin tiles (mostly background) to add to a training set as hard negatives."""
+    from vision.train import render_background_tiles
+
+    counts = render_background_tiles(out=out, images=images, seed=seed, imgsz=imgsz)
+    typer.echo(f"wrote {counts['images']} tiles to {out} ({counts['with_labels']} with labels, "
+               f"{counts['skipped']} views skipped)")
+
+
 def _default_description(synthetic: bool) -> str:
     if synthetic:
         return ("Demo detector trained from scratch on synthetic scenes rendered by the dockpatrol digital twin. "
@@ -130,6 +143,7 @@ def train(data: Path = typer.Option(..., help="YOLO dataset yaml (e.g. from `doc
           seed: int = typer.Option(0),
           cache: str = typer.Option("ram", help="ram, disk or none"),
           close_mosaic: int = typer.Option(5, help="last epochs without mosaic augmentation"),
+          warmup_epochs: float = typer.Option(3.0, help="learning-rate warm-up (use less when fine-tuning)"),
           patience: int = typer.Option(50),
           resume: bool = typer.Option(False, help="resume project/name from its last.pt"),
           bundle_as: str | None = typer.Option(None, "--bundle", help="afterwards, bundle into models/ as NAME"),
@@ -141,7 +155,8 @@ def train(data: Path = typer.Option(..., help="YOLO dataset yaml (e.g. from `doc
     result = run_training(data=data, model=model, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                           project=project, name=name, device=device, seed=seed,
                           cache=False if cache == "none" else cache, close_mosaic=close_mosaic, patience=patience,
-                          resume=resume, extra={"time": time_hours} if time_hours else None)
+                          resume=resume,
+                          extra={"warmup_epochs": warmup_epochs, **({"time": time_hours} if time_hours else {})})
     typer.echo(f"trained in {result.seconds / 60:.1f} min: {result.best_weights}")
     if bundle_as:
         from dockpatrol.settings import get_settings

@@ -140,3 +140,17 @@ def test_run_summary_reads_the_ultralytics_run(tmp_path: Path) -> None:
     assert out == {"model": "yolo11n.yaml", "imgsz": 320, "batch": 16, "time": 1.1, "epochs_trained": 3,
                    "wall_time_min": 3.5, "best_val_map50": 0.42}
     assert run_summary(tmp_path / "nowhere" / "weights" / "x.pt") == {}
+
+
+def test_background_tiles_are_yolo_pairs(tmp_path: Path) -> None:
+    pytest.importorskip("sim.dataset")
+    from vision.train import render_background_tiles
+
+    counts = render_background_tiles(out=tmp_path, images=3, seed=101, imgsz=128)
+    images = sorted((tmp_path / "images" / "train").glob("*.jpg"))
+    labels = sorted((tmp_path / "labels" / "train").glob("*.txt"))
+    assert counts["images"] == 3 and [p.stem for p in images] == [p.stem for p in labels]
+    for lbl in labels:
+        for line in lbl.read_text().splitlines():
+            cls, *xywh = line.split()
+            assert 0 <= int(cls) < 9 and all(0.0 <= float(v) <= 1.0 for v in xywh)
