@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import shapely
 from pyproj import CRS, Proj, Transformer
 
 from dockpatrol.errors import InvalidInput
@@ -73,6 +75,14 @@ class LocalProjection:
         _, inv = _transformers(self.epsg)
         lon, lat = inv.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
         return np.asarray(lon), np.asarray(lat)
+
+    def geometry_to_metric(self, geom: Any) -> Any:
+        """A shapely geometry (or array of them) from lon/lat into this projection's metres."""
+        return shapely.transform(geom, lambda xy: np.column_stack(self.to_metric(xy[:, 0], xy[:, 1])))
+
+    def geometry_to_lonlat(self, geom: Any) -> Any:
+        """A shapely geometry (or array of them) from this projection's metres into lon/lat."""
+        return shapely.transform(geom, lambda xy: np.column_stack(self.to_lonlat(xy[:, 0], xy[:, 1])))
 
     def grid_convergence_deg(self, lon: float, lat: float) -> float:
         """Angle from true north to grid north at (lon, lat); grid yaw = true yaw - this."""

@@ -288,18 +288,12 @@ def area_m2(geom: Polygon | MultiPolygon) -> float:
 
 def to_metric(geom: Any, proj: LocalProjection) -> Any:
     """A lon/lat shapely geometry in ``proj``'s metres (one vectorised transform)."""
-    return shapely.transform(geom, lambda xy: _stack(proj.to_metric(xy[:, 0], xy[:, 1])))
+    return proj.geometry_to_metric(geom)
 
 
 def to_lonlat(geom: Any, proj: LocalProjection) -> Any:
     """A metric shapely geometry back in lon/lat."""
-    return shapely.transform(geom, lambda xy: _stack(proj.to_lonlat(xy[:, 0], xy[:, 1])))
-
-
-def _stack(xy: tuple[Any, Any]) -> Any:
-    import numpy as np
-
-    return np.column_stack([np.atleast_1d(xy[0]), np.atleast_1d(xy[1])])
+    return proj.geometry_to_lonlat(geom)
 
 
 def validate_polygon(

@@ -203,13 +203,16 @@ def _sightings(flight_id: str, *, area: PatrolArea, world: Any, at: datetime,
                 shapely.Point(float(lon[0]), float(lat[0]))):
             truth.append((obj, shapely.Point(float(lon[0]), float(lat[0]))))
     groups = cluster_findings([g for *_, g, _ in found], [c for _, c, *_ in found], radius_m=radius_m)
+    truth_zones = [(obj, obj.polygon.buffer(radius_m)) for obj, _ in truth]
     sightings = []
     for group in groups:
         best = max(group, key=lambda i: found[i][3])
         _, cls, cat, score, geom, evidence = found[best]
         centroid = shape(geom).centroid
-        match = next((obj.id for obj, pt in truth if obj.kind == cls and _metres(pt, centroid, projection)
-                      <= radius_m + _radius(obj)), None)
+        # A sighting is true when any of its views overlaps a twin object of its class (grown by radius_m).
+        views = [projection.geometry_to_metric(shape(found[i][4])) for i in group]
+        match = next((obj.id for obj, zone in truth_zones
+                      if obj.kind == cls and any(zone.intersects(v) for v in views)), None)
         sightings.append(Sighting(cls, cat, round(score, 3), centroid.x, centroid.y, len(group), evidence,
                                   tuple(found[i][0] for i in group), match))
     return sightings, truth, footprints
@@ -219,14 +222,3 @@ def _category(kind: str) -> Any:
     from dockpatrol.taxonomy import CATEGORY_OF
 
     return CATEGORY_OF.get(kind, "")
-
-
-def _radius(obj: Any) -> float:
-    minx, miny, maxx, maxy = obj.polygon.bounds
-    return 0.5 * max(maxx - minx, maxy - miny)
-
-
-def _metres(a: Any, b: Any, projection: Any) -> float:
-    ax, ay = projection.to_metric(a.x, a.y)
-    bx, by = projection.to_metric(b.x, b.y)
-    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5)

@@ -27,8 +27,7 @@ def cluster_findings(geometries: Sequence[dict[str, Any]], class_names: Sequence
     lonlat = [shape(g) for g in geometries]
     c = shapely.centroid(lonlat[0])
     projection = LocalProjection.around(c.x, c.y)
-    metric = [shapely.transform(g, lambda xy: np.column_stack(projection.to_metric(xy[:, 0], xy[:, 1])))
-              for g in lonlat]
+    metric = [projection.geometry_to_metric(g) for g in lonlat]
     grown = shapely.buffer(np.array(metric, dtype=object), radius_m)
     tree = shapely.STRtree(grown)
     left, right = tree.query(grown, predicate="intersects")
