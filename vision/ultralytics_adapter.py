@@ -180,8 +180,9 @@ def _rescaled(d: Detections, factor: float) -> Detections:
     return Detections(d.xyxy * np.float32(factor), d.confidence, d.class_id, dict(d.data))
 
 
-#: Measured on the 2-core CI box with the bundled yolo11n at 640 px, batch 8 (bench/bench_sliced.py):
-#: ONNX Runtime beat PyTorch eager, so AUTO picks ONNX on CPU when the card ships an .onnx file.
+#: Measured on the 2-core dev box, yolo11n at 320 px: forward per tile 27 ms with ONNX Runtime vs
+#: 45-51 ms with PyTorch eager at batch 8-16 (90 ms at batch 1), and again end to end in
+#: bench/bench_sliced.py; so AUTO picks ONNX on CPU when the card ships an .onnx file.
 _CPU_PREFERS_ONNX = True
 
 
