@@ -178,7 +178,7 @@ def _print_report(report, as_json: Path | None) -> None:
     table.add_column("class")
     table.add_column("truths")
     for key in report.scores:
-        for col in ("findings", "P", "R"):
+        for col in ("findings", "dup", "P", "R"):
             table.add_column(f"{col} ({key})")
     by_key = {key: {s.class_name: s for s in scores} for key, scores in report.scores.items()}
     for name in next(iter(by_key.values())):
@@ -187,10 +187,12 @@ def _print_report(report, as_json: Path | None) -> None:
         row = [name, str(next(iter(by_key.values()))[name].truths)]
         for scores in by_key.values():
             s = scores[name]
-            row += [str(s.findings), _fmt(s.precision), _fmt(s.recall)]
+            row += [str(s.findings), str(s.duplicates), _fmt(s.precision), _fmt(s.recall)]
         table.add_row(*row)
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, width=max(160, Console().width))
     console.print(table)
+    console.print("dup: false positives that re-find an already matched object (tickets/ dedup merges them)",
+                  markup=False)
     for title, stats in (("finding centroid error (matched findings)", report.finding_error),
                          ("pixel→ground error of true outlines, flat ground", report.georef_error)):
         for key, st in stats.items():

@@ -115,17 +115,28 @@ def forward_only_s(det: UltralyticsDetector, image: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process; VmHWM, because ru_maxrss keeps the forking parent's peak across exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_memory_child(card_path: Path, frame_path: Path, backend: str) -> None:
     """Entry of the memory probe: load the detector, detect in one frame, print peak RSS."""
     det = load_detector(load_card(card_path), backend=Backend(backend))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_mb()
     image = np.load(frame_path)
     tracemalloc.start()
     slice_infer(image, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mb": after / 1024, "before_frame_mb": before / 1024,
+    after = _peak_rss_mb()
+    print(json.dumps({"peak_rss_mb": after, "before_frame_mb": before,
                       "numpy_peak_mb": traced_peak / 2**20}))
 
 

@@ -51,6 +51,7 @@ class FrameOutcome:
     fp_by_class: dict[str, int]
     fn_by_class: dict[str, int]
     centroid_errors_m: list[float]
+    dup_by_class: dict[str, int] = field(default_factory=dict)  # false positives that re-find a matched truth
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ClassScore:
     truths: int
     findings: int
     true_positives: int
+    duplicates: int = 0
 
     @property
     def precision(self) -> float:
@@ -105,7 +107,8 @@ class EvalReport:
             "frames": self.frames,
             "seconds_per_frame": self.seconds_per_frame,
             "classes": {key: {s.class_name: {"truths": s.truths, "findings": s.findings, "tp": s.true_positives,
-                                             "precision": s.precision, "recall": s.recall} for s in scores}
+                                             "duplicates": s.duplicates, "precision": s.precision,
+                                             "recall": s.recall} for s in scores}
                         for key, scores in self.scores.items()},
             "finding_centroid_error": {k: stats(v) for k, v in self.finding_error.items()},
             "georef_error": {k: stats(v) for k, v in self.georef_error.items()},
@@ -127,6 +130,7 @@ def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, pro
     tp: dict[str, int] = {}
     fp: dict[str, int] = {}
     fn: dict[str, int] = {}
+    dup: dict[str, int] = {}
     errors: list[float] = []
     taken: set[str] = set()
     for f in sorted(findings, key=lambda f: -f.score):
@@ -134,16 +138,23 @@ def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, pro
         centre = poly.centroid
         best: TruthItem | None = None
         best_d = math.inf
+        repeat = False
         for t in truths:
-            if t.class_name != f.class_name or t.object_id in taken:
+            if t.class_name != f.class_name:
                 continue
             d = centre.distance(t.polygon_m.centroid)
+            close = d <= radius_m or poly.intersects(t.polygon_m)
+            if t.object_id in taken:
+                repeat |= close
+                continue
             inter = poly.intersection(t.polygon_m).area
             iou = inter / max(poly.union(t.polygon_m).area, 1e-9)
             if (d <= radius_m or iou >= min_iou) and d < best_d:
                 best, best_d = t, d
         if best is None:
             fp[f.class_name] = fp.get(f.class_name, 0) + 1
+            if repeat:
+                dup[f.class_name] = dup.get(f.class_name, 0) + 1
             continue
         taken.add(best.object_id)
         if best.counts:
@@ -152,7 +163,7 @@ def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, pro
     for t in truths:
         if t.counts and t.object_id not in taken:
             fn[t.class_name] = fn.get(t.class_name, 0) + 1
-    return FrameOutcome(tp, fp, fn, errors)
+    return FrameOutcome(tp, fp, fn, errors, dup)
 
 
 def summarise(outcomes: Sequence[FrameOutcome]) -> tuple[ClassScore, ...]:
@@ -161,7 +172,8 @@ def summarise(outcomes: Sequence[FrameOutcome]) -> tuple[ClassScore, ...]:
         tp = sum(o.tp_by_class.get(name, 0) for o in outcomes)
         fp = sum(o.fp_by_class.get(name, 0) for o in outcomes)
         fn = sum(o.fn_by_class.get(name, 0) for o in outcomes)
-        scores.append(ClassScore(name, truths=tp + fn, findings=tp + fp, true_positives=tp))
+        dup = sum(o.dup_by_class.get(name, 0) for o in outcomes)
+        scores.append(ClassScore(name, truths=tp + fn, findings=tp + fp, true_positives=tp, duplicates=dup))
     return tuple(scores)
 
 

@@ -50,6 +50,7 @@ def test_matching_radius_class_and_one_to_one() -> None:
     out = match_frame(found, truths, projection=PROJ, radius_m=3.0)
     assert out.tp_by_class == {"steel_shed": 1, "smoke": 1}
     assert out.fp_by_class == {"steel_shed": 1, "garbage_dump": 1}
+    assert out.dup_by_class == {"steel_shed": 1}  # the second shed finding re-finds a
     assert out.fn_by_class == {"steel_shed": 1}
     assert sorted(round(e, 3) for e in out.centroid_errors_m) == [1.5, 4.0]
 
