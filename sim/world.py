@@ -359,6 +359,23 @@ class _Builder:
         self.add("river", poly)
         return poly.intersection(self.extent.buffer(50))
 
+    def _blob_violations(self, kind: str, *, count: int, blocks: tuple[str, ...], radius_m: tuple[float, float],
+                         roughness: float, elongation: float, gap_m: float) -> None:
+        """Scatter irregular blobs of one violation class over blocks of the given kinds."""
+        rng = self.rng
+        for _ in range(self._count(count)):
+            blk = self._pick_block(blocks)
+            if blk is None:
+                break
+            r = float(rng.uniform(*radius_m))
+            poly = self._place(blk[0], blk[2], lambda x, y, r=r: blob(x, y, r, rng, roughness=roughness,
+                                                                     elongation=float(rng.uniform(1, elongation)),
+                                                                     angle_deg=float(rng.uniform(0, 180))),
+                               gap_m=gap_m)
+            if poly is not None:
+                appears, removed = self._when()
+                self.add(kind, poly, appears_at=appears, removed_at=removed)
+
     def _place(self, cell: Polygon, occupied: list[Polygon], make, *, tries: int = 40, gap_m: float = 1.5):
         """Try random centres in ``cell`` until ``make(x, y)`` fits inside and clear of ``occupied``."""
         minx, miny, maxx, maxy = cell.bounds
@@ -546,29 +563,11 @@ class _Builder:
                 appears, removed = self._when()
                 self.add("construction_site", poly, appears_at=appears, removed_at=removed)
         # garbage dumps: small heaps anywhere on open ground, often by the river.
-        for _ in range(self._count(10)):
-            blk = self._pick_block(("village", "vacant", "farm", "park", "industrial"))
-            if blk is None:
-                break
-            r = float(rng.uniform(2.5, 9))
-            poly = self._place(blk[0], blk[2], lambda x, y, r=r: blob(x, y, r, rng, roughness=0.45,
-                                                                     elongation=float(rng.uniform(1, 1.6)),
-                                                                     angle_deg=float(rng.uniform(0, 180))))
-            if poly is not None:
-                appears, removed = self._when()
-                self.add("garbage_dump", poly, appears_at=appears, removed_at=removed)
+        self._blob_violations("garbage_dump", count=10, blocks=("village", "vacant", "farm", "park", "industrial"),
+                              radius_m=(2.5, 9), roughness=0.45, elongation=1.6, gap_m=1.5)
         # bare soil: uncovered earth patches.
-        for _ in range(self._count(12)):
-            blk = self._pick_block(("vacant", "farm", "park", "vacant"))
-            if blk is None:
-                break
-            r = float(rng.uniform(7, 24))
-            poly = self._place(blk[0], blk[2], lambda x, y, r=r: blob(x, y, r, rng, roughness=0.4,
-                                                                     elongation=float(rng.uniform(1, 1.7)),
-                                                                     angle_deg=float(rng.uniform(0, 180))), gap_m=3)
-            if poly is not None:
-                appears, removed = self._when()
-                self.add("bare_soil", poly, appears_at=appears, removed_at=removed)
+        self._blob_violations("bare_soil", count=12, blocks=("vacant", "farm", "park", "vacant"),
+                              radius_m=(7, 24), roughness=0.4, elongation=1.7, gap_m=3)
         # discharge plumes in the river and ponds.
         waters = [o for o in self.objects if o.kind in ("river", "pond")]
         for _ in range(self._count(8)):
@@ -587,17 +586,8 @@ class _Builder:
                 appears, removed = self._when()
                 self.add("water_discoloration", pl, appears_at=appears, removed_at=removed)
         # burn scars on vegetation.
-        for _ in range(self._count(7)):
-            blk = self._pick_block(("farm", "park", "vacant"))
-            if blk is None:
-                break
-            r = float(rng.uniform(5, 20))
-            poly = self._place(blk[0], blk[2], lambda x, y, r=r: blob(x, y, r, rng, roughness=0.5,
-                                                                     elongation=float(rng.uniform(1, 1.8)),
-                                                                     angle_deg=float(rng.uniform(0, 180))), gap_m=2)
-            if poly is not None:
-                appears, removed = self._when()
-                self.add("burn_scar", poly, appears_at=appears, removed_at=removed)
+        self._blob_violations("burn_scar", count=7, blocks=("farm", "park", "vacant"), radius_m=(5, 20),
+                              roughness=0.5, elongation=1.8, gap_m=2)
         # open fires (with their smoke; a burn scar is left when the fire is out) and lone smoke.
         for _ in range(self._count(8)):
             blk = self._pick_block(("farm", "park", "vacant", "village"))
