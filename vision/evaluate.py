@@ -116,12 +116,8 @@ class EvalReport:
         }
 
 
-def _to_metric(geom: shapely.Geometry, projection: LocalProjection) -> shapely.Geometry:
-    return shapely.transform(geom, lambda c: np.column_stack(projection.to_metric(c[:, 0], c[:, 1])))
-
-
 def _metric_polygon(finding: Finding, projection: LocalProjection) -> shapely.Polygon:
-    return _to_metric(finding.shape(), projection)
+    return projection.geometry_to_metric(finding.shape())
 
 
 def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, projection: LocalProjection,
@@ -366,7 +362,7 @@ def evaluate_images(detector: Detector, *, images: Path, truth: Path, model: str
                 continue
             if feat["removed_at"] and item.meta.captured_at and feat["removed_at"] <= item.meta.captured_at:
                 continue
-            poly = _to_metric(feat["geometry"], projection)
+            poly = projection.geometry_to_metric(feat["geometry"])
             inside = poly.intersection(footprint).area / max(poly.area, 1e-9)
             if inside > 0:
                 truths.append(TruthItem(feat["id"], feat["class"], poly, inside >= MIN_VISIBLE_FRACTION))
