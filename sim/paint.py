@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -20,8 +21,6 @@ from shapely.geometry import LineString, Polygon
 
 from sim import texture
 from sim.world import World, WorldObject, blob, rect
-
-Projector = Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
 
 _FLAT_LAYER: dict[str, int] = {
     "field": 1, "ploughed_field": 1, "covered_soil": 1, "yard": 1,
@@ -37,21 +36,48 @@ _VEILS = ("haze", "steam", "smoke")
 class View:
     """A raster of ``width`` × ``height`` pixels looking at the ground plane of a world.
 
-    ``project`` maps UTM points (x, y, z) to pixel coordinates; ``h0`` is the homography from
-    pixel coordinates to metres relative to ``origin_m`` on the ground plane; ``window_m``
-    bounds the ground that can appear (with margin for tall things). ``camera_m`` (UTM x, y, z)
-    is None for an orthographic view.
+    ``to_px`` is the homography from UTM ground points (z = 0) to pixel coordinates and ``h0``
+    the one from pixel coordinates to metres relative to ``origin_m`` on the ground plane;
+    ``window_m`` bounds the ground that can appear (with margin for tall things). ``camera_m``
+    (UTM x, y, z) is None for an orthographic view, where height does not move a point.
     """
 
     width: int
     height: int
     origin_m: tuple[float, float]
-    project: Projector
+    to_px: np.ndarray
     h0: np.ndarray
     gsd_m: float
     window_m: tuple[float, float, float, float]
     camera_m: tuple[float, float, float] | None = None
     _maps: tuple[np.ndarray, np.ndarray] | None = None
+
+    def matrix(self, z: float) -> np.ndarray | None:
+        """UTM → pixel homography for points at height ``z``; None when the plane is not below the camera.
+
+        A point at height z lies on the same ray as the ground point C + (P − C)·H/(H − z), so every
+        height reuses the ground homography.
+        """
+        cam = self.camera_m
+        if z == 0.0 or cam is None:
+            return self.to_px
+        if z >= cam[2]:
+            return None
+        k = cam[2] / (cam[2] - z)
+        return self.to_px @ np.array([[k, 0.0, (1 - k) * cam[0]], [0.0, k, (1 - k) * cam[1]], [0.0, 0.0, 1.0]])
+
+    def project(self, xy: np.ndarray, z: float = 0.0) -> np.ndarray:
+        """Pixel coordinates (n, 2) of UTM points ``xy`` (n, 2) at height ``z``; NaN where not in front of the camera."""
+        xy = np.asarray(xy, float)
+        m = self.matrix(z)
+        if m is None:
+            return np.full(xy.shape, np.nan)
+        q = xy @ m[:, :2].T + m[:, 2]
+        w = q[:, 2:]
+        out = q[:, :2] / w
+        if (w <= 0).any():
+            out[w[:, 0] <= 0] = np.nan
+        return out
 
     def ground_maps(self) -> tuple[np.ndarray, np.ndarray]:
         """Local ground metres (x east, y north from ``origin_m``) under every pixel centre, float32."""
@@ -168,14 +194,23 @@ def _mask(roi: _Roi, rings: list[np.ndarray]) -> np.ndarray:
 
 
 def _blocks(roi: _Roi, cover8: np.ndarray, step: int = 192):
-    """Sub-windows of ``roi`` that the uint8 coverage touches, each with its coverage and whether it is full."""
+    """Sub-windows of ``roi`` that the uint8 coverage touches, each with its coverage and whether it is full.
+
+    A partly covered window is cut to the bounding box of its coverage, so edges cost their own pixels.
+    """
     for by in range(roi.y0, roi.y1, step):
         for bx in range(roi.x0, roi.x1, step):
             sub = _Roi(bx, by, min(bx + step, roi.x1), min(by + step, roi.y1))
             a = cover8[sub.y0 - roi.y0:sub.y1 - roi.y0, sub.x0 - roi.x0:sub.x1 - roi.x0]
             lo, hi, _, _ = cv2.minMaxLoc(a)
-            if hi > 0:
-                yield sub, a, lo >= 255
+            if hi == 0:
+                continue
+            if lo < 255:
+                x, y, w, h = cv2.boundingRect(a)
+                if w * h < a.size:
+                    sub = _Roi(sub.x0 + x, sub.y0 + y, sub.x0 + x + w, sub.y0 + y + h)
+                    a = a[y:y + h, x:x + w]
+            yield sub, a, lo >= 255
 
 
 def _soft(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -195,6 +230,13 @@ def _c3(k: np.ndarray) -> np.ndarray:
     """A one-channel array repeated into three (numpy broadcasting over a length-3 axis is slow)."""
     k = np.asarray(k, np.float32)
     return cv2.merge([k, k, k])
+
+
+@lru_cache(maxsize=16)
+def _ones(shape: tuple[int, int]) -> np.ndarray:
+    one = np.ones(shape, np.float32)
+    one.flags.writeable = False
+    return one
 
 
 def _const(shape: tuple[int, int], colour: np.ndarray) -> np.ndarray:
@@ -222,11 +264,19 @@ def _lerp(t: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
     return cv2.merge([t * np.float32(c1[i] - c0[i]) + np.float32(c0[i]) for i in range(3)])
 
 
+@lru_cache(maxsize=64)
+def _const_cached(h: int, w: int, rgb: tuple[float, float, float]) -> np.ndarray:
+    """A read-only constant colour image, shared by blends of the same size and colour."""
+    img = _const((h, w), np.array(rgb, np.float32))
+    img.flags.writeable = False
+    return img
+
+
 def _blend(region: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float) -> None:
     """region ← colour·alpha + region·(1 − alpha), in place; colour is (3,) or (h, w, 3)."""
     shape = region.shape[:2]
     if colour.ndim == 1:
-        colour = _const(shape, colour)
+        colour = _const_cached(shape[0], shape[1], (float(colour[0]), float(colour[1]), float(colour[2])))
     if not isinstance(alpha, np.ndarray):
         alpha = np.full(shape, float(alpha), np.float32)
     alpha = alpha.astype(np.float32, copy=False)
@@ -250,6 +300,15 @@ def _line(dist_m: np.ndarray, half_width_m: float, gsd_m: float) -> np.ndarray:
     return np.clip(np.minimum((half_width_m - np.abs(dist_m)) / gsd_m + 0.5, 2 * half_width_m / gsd_m), 0.0, 1.0)
 
 
+def _translation(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def _grid(x0: int, y0: int, f: int) -> np.ndarray:
+    """Map from index (i, j) of a grid sampling every f-th pixel from (x0, y0) to that pixel's centre."""
+    return np.array([[f, 0.0, x0 + f // 2 + 0.5], [0.0, f, y0 + f // 2 + 0.5], [0.0, 0.0, 1.0]])
+
+
 # -- the painter ---------------------------------------------------------------------------------
 
 
@@ -271,19 +330,16 @@ class _Painter:
         """A noise field on a pixel grid coarsened by the returned factor (smooth fields need no full grid)."""
         if name not in self.small:
             tile = {"macro": texture.macro_tile, "meso": texture.meso_tile, "micro": texture.micro_tile}[name]()
-            gx, gy = self.view.ground_maps()
+            gx, _gy = self.view.ground_maps()
             period = tile.period_m
             ax = np.float32(self.view.origin_m[0] % period)
             ay = np.float32(self.view.origin_m[1] % period)
             f = 1
             while tile.texel_m / (self.gsd * f * 2) > 1.2 and f < 16:
                 f *= 2
-            if f > 1:
-                sub_x = gx[f // 2::f, f // 2::f] + ax
-                sub_y = gy[f // 2::f, f // 2::f] + ay
-            else:
-                sub_x, sub_y = gx + ax, gy + ay
-            self.small[name] = (texture.sample(tile, sub_x, sub_y, gsd_m=self.gsd * f), f)
+            shape = gx[f // 2::f, f // 2::f].shape
+            m = _translation(ax, ay) @ self.view.h0 @ _grid(0, 0, f)
+            self.small[name] = (texture.sample_warped(tile, m, shape[1], shape[0], gsd_m=self.gsd * f), f)
         return self.small[name]
 
     def noise(self, name: str, roi: _Roi, ch: int) -> np.ndarray | float:
@@ -306,8 +362,7 @@ class _Painter:
         return full[roi.sl]
 
     def px(self, coords: np.ndarray, z: float = 0.0) -> np.ndarray:
-        u, v = self.view.project(coords[:, 0], coords[:, 1], z)
-        return np.column_stack([u, v])
+        return self.view.project(coords, z)
 
     def rings_px(self, poly: Polygon, z: float = 0.0) -> list[np.ndarray]:
         rings = [np.asarray(poly.exterior.coords)[:-1]] + [np.asarray(r.coords)[:-1] for r in poly.interiors]
@@ -318,29 +373,34 @@ class _Painter:
         gx, gy = self.view.ground_maps()
         x = gx[roi.sl]
         y = gy[roi.sl]
-        dx = np.float32(self.view.origin_m[0] - origin[0])
-        dy = np.float32(self.view.origin_m[1] - origin[1])
+        m = self.local_h(z=z, origin=origin, angle_deg=angle_deg).astype(np.float32)
+        u = x * m[0, 0]
+        u += y * m[0, 1]
+        u += m[0, 2]
+        v = x * m[1, 0]
+        v += y * m[1, 1]
+        v += m[1, 2]
+        return u, v
+
+    def local_h(self, *, z: float, origin: tuple[float, float], angle_deg: float) -> np.ndarray:
+        """3×3 map from view-ground metres (relative to ``origin_m``) to the object frame of :meth:`local`."""
+        dx = self.view.origin_m[0] - origin[0]
+        dy = self.view.origin_m[1] - origin[1]
         cam = self.view.camera_m
         if z != 0.0 and cam is not None:
-            # A pixel's ray meets the plane z at the camera-ward fraction (H - z) / H of its ground hit.
-            k = np.float32(max(0.0, (cam[2] - z) / cam[2]))
-            cx = np.float32(cam[0] - self.view.origin_m[0])
-            cy = np.float32(cam[1] - self.view.origin_m[1])
-            x = (x - cx) * k + (cx + dx)
-            y = (y - cy) * k + (cy + dy)
+            k = max(0.0, (cam[2] - z) / cam[2])
+            cx, cy = cam[0] - self.view.origin_m[0], cam[1] - self.view.origin_m[1]
+            m = np.array([[k, 0.0, (1 - k) * cx + dx], [0.0, k, (1 - k) * cy + dy], [0.0, 0.0, 1.0]])
         else:
-            x = x + dx
-            y = y + dy
-        if angle_deg == 0.0:
-            return x, y
+            m = _translation(dx, dy)
         a = math.radians(angle_deg)
-        ca, sa = np.float32(math.cos(a)), np.float32(math.sin(a))
-        return x * ca + y * sa, y * ca - x * sa
+        ca, sa = math.cos(a), math.sin(a)
+        return np.array([[ca, sa, 0.0], [-sa, ca, 0.0], [0.0, 0.0, 1.0]]) @ m
 
     def tile(self, tile: texture.Tile, roi: _Roi, *, origin: tuple[float, float], angle_deg: float = 0.0,
              z: float = 0.0, scale: float = 1.0) -> np.ndarray | None:
-        u, v = self.local(roi, z=z, origin=origin, angle_deg=angle_deg)
-        return texture.sample(tile, u, v, gsd_m=self.gsd, scale=scale)
+        m = self.local_h(z=z, origin=origin, angle_deg=angle_deg) @ self.view.h0 @ _grid(roi.x0, roi.y0, 1)
+        return texture.sample_warped(tile, m, roi.shape[1], roi.shape[0], gsd_m=self.gsd, scale=scale)
 
     def frame_of(self, obj: WorldObject) -> tuple[float, float, float, float, float]:
         """Object frame: centre x, y, long-axis angle (deg from east), length, width (metres)."""
@@ -428,39 +488,35 @@ class _Painter:
         if cam is None or top_z - base_z <= 0:
             return
         ring = np.asarray(poly.exterior.coords)
-        if not Polygon(ring).exterior.is_ccw:
+        # Shoelace sign: make the ring counter-clockwise so each edge's outward normal is on its right.
+        if float(np.dot(ring[:-1, 0], ring[1:, 1]) - np.dot(ring[1:, 0], ring[:-1, 1])) < 0:
             ring = ring[::-1]
         b = self.px(ring, base_z)
         t = self.px(ring, top_z)
         if not (np.all(np.isfinite(b)) and np.all(np.isfinite(t))):
             return
-        sun_e, sun_n = self.sun.towards
-        quads = []
-        for i in range(len(ring) - 1):
-            quad = np.array([b[i], b[i + 1], t[i + 1], t[i]])
-            d1, d2 = quad[2] - quad[0], quad[3] - quad[1]
-            area = 0.5 * abs(float(d1[0] * d2[1] - d1[1] * d2[0]))
-            if area < 0.5:
-                continue
-            mid = (ring[i] + ring[i + 1]) / 2
-            ex, ey = ring[i + 1] - ring[i]
-            # Outward normal of a counter-clockwise ring points to the right of each edge.
-            nl = math.hypot(ex, ey) or 1.0
-            lit = max(0.0, (ey * sun_e - ex * sun_n) / nl)
-            quads.append((-math.hypot(mid[0] - cam[0], mid[1] - cam[1]), quad, 0.55 + 0.4 * lit))
-        if not quads:
+        quads = np.stack([b[:-1], b[1:], t[1:], t[:-1]], axis=1)
+        d1, d2 = quads[:, 2] - quads[:, 0], quads[:, 3] - quads[:, 1]
+        keep = 0.5 * np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) >= 0.5
+        if not keep.any():
             return
-        roi = _roi([q for _, q, _ in quads], self.w, self.h)
+        edge = ring[1:] - ring[:-1]
+        mid = (ring[1:] + ring[:-1]) / 2
+        sun_e, sun_n = self.sun.towards
+        lit = np.maximum(0.0, (edge[:, 1] * sun_e - edge[:, 0] * sun_n) / np.maximum(np.hypot(edge[:, 0], edge[:, 1]), 1e-9))
+        shade_k = (0.55 + 0.4 * lit)[keep]
+        quads = quads[keep]
+        # Far walls first, near walls over them; one blend for the whole facade.
+        order = np.argsort(-np.hypot(mid[keep, 0] - cam[0], mid[keep, 1] - cam[1]), kind="stable")
+        roi = _roi([quads.reshape(-1, 2)], self.w, self.h)
         if roi is None:
             return
-        # Far walls first, near walls over them; one blend for the whole facade.
-        quads.sort(key=lambda q: q[0])
-        shade = np.full(roi.shape, quads[0][2], np.float32)
+        fixed = np.round((quads - (roi.x0 + 0.5, roi.y0 + 0.5)) * 16).astype(np.int32)
+        shade = np.full(roi.shape, float(shade_k[order[0]]), np.float32)
         cover = np.zeros(roi.shape, np.uint8)
-        for _, quad, k in quads:
-            fixed = np.round((quad - (roi.x0 + 0.5, roi.y0 + 0.5)) * 16).astype(np.int32)
-            cv2.fillPoly(shade, [fixed], float(k), cv2.LINE_8, 4)
-            cv2.fillPoly(cover, [fixed], 255, cv2.LINE_AA, 4)
+        for i in order:
+            cv2.fillPoly(shade, [fixed[i]], float(shade_k[i]), cv2.LINE_8, 4)
+            cv2.fillPoly(cover, [fixed[i]], 255, cv2.LINE_AA, 4)
         _blend(self.canvas[roi.sl], _shade(colour, shade, roi.shape), cover.astype(np.float32) * np.float32(1 / 255))
 
     # ---- scene
@@ -545,7 +601,11 @@ class _Painter:
     # ---- materials: flat land cover
     def _varied(self, base: np.ndarray, roi: _Roi, *, macro: float = 0.06, meso: float = 0.08, micro: float = 0.06,
                 ch: int = 0) -> np.ndarray:
-        k = 1.0 + macro * self.noise("macro", roi, ch) + meso * self.noise("meso", roi, ch) + micro * self.noise("micro", roi, ch)
+        k: np.ndarray | float = 1.0
+        for name, weight in (("macro", macro), ("meso", meso), ("micro", micro)):
+            n = self.noise(name, roi, ch)
+            if isinstance(n, np.ndarray):
+                k = cv2.addWeighted(n, weight, k, 1.0, 0.0) if isinstance(k, np.ndarray) else cv2.scaleAdd(n, weight, _ones(n.shape))
         return _shade(base, k, roi.shape)
 
     def m_yard(self, o: WorldObject) -> None:
@@ -783,9 +843,18 @@ class _Painter:
         roi = _roi(rings, self.w, self.h)
         if roi is None:
             return
-        scale = np.float32(alpha_scale / 255.0)
-        for sub, a8, _ in _blocks(roi, _mask8(roi, rings)):
-            _blend(self.canvas[sub.sl], colour, a8.astype(np.float32) * scale)
+        # Thin marks over a large window: blend just the covered pixels, gathered by index.
+        cover8 = _mask8(roi, rings)
+        at = cv2.findNonZero(cover8)
+        if at is None:
+            return
+        at = at.reshape(-1, 2)
+        xs, ys = at[:, 0], at[:, 1]
+        region = self.canvas[roi.sl]
+        a = cover8[ys, xs].astype(np.float32)[:, None] * np.float32(alpha_scale / 255.0)
+        px = region[ys, xs]
+        px += (colour - px) * a
+        region[ys, xs] = px
 
     def m_garbage_dump(self, o: WorldObject) -> None:
         cx, cy, ang, length, width = self.frame_of(o)
@@ -1202,11 +1271,11 @@ class _Painter:
         _blend(self.canvas[roi.sl], _shade(col, shade * clumps, roi.shape), cover)
 
     # ---- veils and fire
-    def soft_alpha(self, rings: list[np.ndarray], soft_px: float) -> tuple[_Roi, np.ndarray, int, tuple[slice, slice]] | None:
+    def soft_alpha(self, rings: list[np.ndarray], soft_px: float) -> tuple[_Roi, np.ndarray, int] | None:
         """Coverage of a polygon blurred by ``soft_px``, computed on a grid coarsened by f (returned).
 
-        Returns the full-resolution window, the coarse alpha, f, and the strided slices of the
-        frame's pixel grid that the coarse samples sit on (for ground lookups at those samples).
+        Returns the full-resolution window, the coarse alpha (sample (i, j) at full pixel
+        (x0 + f//2 + f·j, y0 + f//2 + f·i), see ``_grid``) and f.
         """
         if any(not np.all(np.isfinite(r)) for r in rings):
             return None
@@ -1225,7 +1294,7 @@ class _Painter:
         alpha = m.astype(np.float32) * np.float32(1 / 255)
         if soft_px / f > 0.3:
             alpha = cv2.GaussianBlur(alpha, (0, 0), soft_px / f)
-        return roi, alpha, f, (ys, xs)
+        return roi, alpha, f
 
     def upscale(self, small: np.ndarray, roi: _Roi, f: int) -> np.ndarray:
         if f == 1:
@@ -1243,21 +1312,16 @@ class _Painter:
             moved = shapely.affinity.translate(o.polygon, sx * shadow_height_m, sy * shadow_height_m)
             got = self.soft_alpha(self.rings_px(moved), soft_px)
             if got is not None:
-                roi, a, f, _ = got
+                roi, a, f = got
                 a = self.upscale(a * np.float32(strength * 0.45), roi, f)
                 region = self.canvas[roi.sl]
                 region[:] = _mul(np.ascontiguousarray(region), 1.0 - a)
         got = self.soft_alpha(self.rings_px(o.polygon), soft_px)
         if got is None:
             return
-        roi, alpha, f, (ys, xs) = got
-        gx, gy = self.view.ground_maps()
-        a = math.radians(ang)
-        lx = gx[ys, xs] + np.float32(self.view.origin_m[0] - cx)
-        ly = gy[ys, xs] + np.float32(self.view.origin_m[1] - cy)
-        u = lx * np.float32(math.cos(a)) + ly * np.float32(math.sin(a))
-        v = ly * np.float32(math.cos(a)) - lx * np.float32(math.sin(a))
-        wisps = texture.sample(texture.meso_tile(), u, v, gsd_m=self.gsd * f, scale=8.0)
+        roi, alpha, f = got
+        m = self.local_h(z=0.0, origin=(cx, cy), angle_deg=ang) @ self.view.h0 @ _grid(roi.x0, roi.y0, f)
+        wisps = texture.sample_warped(texture.meso_tile(), m, alpha.shape[1], alpha.shape[0], gsd_m=self.gsd * f, scale=8.0)
         if wisps is not None:
             alpha = alpha * np.clip(1.0 + turbulence * wisps[..., 0] + 0.5 * turbulence * wisps[..., 1], 0.2, 1.8)
         alpha = self.upscale(np.clip(alpha * np.float32(strength), 0, 0.97), roi, f)

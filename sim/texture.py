@@ -130,6 +130,48 @@ def clutter_tile() -> Tile:
     return Tile(_pyramid(np.clip(img, 0, 1)), texel_m=0.025)
 
 
+#: Largest texel window that ``sample_warped`` builds before falling back to per-pixel maps.
+_MOSAIC_TEXELS = 8_000_000
+#: remap/warpPerspective keep integer source coordinates in 16 bits.
+_MOSAIC_SIDE = 32_000
+
+
+def sample_warped(tile: Tile, m: np.ndarray, width: int, height: int, *, gsd_m: float,
+                  scale: float = 1.0) -> np.ndarray | None:
+    """The tile over a ``width`` × ``height`` raster whose pixel (i, j) lies at tile metres ``m @ (i, j, 1)``.
+
+    Same result as :func:`sample` on per-pixel coordinates, but one ``warpPerspective`` over a
+    mosaic of whole periods replaces building, wrapping and remapping two coordinate maps.
+    """
+    level = tile.level_for(gsd_m / scale)
+    if level is None:
+        return None
+    lv = tile.levels[level]
+    size = lv.shape[0]
+    texel = tile.texel_m * scale * 2**level
+    t = np.diag([1.0 / texel, -1.0 / texel, 1.0]) @ np.asarray(m, float)
+    corners = np.array([[0.0, 0.0, 1.0], [width, 0.0, 1.0], [width, height, 1.0], [0.0, height, 1.0]]) @ t.T
+    if np.all(corners[:, 2] > 0):
+        cx, cy = corners[:, 0] / corners[:, 2], corners[:, 1] / corners[:, 2]
+        x0, y0 = math.floor(cx.min()) - 1, math.floor(cy.min()) - 1
+        nx, ny = math.ceil(cx.max()) + 2 - x0, math.ceil(cy.max()) + 2 - y0
+        if nx * ny <= _MOSAIC_TEXELS and max(nx, ny) <= _MOSAIC_SIDE:
+            # Just the texels the raster can touch, gathered from the periodic tile.
+            top, left = -y0 % size, -x0 % size
+            mosaic = cv2.copyMakeBorder(lv, top, max(0, ny - size - top) + 1, left, max(0, nx - size - left) + 1,
+                                        cv2.BORDER_WRAP)[:ny, :nx]
+            shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+            return cv2.warpPerspective(mosaic, shift @ t, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                       borderMode=cv2.BORDER_REPLICATE)
+    # A view so oblique that the mosaic would be huge: per-pixel coordinates instead.
+    xs = np.arange(width, dtype=np.float64)
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    wq = m[2, 0] * xs + m[2, 1] * ys + m[2, 2]
+    x = ((m[0, 0] * xs + m[0, 1] * ys + m[0, 2]) / wq).astype(np.float32)
+    y = ((m[1, 0] * xs + m[1, 1] * ys + m[1, 2]) / wq).astype(np.float32)
+    return sample(tile, x, y, gsd_m=gsd_m, scale=scale)
+
+
 def sample(tile: Tile, x_m: np.ndarray, y_m: np.ndarray, *, gsd_m: float, scale: float = 1.0) -> np.ndarray | None:
     """The tile's value at ground points (metres east/north of the tile's anchor), mip-mapped for ``gsd_m``.
 

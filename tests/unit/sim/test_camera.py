@@ -252,5 +252,5 @@ def test_soft_veil_sliver_at_frame_edge_is_skipped_not_crashing() -> None:
     ring = np.array([[-300.0, 10.0], [-118.0, 10.0], [-118.0, 60.0], [-300.0, 60.0]])
     assert painter.soft_alpha([ring], soft_px=40.0) is None
     inside = np.array([[20.0, 20.0], [80.0, 20.0], [80.0, 80.0], [20.0, 80.0]])
-    _, alpha, f, _ = painter.soft_alpha([inside], soft_px=40.0)
+    _, alpha, f = painter.soft_alpha([inside], soft_px=40.0)
     assert f == 16 and alpha.size > 0 and float(alpha.max()) > 0.1
