@@ -130,8 +130,8 @@ def clutter_tile() -> Tile:
     return Tile(_pyramid(np.clip(img, 0, 1)), texel_m=0.025)
 
 
-#: Largest texel window that ``sample_warped`` builds before falling back to per-pixel maps.
-_MOSAIC_TEXELS = 8_000_000
+#: Largest texel window ``sample_warped`` gathers for one warp; larger rasters are split into windows.
+_MOSAIC_TEXELS = 4_000_000
 #: remap/warpPerspective keep integer source coordinates in 16 bits.
 _MOSAIC_SIDE = 32_000
 
@@ -140,36 +140,50 @@ def sample_warped(tile: Tile, m: np.ndarray, width: int, height: int, *, gsd_m: 
                   scale: float = 1.0) -> np.ndarray | None:
     """The tile over a ``width`` × ``height`` raster whose pixel (i, j) lies at tile metres ``m @ (i, j, 1)``.
 
-    Same result as :func:`sample` on per-pixel coordinates, but one ``warpPerspective`` over a
-    mosaic of whole periods replaces building, wrapping and remapping two coordinate maps.
+    Same result as :func:`sample` on per-pixel coordinates, but one ``warpPerspective`` from the
+    window of texels the raster touches replaces building, wrapping and remapping two coordinate
+    maps; a raster whose texel window would be too large is done in pieces.
     """
     level = tile.level_for(gsd_m / scale)
     if level is None:
         return None
-    lv = tile.levels[level]
-    size = lv.shape[0]
     texel = tile.texel_m * scale * 2**level
     t = np.diag([1.0 / texel, -1.0 / texel, 1.0]) @ np.asarray(m, float)
-    corners = np.array([[0.0, 0.0, 1.0], [width, 0.0, 1.0], [width, height, 1.0], [0.0, height, 1.0]]) @ t.T
+    return _warp_window(tile.levels[level], t, 0, 0, width, height)
+
+
+def _warp_window(lv: np.ndarray, t: np.ndarray, c0: int, r0: int, c1: int, r1: int) -> np.ndarray:
+    """Output pixels [r0, r1) × [c0, c1) of the warp ``t``; halves the longer side while the texel window is too big."""
+    size = lv.shape[0]
+    corners = np.array([[c0, r0, 1.0], [c1, r0, 1.0], [c1, r1, 1.0], [c0, r1, 1.0]]) @ t.T
     if np.all(corners[:, 2] > 0):
         cx, cy = corners[:, 0] / corners[:, 2], corners[:, 1] / corners[:, 2]
         x0, y0 = math.floor(cx.min()) - 1, math.floor(cy.min()) - 1
         nx, ny = math.ceil(cx.max()) + 2 - x0, math.ceil(cy.max()) + 2 - y0
         if nx * ny <= _MOSAIC_TEXELS and max(nx, ny) <= _MOSAIC_SIDE:
-            # Just the texels the raster can touch, gathered from the periodic tile.
+            # Just the texels this window can touch, gathered from the periodic tile.
             top, left = -y0 % size, -x0 % size
             mosaic = cv2.copyMakeBorder(lv, top, max(0, ny - size - top) + 1, left, max(0, nx - size - left) + 1,
                                         cv2.BORDER_WRAP)[:ny, :nx]
             shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
-            return cv2.warpPerspective(mosaic, shift @ t, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                       borderMode=cv2.BORDER_REPLICATE)
-    # A view so oblique that the mosaic would be huge: per-pixel coordinates instead.
-    xs = np.arange(width, dtype=np.float64)
-    ys = np.arange(height, dtype=np.float64)[:, None]
-    wq = m[2, 0] * xs + m[2, 1] * ys + m[2, 2]
-    x = ((m[0, 0] * xs + m[0, 1] * ys + m[0, 2]) / wq).astype(np.float32)
-    y = ((m[1, 0] * xs + m[1, 1] * ys + m[1, 2]) / wq).astype(np.float32)
-    return sample(tile, x, y, gsd_m=gsd_m, scale=scale)
+            offset = np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+            return cv2.warpPerspective(mosaic, shift @ t @ offset, (c1 - c0, r1 - r0),
+                                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    if max(c1 - c0, r1 - r0) >= 32:
+        if c1 - c0 >= r1 - r0:
+            mid = (c0 + c1) // 2
+            return np.concatenate([_warp_window(lv, t, c0, r0, mid, r1), _warp_window(lv, t, mid, r0, c1, r1)], axis=1)
+        mid = (r0 + r1) // 2
+        return np.concatenate([_warp_window(lv, t, c0, r0, c1, mid), _warp_window(lv, t, c0, mid, c1, r1)], axis=0)
+    # A small window that still sees a huge stretch of ground (a grazing view): wrap per-pixel coordinates.
+    xs = np.arange(c0, c1, dtype=np.float64)
+    ys = np.arange(r0, r1, dtype=np.float64)[:, None]
+    wq = t[2, 0] * xs + t[2, 1] * ys + t[2, 2]
+    mx = ((t[0, 0] * xs + t[0, 1] * ys + t[0, 2]) / wq) % size
+    my = ((t[1, 0] * xs + t[1, 1] * ys + t[1, 2]) / wq) % size
+    padded = np.pad(lv, ((0, 1), (0, 1)) + ((0, 0),) * (lv.ndim - 2), mode="wrap")
+    return cv2.remap(padded, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def sample(tile: Tile, x_m: np.ndarray, y_m: np.ndarray, *, gsd_m: float, scale: float = 1.0) -> np.ndarray | None:
