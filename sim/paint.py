@@ -30,6 +30,9 @@ _FLAT_LAYER: dict[str, int] = {
 }
 _STRUCTURES = ("building", "red_roof", "steel_shed", "greenhouse")
 _VEILS = ("haze", "steam", "smoke")
+#: Kinds whose painting reaches beyond their polygon by blur, glow or overhang, and heights they cast shadows from.
+_SPREADING = frozenset((*_VEILS, "open_fire", "burn_scar", "bare_soil", "construction_site"))
+_CAST_FROM_M = {"haze": 14.0, "steam": 14.0, "smoke": 14.0, "construction_site": 25.0}
 
 
 @dataclass
@@ -68,15 +71,14 @@ class View:
 
     def project(self, xy: np.ndarray, z: float = 0.0) -> np.ndarray:
         """Pixel coordinates (n, 2) of UTM points ``xy`` (n, 2) at height ``z``; NaN where not in front of the camera."""
-        xy = np.asarray(xy, float)
-        m = self.matrix(z)
+        m = self.to_px if z == 0.0 else self.matrix(z)
         if m is None:
-            return np.full(xy.shape, np.nan)
-        q = xy @ m[:, :2].T + m[:, 2]
-        w = q[:, 2:]
-        out = q[:, :2] / w
-        if (w <= 0).any():
-            out[w[:, 0] <= 0] = np.nan
+            return np.full(np.shape(xy), np.nan)
+        q = np.dot(xy, m[:, :2].T)
+        q += m[:, 2]
+        out = q[:, :2] / q[:, 2:]
+        if not (q[:, 2] > 0).all():
+            out[q[:, 2] <= 0] = np.nan
         return out
 
     def ground_maps(self) -> tuple[np.ndarray, np.ndarray]:
@@ -248,6 +250,8 @@ def _shade(base: np.ndarray, k: np.ndarray | float, shape: tuple[int, int]) -> n
     if not isinstance(k, np.ndarray):
         return _const(shape, base * np.float32(k))
     k = k.astype(np.float32, copy=False)
+    if k.size > 100_000:  # large: one 3-channel copy and a per-channel scale beat three products and a merge
+        return cv2.multiply(cv2.cvtColor(k, cv2.COLOR_GRAY2RGB), (float(base[0]), float(base[1]), float(base[2]), 0.0))
     return cv2.merge([k * base[0], k * base[1], k * base[2]])
 
 
@@ -300,6 +304,24 @@ def _line(dist_m: np.ndarray, half_width_m: float, gsd_m: float) -> np.ndarray:
     return np.clip(np.minimum((half_width_m - np.abs(dist_m)) / gsd_m + 0.5, 2 * half_width_m / gsd_m), 0.0, 1.0)
 
 
+_RINGS: dict[int, tuple[Polygon, list[np.ndarray]]] = {}
+
+
+def _rings(poly: Polygon) -> list[np.ndarray]:
+    """A polygon's rings as open (n, 2) coordinate arrays, cached: the world's polygons are painted every frame.
+
+    Keyed by identity; the entry holds the polygon, so its id cannot be reused while cached.
+    """
+    hit = _RINGS.get(id(poly))
+    if hit is not None and hit[0] is poly:
+        return hit[1]
+    if len(_RINGS) > 50_000:
+        _RINGS.clear()
+    rings = [np.asarray(poly.exterior.coords)[:-1]] + [np.asarray(r.coords)[:-1] for r in poly.interiors]
+    _RINGS[id(poly)] = (poly, rings)
+    return rings
+
+
 def _translation(dx: float, dy: float) -> np.ndarray:
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
 
@@ -322,6 +344,7 @@ class _Painter:
         self.canvas = np.empty((self.h, self.w, 3), np.float32)
         self.small: dict[str, tuple[np.ndarray | None, int]] = {}
         self.fields: dict[tuple[str, int], np.ndarray] = {}
+        self.marks: np.ndarray | None = None
         sx, sy = sun.shadow_per_m
         self.shadow_vec = (sx, sy)
 
@@ -365,8 +388,7 @@ class _Painter:
         return self.view.project(coords, z)
 
     def rings_px(self, poly: Polygon, z: float = 0.0) -> list[np.ndarray]:
-        rings = [np.asarray(poly.exterior.coords)[:-1]] + [np.asarray(r.coords)[:-1] for r in poly.interiors]
-        return [self.px(r, z) for r in rings]
+        return [self.px(r, z) for r in _rings(poly)]
 
     def local(self, roi: _Roi, *, z: float, origin: tuple[float, float], angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
         """Per-pixel (u, v) metres on the plane at height z, in an object frame (origin UTM, u axis angle_deg from east)."""
@@ -468,7 +490,7 @@ class _Painter:
             alpha = _soft(alpha, soften_px)
         # Shadows keep some blue skylight.
         region = self.canvas[roi.sl]
-        dark = cv2.multiply(np.ascontiguousarray(region), (1.0 - strength, 1.0 - strength * 0.95, 1.0 - strength * 0.8, 0.0))
+        dark = cv2.multiply(region, (1.0 - strength, 1.0 - strength * 0.95, 1.0 - strength * 0.8, 0.0))
         _blend(region, dark, alpha)
 
     def shadow(self, poly: Polygon, height_m: float, *, base_z: float = 0.0, strength: float = 0.45) -> None:
@@ -522,12 +544,15 @@ class _Painter:
     # ---- scene
     def paint(self) -> np.ndarray:
         view = self.view
-        objs = [o for o in self.world.objects_in(view.window_m) if o.present_at(self.at)]
+        objs = [o for o in self.world.objects_in(view.window_m) if o.present_at(self.at) and self._may_show(o)]
         objs = [piece for o in objs for piece in self._clip(o)]
         self.paint_ground()
         flat = sorted((o for o in objs if o.kind in _FLAT_LAYER), key=lambda o: _FLAT_LAYER[o.kind])
         for o in flat:
+            if o.kind != "road":
+                self.flush_marks()
             getattr(self, f"m_{o.kind}")(o)
+        self.flush_marks()
         raised = [o for o in objs if o.kind in _STRUCTURES or o.kind == "tree"]
         for o in raised:
             if o.kind == "tree":
@@ -558,6 +583,29 @@ class _Painter:
             if o.kind == "open_fire":
                 self.m_open_fire(o)
         return self.canvas
+
+    def _may_show(self, o: WorldObject) -> bool:
+        """False when nothing of the object (itself, its lean, shadow, blur or glow) can reach the raster.
+
+        The view window is an axis-aligned UTM box around a possibly rotated footprint; about half
+        of what it returns lies off the frame, and skipping it early saves all its projections.
+        """
+        x0, y0, x1, y1 = o.polygon.bounds
+        sx, sy = self.shadow_vec
+        # Veils cast shadows from up to 14 m, a site's crane jib hangs ~25 m up and can overhang the site.
+        tall = max(o.height_m, _CAST_FROM_M.get(o.kind, 0.0))
+        soft = 0.6 * math.sqrt(max(o.polygon.area, 0.0)) if o.kind in _SPREADING else 0.0
+        reach = min(45.0, 2.0 + tall * (math.hypot(sx, sy) + 1.0)) + soft
+        box = np.array([[x0 - reach, y0 - reach], [x1 + reach, y0 - reach], [x1 + reach, y1 + reach], [x0 - reach, y1 + reach]])
+        cam = self.view.camera_m
+        top = o.base_z_m + o.height_m
+        pts = self.view.project(box, 0.0)
+        if cam is not None and top > 0:
+            pts = np.vstack([pts, self.view.project(box, min(top, 0.9 * cam[2]))])
+        if not np.all(np.isfinite(pts)):
+            return True
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        return bool(hi[0] >= -2 and hi[1] >= -2 and lo[0] <= self.w + 2 and lo[1] <= self.h + 2)
 
     def _clip(self, o: WorldObject) -> list[WorldObject]:
         """The object cut to the view window (big rivers and roads), one copy per piece, same id."""
@@ -807,9 +855,30 @@ class _Painter:
 
     def m_road(self, o: WorldObject) -> None:
         self.fill(o.polygon, lambda roi: self._varied(_rgb(84, 85, 88), roi, macro=0.05, meso=0.06, micro=0.08, ch=0))
-        marks = self.road_marks(o)
+        # Markings go into one frame-wide mask, blended once after the last road (flush_marks); this
+        # road's surface first wipes the marks of roads painted before it, as painting them in turn would.
+        if self.marks is None:
+            self.marks = np.zeros((self.h, self.w), np.uint8)
+        rings = self.rings_px(o.polygon)
+        if all(np.all(np.isfinite(r)) for r in rings):
+            cv2.fillPoly(self.marks, [np.round((r - 0.5) * 16).astype(np.int32) for r in rings], 0, cv2.LINE_8, 4)
+        marks = [r for r in (self.px(p) for p in self.road_marks(o)) if np.all(np.isfinite(r))]
         if marks:
-            self.fill_many(marks, _rgb(222, 222, 212), alpha_scale=0.9)
+            cv2.fillPoly(self.marks, [np.round((r - 0.5) * 16).astype(np.int32) for r in marks], 255, cv2.LINE_AA, 4)
+
+    def flush_marks(self) -> None:
+        """Blend the collected road markings: only the covered pixels, gathered by index."""
+        if self.marks is None:
+            return
+        at = cv2.findNonZero(self.marks)
+        if at is not None:
+            at = at.reshape(-1, 2)
+            xs, ys = at[:, 0], at[:, 1]
+            a = self.marks[ys, xs].astype(np.float32)[:, None] * np.float32(0.9 / 255.0)
+            px = self.canvas[ys, xs]
+            px += (_rgb(222, 222, 212) - px) * a
+            self.canvas[ys, xs] = px
+        self.marks = None
 
     def road_marks(self, o: WorldObject) -> list[np.ndarray]:
         """Edge lines and (on main roads) a dashed centre line, as UTM rectangles inside the view window."""
@@ -833,28 +902,6 @@ class _Painter:
             for ua in np.arange(start, u1, 9.0):
                 marks.append(bar(max(ua, u0), min(ua + 3.0, u1), 0.0, 0.08))
         return marks
-
-    def fill_many(self, polys_m: list[np.ndarray], colour: np.ndarray, *, alpha_scale: float = 1.0) -> None:
-        """Paint many small ground polygons (UTM rings) in one colour with one mask."""
-        rings = [self.px(p) for p in polys_m]
-        rings = [r for r in rings if np.all(np.isfinite(r))]
-        if not rings:
-            return
-        roi = _roi(rings, self.w, self.h)
-        if roi is None:
-            return
-        # Thin marks over a large window: blend just the covered pixels, gathered by index.
-        cover8 = _mask8(roi, rings)
-        at = cv2.findNonZero(cover8)
-        if at is None:
-            return
-        at = at.reshape(-1, 2)
-        xs, ys = at[:, 0], at[:, 1]
-        region = self.canvas[roi.sl]
-        a = cover8[ys, xs].astype(np.float32)[:, None] * np.float32(alpha_scale / 255.0)
-        px = region[ys, xs]
-        px += (colour - px) * a
-        region[ys, xs] = px
 
     def m_garbage_dump(self, o: WorldObject) -> None:
         cx, cy, ang, length, width = self.frame_of(o)

@@ -254,3 +254,33 @@ def test_soft_veil_sliver_at_frame_edge_is_skipped_not_crashing() -> None:
     inside = np.array([[20.0, 20.0], [80.0, 20.0], [80.0, 80.0], [20.0, 80.0]])
     _, alpha, f = painter.soft_alpha([inside], soft_px=40.0)
     assert f == 16 and alpha.size > 0 and float(alpha.max()) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("hours", "yaw", "pitch", "altitude"),
+    [(0.0, 37.0, -90.0, 80.0), (-3.5, -150.0, -90.0, 40.0), (3.5, 70.0, -55.0, 60.0)],
+)
+def test_off_frame_culling_changes_no_pixel(small_world: World, monkeypatch: pytest.MonkeyPatch, hours: float,
+                                             yaw: float, pitch: float, altitude: float) -> None:
+    """Objects skipped as off-frame (with their shadows, lean, blur and glow) must not have touched the image:
+    low sun (long shadows), oblique views and rotated footprints included."""
+    from sim import paint
+
+    at = small_world.epoch + DEMO_OFFSET + timedelta(hours=hours)
+    lon, lat = small_world.hotspots(at=at)[1]
+    pose = GeoPose(lon=lon, lat=lat, altitude_m=altitude, yaw_deg=yaw, pitch_deg=pitch)
+    skipped: list[str] = []
+    may_show = paint._Painter._may_show
+
+    def counting(self: paint._Painter, o: WorldObject) -> bool:
+        shown = may_show(self, o)
+        if not shown:
+            skipped.append(o.kind)
+        return shown
+
+    monkeypatch.setattr(paint._Painter, "_may_show", counting)
+    culled = render_frame(small_world, CAM, pose, at, seed=3).rgb
+    monkeypatch.setattr(paint._Painter, "_may_show", lambda self, o: True)
+    everything = render_frame(small_world, CAM, pose, at, seed=3).rgb
+    assert skipped, "the view window holds objects off the frame"
+    assert culled.tobytes() == everything.tobytes()
