@@ -544,7 +544,8 @@ class _Painter:
     # ---- scene
     def paint(self) -> np.ndarray:
         view = self.view
-        objs = [o for o in self.world.objects_in(view.window_m) if o.present_at(self.at) and self._may_show(o)]
+        objs = [o for o in self.world.objects_in(view.window_m) if o.present_at(self.at)]
+        objs = [o for o, show in zip(objs, self._may_show(objs), strict=True) if show]
         objs = [piece for o in objs for piece in self._clip(o)]
         self.paint_ground()
         flat = sorted((o for o in objs if o.kind in _FLAT_LAYER), key=lambda o: _FLAT_LAYER[o.kind])
@@ -584,28 +585,37 @@ class _Painter:
                 self.m_open_fire(o)
         return self.canvas
 
-    def _may_show(self, o: WorldObject) -> bool:
-        """False when nothing of the object (itself, its lean, shadow, blur or glow) can reach the raster.
+    def _may_show(self, objs: list[WorldObject]) -> np.ndarray:
+        """Per object, whether anything of it (itself, its lean, shadow, blur or glow) can reach the raster.
 
         The view window is an axis-aligned UTM box around a possibly rotated footprint; about half
         of what it returns lies off the frame, and skipping it early saves all its projections.
         """
-        x0, y0, x1, y1 = o.polygon.bounds
+        n = len(objs)
+        if n == 0:
+            return np.zeros(0, bool)
+        polys = [o.polygon for o in objs]
+        b = shapely.bounds(polys)
         sx, sy = self.shadow_vec
         # Veils cast shadows from up to 14 m, a site's crane jib hangs ~25 m up and can overhang the site.
-        tall = max(o.height_m, _CAST_FROM_M.get(o.kind, 0.0))
-        soft = 0.6 * math.sqrt(max(o.polygon.area, 0.0)) if o.kind in _SPREADING else 0.0
-        reach = min(45.0, 2.0 + tall * (math.hypot(sx, sy) + 1.0)) + soft
-        box = np.array([[x0 - reach, y0 - reach], [x1 + reach, y0 - reach], [x1 + reach, y1 + reach], [x0 - reach, y1 + reach]])
+        tall = np.array([max(o.height_m, _CAST_FROM_M.get(o.kind, 0.0)) for o in objs])
+        spread = np.array([o.kind in _SPREADING for o in objs])
+        reach = np.minimum(45.0, 2.0 + tall * (math.hypot(sx, sy) + 1.0)) + 0.6 * np.sqrt(shapely.area(polys)) * spread
+        x0, y0, x1, y1 = b[:, 0] - reach, b[:, 1] - reach, b[:, 2] + reach, b[:, 3] + reach
+        corners = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1), np.stack([x0, y1], 1)], 1)
+        sets = [corners]
         cam = self.view.camera_m
-        top = o.base_z_m + o.height_m
-        pts = self.view.project(box, 0.0)
-        if cam is not None and top > 0:
-            pts = np.vstack([pts, self.view.project(box, min(top, 0.9 * cam[2]))])
-        if not np.all(np.isfinite(pts)):
-            return True
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        return bool(hi[0] >= -2 and hi[1] >= -2 and lo[0] <= self.w + 2 and lo[1] <= self.h + 2)
+        top = np.array([o.base_z_m + o.height_m for o in objs])
+        if cam is not None and (top > 0).any():
+            # The same corners at roof height: a point at height z projects like the ground point C + (P − C)·H/(H − z).
+            k = cam[2] / (cam[2] - np.minimum(top, 0.9 * cam[2]))
+            c = np.array(cam[:2])
+            sets.append(c + (corners - c) * k[:, None, None])
+        pts = np.concatenate(sets, axis=1)
+        px = self.view.project(pts.reshape(-1, 2)).reshape(n, -1, 2)
+        lo, hi = px.min(axis=1), px.max(axis=1)
+        near = (hi[:, 0] >= -2) & (hi[:, 1] >= -2) & (lo[:, 0] <= self.w + 2) & (lo[:, 1] <= self.h + 2)
+        return near | ~np.isfinite(px).all(axis=(1, 2))
 
     def _clip(self, o: WorldObject) -> list[WorldObject]:
         """The object cut to the view window (big rivers and roads), one copy per piece, same id."""
@@ -873,11 +883,12 @@ class _Painter:
         at = cv2.findNonZero(self.marks)
         if at is not None:
             at = at.reshape(-1, 2)
-            xs, ys = at[:, 0], at[:, 1]
-            a = self.marks[ys, xs].astype(np.float32)[:, None] * np.float32(0.9 / 255.0)
-            px = self.canvas[ys, xs]
+            idx = at[:, 1] * self.w + at[:, 0]
+            a = self.marks.reshape(-1)[idx].astype(np.float32)[:, None] * np.float32(0.9 / 255.0)
+            flat = self.canvas.reshape(-1, 3)
+            px = flat[idx]
             px += (_rgb(222, 222, 212) - px) * a
-            self.canvas[ys, xs] = px
+            flat[idx] = px
         self.marks = None
 
     def road_marks(self, o: WorldObject) -> list[np.ndarray]:

@@ -272,15 +272,14 @@ def test_off_frame_culling_changes_no_pixel(small_world: World, monkeypatch: pyt
     skipped: list[str] = []
     may_show = paint._Painter._may_show
 
-    def counting(self: paint._Painter, o: WorldObject) -> bool:
-        shown = may_show(self, o)
-        if not shown:
-            skipped.append(o.kind)
+    def counting(self: paint._Painter, objs: list[WorldObject]) -> np.ndarray:
+        shown = may_show(self, objs)
+        skipped.extend(o.kind for o, s in zip(objs, shown, strict=True) if not s)
         return shown
 
     monkeypatch.setattr(paint._Painter, "_may_show", counting)
     culled = render_frame(small_world, CAM, pose, at, seed=3).rgb
-    monkeypatch.setattr(paint._Painter, "_may_show", lambda self, o: True)
+    monkeypatch.setattr(paint._Painter, "_may_show", lambda self, objs: np.ones(len(objs), bool))
     everything = render_frame(small_world, CAM, pose, at, seed=3).rgb
     assert skipped, "the view window holds objects off the frame"
     assert culled.tobytes() == everything.tobytes()
