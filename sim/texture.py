@@ -149,11 +149,12 @@ def sample_warped(tile: Tile, m: np.ndarray, width: int, height: int, *, gsd_m: 
         return None
     texel = tile.texel_m * scale * 2**level
     t = np.diag([1.0 / texel, -1.0 / texel, 1.0]) @ np.asarray(m, float)
-    return _warp_window(tile.levels[level], t, 0, 0, width, height)
+    return _warp_window(tile, level, t, 0, 0, width, height)
 
 
-def _warp_window(lv: np.ndarray, t: np.ndarray, c0: int, r0: int, c1: int, r1: int) -> np.ndarray:
+def _warp_window(tile: Tile, level: int, t: np.ndarray, c0: int, r0: int, c1: int, r1: int) -> np.ndarray:
     """Output pixels [r0, r1) × [c0, c1) of the warp ``t``; halves the longer side while the texel window is too big."""
+    lv = tile.levels[level]
     size = lv.shape[0]
     corners = np.array([[c0, r0, 1.0], [c1, r0, 1.0], [c1, r1, 1.0], [c0, r1, 1.0]]) @ t.T
     if np.all(corners[:, 2] > 0):
@@ -172,18 +173,18 @@ def _warp_window(lv: np.ndarray, t: np.ndarray, c0: int, r0: int, c1: int, r1: i
     if max(c1 - c0, r1 - r0) >= 32:
         if c1 - c0 >= r1 - r0:
             mid = (c0 + c1) // 2
-            return np.concatenate([_warp_window(lv, t, c0, r0, mid, r1), _warp_window(lv, t, mid, r0, c1, r1)], axis=1)
+            return np.concatenate([_warp_window(tile, level, t, c0, r0, mid, r1),
+                                   _warp_window(tile, level, t, mid, r0, c1, r1)], axis=1)
         mid = (r0 + r1) // 2
-        return np.concatenate([_warp_window(lv, t, c0, r0, c1, mid), _warp_window(lv, t, c0, mid, c1, r1)], axis=0)
+        return np.concatenate([_warp_window(tile, level, t, c0, r0, c1, mid),
+                               _warp_window(tile, level, t, c0, mid, c1, r1)], axis=0)
     # A small window that still sees a huge stretch of ground (a grazing view): wrap per-pixel coordinates.
     xs = np.arange(c0, c1, dtype=np.float64)
     ys = np.arange(r0, r1, dtype=np.float64)[:, None]
     wq = t[2, 0] * xs + t[2, 1] * ys + t[2, 2]
     mx = ((t[0, 0] * xs + t[0, 1] * ys + t[0, 2]) / wq) % size
     my = ((t[1, 0] * xs + t[1, 1] * ys + t[1, 2]) / wq) % size
-    padded = np.pad(lv, ((0, 1), (0, 1)) + ((0, 0),) * (lv.ndim - 2), mode="wrap")
-    return cv2.remap(padded, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return _lookup(tile, level, mx.astype(np.float32), my.astype(np.float32))
 
 
 def sample(tile: Tile, x_m: np.ndarray, y_m: np.ndarray, *, gsd_m: float, scale: float = 1.0) -> np.ndarray | None:
@@ -204,4 +205,9 @@ def sample(tile: Tile, x_m: np.ndarray, y_m: np.ndarray, *, gsd_m: float, scale:
         np.floor(q, out=q)
         q *= np.float32(size)
         m -= q
+    return _lookup(tile, level, mx, my)
+
+
+def _lookup(tile: Tile, level: int, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """Bilinear lookup at texel coordinates already reduced to one period."""
     return cv2.remap(tile.padded[level], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
