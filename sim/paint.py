@@ -353,16 +353,15 @@ class _Painter:
         """A noise field on a pixel grid coarsened by the returned factor (smooth fields need no full grid)."""
         if name not in self.small:
             tile = {"macro": texture.macro_tile, "meso": texture.meso_tile, "micro": texture.micro_tile}[name]()
-            gx, _gy = self.view.ground_maps()
             period = tile.period_m
-            ax = np.float32(self.view.origin_m[0] % period)
-            ay = np.float32(self.view.origin_m[1] % period)
+            ax = self.view.origin_m[0] % period
+            ay = self.view.origin_m[1] % period
             f = 1
             while tile.texel_m / (self.gsd * f * 2) > 1.2 and f < 16:
                 f *= 2
-            shape = gx[f // 2::f, f // 2::f].shape
+            cols, rows = len(range(f // 2, self.w, f)), len(range(f // 2, self.h, f))
             m = _translation(ax, ay) @ self.view.h0 @ _grid(0, 0, f)
-            self.small[name] = (texture.sample_warped(tile, m, shape[1], shape[0], gsd_m=self.gsd * f), f)
+            self.small[name] = (texture.sample_warped(tile, m, cols, rows, gsd_m=self.gsd * f), f)
         return self.small[name]
 
     def noise(self, name: str, roi: _Roi, ch: int) -> np.ndarray | float:
@@ -410,6 +409,7 @@ class _Painter:
         dy = self.view.origin_m[1] - origin[1]
         cam = self.view.camera_m
         if z != 0.0 and cam is not None:
+            # A pixel's ray meets the plane z at the camera-ward fraction (H - z) / H of its ground hit.
             k = max(0.0, (cam[2] - z) / cam[2])
             cx, cy = cam[0] - self.view.origin_m[0], cam[1] - self.view.origin_m[1]
             m = np.array([[k, 0.0, (1 - k) * cx + dx], [0.0, k, (1 - k) * cy + dy], [0.0, 0.0, 1.0]])
