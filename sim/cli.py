@@ -219,7 +219,7 @@ def sim_vehicle_cmd(
     out: list[str] = typer.Option([], help="also stream to a GCS listening at HOST:PORT (repeatable)"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     sysid: int = typer.Option(1, help="MAVLink system id"),
-    alt_amsl: float = typer.Option(10.0, help="dock altitude above mean sea level (m)"),
+    elevation_amsl: float = typer.Option(10.0, help="the dock's ground elevation above mean sea level (m)"),
     media_dir: Path | None = typer.Option(None, help="where rendered photos go (default: <data dir>/media/sim-<sysid>)"),
     render: bool = typer.Option(True, help="render each photo through the twin's camera"),
     render_width: int = typer.Option(1000, help="rendered photo width in pixels"),
@@ -238,7 +238,7 @@ def sim_vehicle_cmd(
         raise InvalidInput(f"--loss must be within 0..1, got {loss}")
     outputs = [_parse_host_port(o, "--out") for o in out]
     # local mid-morning on the twin's epoch day (UTC+8), so rendered photos have daylight
-    config = SimVehicleConfig(home_lon=lon, home_lat=lat, home_alt_amsl_m=alt_amsl, speedup=speedup,
+    config = SimVehicleConfig(home_lon=lon, home_lat=lat, home_alt_amsl_m=elevation_amsl, speedup=speedup,
                               system_id=sysid, epoch_utc=DEFAULT_EPOCH + timedelta(hours=2),
                               send_image_captured=image_captured)
     writer = None
