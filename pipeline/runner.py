@@ -72,7 +72,9 @@ class _LocalHandle:
     def status(self) -> JobStatus:
         if not self._f.done():
             return JobStatus.RUNNING if self._f.running() else JobStatus.QUEUED
-        return JobStatus.FAILED if self._f.exception() is not None else JobStatus.SUCCEEDED
+        if self._f.cancelled() or self._f.exception() is not None:
+            return JobStatus.FAILED
+        return JobStatus.SUCCEEDED
 
 
 class _CeleryHandle:
