@@ -10,11 +10,13 @@ import math
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from api.cli_groups import models_app
+
+DEFAULT_CARD_NAME = "dockpatrol-demo-yolo11n"
 
 
 def register(app: typer.Typer) -> None:
@@ -195,6 +197,15 @@ def _print_report(report, as_json: Path | None) -> None:
         as_json.write_text(json.dumps(report.to_dict(), indent=2))
 
 
+#: Options every evaluation command takes (``dockpatrol eval`` here, ``dockpatrol sim eval`` in sim/cli.py).
+EvalModel = Annotated[str, typer.Option(help="model card name")]
+EvalBackend = Annotated[str, typer.Option(help="auto, torch or onnx")]
+EvalRadius = Annotated[float, typer.Option(help="match radius between centroids, metres")]
+EvalFullFrame = Annotated[bool, typer.Option(help="add a full-frame pass to the tiles")]
+EvalJson = Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")]
+EvalRecord = Annotated[bool, typer.Option(help="store the results in the model card's metrics")]
+
+
 def load_for_eval(model: str, backend: str) -> tuple[Any, Any]:
     """The model card and its detector, for an evaluation command."""
     from vision.registry import require_card
@@ -224,12 +235,8 @@ def evaluate(images: Path = typer.Option(..., help="folder of georeferenced JPEG
              truth: Path = typer.Option(..., help="GeoJSON FeatureCollection with a 'class' property"),
              dock_altitude: float | None = typer.Option(None, help="dock elevation (m AMSL) for JPEGs without "
                                                                    "relative altitude"),
-             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch or onnx"),
-             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
-             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
+             model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
     """Per-class precision/recall of georeferenced findings and georeference error on your own imagery."""
     from vision.evaluate import evaluate_images
 

@@ -18,6 +18,15 @@ from typing import Any
 import typer
 
 from api.cli_flight import VEHICLE_STARTERS, _install_interrupts, _parse_home, _parse_host_port
+from api.cli_vision import (
+    DEFAULT_CARD_NAME,
+    EvalBackend,
+    EvalFullFrame,
+    EvalJson,
+    EvalModel,
+    EvalRadius,
+    EvalRecord,
+)
 from dockpatrol.errors import InvalidInput
 
 sim_app = typer.Typer(help="The digital twin: world, camera renders, training data, evaluation, vehicle simulator.",
@@ -162,12 +171,8 @@ def background_tiles_cmd(out: Path = typer.Option(..., help="dataset folder (ima
 def eval_cmd(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
              frames: int = typer.Option(8, help="twin frames to render"),
              altitude: float = typer.Option(60.0, help="metres above ground"),
-             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch or onnx"),
-             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
-             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
+             model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
     """Per-class precision/recall of georeferenced findings and georeference error on held-out twin frames."""
     from api.cli_vision import load_for_eval, report_evaluation
     from sim.evaluate import evaluate_twin
