@@ -49,8 +49,12 @@ def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
     from vision.types import Frame, FrameStatus
 
     store = object_store()
-    data = store.get(raw_key)
     frame_id = frame_id_for(flight_id, raw_key)
+    with database().unit_of_work() as session:
+        done = flights.get_frame(session=session, frame_id=frame_id)
+    if done is not None and done.status is FrameStatus.ANALYSED:
+        return {"frame_id": frame_id, "status": str(done.status)}  # a redelivery must not undo the analysis
+    data = store.get(raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:
         ingested = ingest_bytes(data, source=raw_key)
@@ -119,7 +123,12 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
     with db.unit_of_work() as session:
         frame = flights.require_frame(session=session, frame_id=frame_id)
     pose = frame.pose()
-    if frame.status not in (FrameStatus.STORED, FrameStatus.ANALYSED) or pose is None or frame.camera is None:
+    if frame.status is FrameStatus.ANALYSED:  # a rerun keeps the stored findings (and their tickets) as they are
+        with db.unit_of_work() as session:
+            kept = [f for f in finding_repo.findings_of_flight(session=session, flight_id=frame.flight_id or "")
+                    if f.finding.frame_id == frame_id]
+        return {"frame_id": frame_id, "status": str(frame.status), "findings": len(kept)}
+    if frame.status is not FrameStatus.STORED or pose is None or frame.camera is None:
         return {"frame_id": frame_id, "status": str(frame.status), "findings": 0}
     card, detector = _detector(card_name)
     rgb = np.ascontiguousarray(ingest_bytes(store.get(frame.object_key), source=frame.object_key).rgb)
@@ -143,6 +152,17 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
         flights.set_frame_status(session=session, frame_id=frame_id, status=FrameStatus.ANALYSED)
     return {"frame_id": frame_id, "status": str(FrameStatus.ANALYSED), "findings": len(stored),
             "dropped_out_of_scope": len(found) - len(kept)}
+
+
+@job("patrol.reconcile")
+def reconcile_flight(flight_id: str) -> dict[str, Any]:
+    """Bring a flight's imagery to rest: every photo stored, ingested and analysed, the mission's status
+    set from it (see :func:`pipeline.recovery.reconcile`). Its steps run inline, persisted as jobs."""
+    from pipeline.ledger import Ledger
+    from pipeline.recovery import reconcile
+    from pipeline.runner import InlineRunner
+
+    return reconcile(flight_id=flight_id, ledger=Ledger(runner=InlineRunner()))
 
 
 def new_id(prefix: str) -> str:

@@ -62,6 +62,19 @@ class InProcessRunner:
         self._pool.shutdown(wait=True)
 
 
+class InlineRunner:
+    """Runs each job at once in the caller's thread: for a job that runs sub-jobs on a worker, where
+    waiting on the broker from inside a task could deadlock a small pool."""
+
+    def submit(self, name: str, **kwargs: Any) -> _LocalHandle:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(_lookup(name)(**kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return _LocalHandle(future)
+
+
 class _LocalHandle:
     def __init__(self, future: Future[Any]) -> None:
         self._f = future

@@ -63,6 +63,13 @@ class TwinVehicle:
         finally:
             await sim.stop()
 
+    @property
+    def directory(self) -> Path:
+        return self.card.media_dir
+
+    def ready(self) -> list[Path]:
+        return sorted(self.card.written)
+
     def collect(self) -> list[Path]:
         return self.card.close()
 
