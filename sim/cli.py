@@ -28,6 +28,7 @@ from api.cli_vision import (
     EvalRecord,
 )
 from dockpatrol.errors import InvalidInput
+from pipeline.vehicles import VEHICLE_PROVIDERS
 
 sim_app = typer.Typer(help="The digital twin: world, camera renders, training data, evaluation, vehicle simulator.",
                       no_args_is_help=True)
@@ -213,6 +214,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sim_app, name="sim")
     app.command("demo")(demo_cmd)
     VEHICLE_STARTERS["sim"] = _in_process_vehicle
+    VEHICLE_PROVIDERS["sim"] = _service_vehicle
+
+
+def _service_vehicle(dock: Any, flight_id: str, speedup: float | None) -> tuple[Any, Any]:
+    """``dockpatrol run`` with ``sim:`` docks: the twin's vehicle and camera for one flight."""
+    from sim.demo import twin_vehicle_for
+
+    return twin_vehicle_for(dock, flight_id, speedup)
 
 
 @sim_app.command("vehicle")

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,21 @@ class TwinVehicle:
 
     def collect(self) -> list[Path]:
         return self.card.close()
+
+
+@lru_cache(maxsize=2)
+def demo_world(seed: int = WORLD_SEED) -> World:
+    """The demo district's twin (generated once per process)."""
+    return World.generate(seed=seed, center_lon=CENTER_LON, center_lat=CENTER_LAT, size_m=WORLD_SIZE_M)
+
+
+def twin_vehicle_for(dock: Dock, flight_id: str, speedup: float | None) -> tuple[TwinVehicle, TwinVehicle]:
+    """The patrol service's ``sim:`` vehicles: a simulated ArduCopter at the dock over the demo twin."""
+    from dockpatrol.settings import get_settings
+
+    twin = TwinVehicle(world=demo_world(), camera=dock.camera, media_dir=get_settings().data_dir / "media" / flight_id,
+                       speedup=speedup or SPEEDUP)
+    return twin, twin
 
 
 def score_against_twin(run: PatrolRun, *, world: World, area: PatrolArea, at: datetime,
