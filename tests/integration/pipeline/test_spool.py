@@ -99,6 +99,6 @@ def test_a_full_spool_refuses_loudly(s3: S3Server, tmp_path: Path) -> None:
     s3.stop()
     assert spool.put("flights/F1/raw/00001.jpg", b"a" * 1000) is False
     assert spool.put("flights/F1/raw/00002.jpg", b"b" * 1000) is False
-    with pytest.raises(StorageError, match="spool .* is full.*00003.jpg"):
+    with pytest.raises(StorageError, match=r"spool .* is full.*00003\.jpg"):
         spool.put("flights/F1/raw/00003.jpg", b"c" * 1000)
     assert spool.pending_keys() == ["flights/F1/raw/00001.jpg", "flights/F1/raw/00002.jpg"]
