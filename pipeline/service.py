@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from dockpatrol.errors import ConfigError, DockpatrolError
 from missions.scheduler import Occupancy, PatrolRequest, SchedulerConfig, TimetableEntry, schedule
-from missions.types import Dock, DockStatus, Mission, MissionStatus, PatrolArea, Priority
+from missions.types import Dock, DockStatus, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
 from missions.weather import ConstantWeather, Weather, WeatherLimits, WeatherSource
 from pipeline.frames import MediaSource
 from pipeline.ledger import Ledger
@@ -107,6 +107,8 @@ class ServiceOptions:
     media_root: Path | None = None  # where real docks sync photos: <media_root>/<dock>/<flight>
     #: an occurrence missed by up to this long (a late tick, a restart) is still flown
     lookback_s: float = 3600.0
+    #: only these areas (a service per sector of a district); None: every area
+    areas: frozenset[str] | None = None
 
 
 @dataclass
@@ -164,6 +166,7 @@ class PatrolService:
         self._ready_at: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(max_workers=options.max_parallel, thread_name_prefix="patrol")
         self._lock = threading.Lock()
+        self._no_fly: tuple[NoFlyZone, ...] = ()
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -216,9 +219,12 @@ class PatrolService:
 
         with database().unit_of_work() as session:
             fleet = docks.list_all(session=session)
-            area_list = areas.list_all(session=session)
+            area_list = [a for a in areas.list_all(session=session)
+                         if self.options.areas is None or a.id in self.options.areas]
+            self._no_fly = tuple(areas.list_no_fly(session=session))
             plans = schedules.list_all(session=session)
-            planned = flights.missions_with_status(session=session, status=MissionStatus.PLANNED)
+            planned = [m for m in flights.missions_with_status(session=session, status=MissionStatus.PLANNED)
+                       if self.options.areas is None or m.area_id in self.options.areas]
             aborts = flights.abort_requests(session=session)
         self._handle_aborts(aborts)
         fleet = self._refresh_docks(fleet, now)
@@ -367,7 +373,7 @@ class PatrolService:
                 self._set_dock(dock.id, DockStatus.FLYING, f"flying {mission_id} ({area.id})", heartbeat_at=heard["at"])
 
         try:
-            run = run_patrol(area=area, dock=dock, at=at, media=media, vehicle=vehicle,
+            run = run_patrol(area=area, dock=dock, at=at, media=media, vehicle=vehicle, no_fly=self._no_fly,
                              options=replace(self.options.patrol, camera=dock.camera), flight_id=flight_id,
                              mission_id=mission_id, priority=entry.priority, abort=abort, on_event=on_event,
                              ledger=self.ledger, echo=self.echo)

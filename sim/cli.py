@@ -184,12 +184,13 @@ def eval_cmd(seed: int = typer.Option(101, help="twin world seed (keep it out of
     report_evaluation(report, card=card, json_out=json_out, record_as="georeferenced_twin_eval" if record else None)
 
 
-def demo_cmd(patrol: bool = typer.Option(True, help="fly the end-to-end demo patrol after seeding"),
-             again: bool = typer.Option(False, "--again", help="fly the demo patrol again even if it was flown")) -> None:
-    """Seed the demo district (idempotent) and fly an end-to-end patrol over the digital twin."""
+def demo_cmd(patrol: bool = typer.Option(True, help="run the demo patrol day after seeding"),
+             again: bool = typer.Option(False, "--again", help="fly the next day too (the first day is flown once)"),
+             quick: bool = typer.Option(False, "--quick", help="two docks and smaller areas (a few minutes)")) -> None:
+    """Seed the demo district (idempotent) and run a patrol day on several docks over the digital twin."""
     from sim.demo import run_demo
 
-    run_demo(patrol=patrol, again=again)
+    run_demo(patrol=patrol, again=again, quick=quick)
 
 
 @asynccontextmanager
