@@ -115,13 +115,16 @@ def tickets_installed() -> bool:
 
 @dataclass
 class FrameLatency:
-    """Wall-clock seconds from the camera's capture event to each stage of one frame."""
+    """Wall-clock seconds from the camera's capture event to each stage of one frame, and from the photo
+    being in hand (downloaded from the vehicle, or rendered by the twin) to its findings and ticket."""
 
     index: int
     findings: int = 0
     to_stored_s: float | None = None
     to_analysed_s: float | None = None
     to_ticket_s: float | None = None
+    photo_to_analysed_s: float | None = None
+    photo_to_ticket_s: float | None = None
 
 
 @dataclass
@@ -135,11 +138,13 @@ class FeedStats:
     first_finding_in_air: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        ticket = sorted(x.to_ticket_s for x in self.latencies if x.to_ticket_s is not None)
-        finding = sorted(x.to_analysed_s for x in self.latencies if x.to_analysed_s is not None and x.findings)
+        def q(attr: str) -> dict[str, float] | None:
+            return _quantiles(sorted(v for x in self.latencies if x.findings and (v := getattr(x, attr)) is not None))
+
         return {"photos": self.photos, "stored": self.stored, "spooled": self.spooled, "analysed": self.analysed,
                 "failed": list(self.failed), "first_finding_in_air": self.first_finding_in_air,
-                "capture_to_finding_s": _quantiles(finding), "capture_to_ticket_s": _quantiles(ticket)}
+                "capture_to_finding_s": q("to_analysed_s"), "capture_to_ticket_s": q("to_ticket_s"),
+                "photo_to_finding_s": q("photo_to_analysed_s"), "photo_to_ticket_s": q("photo_to_ticket_s")}
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float] | None:
@@ -178,40 +183,43 @@ class FrameFeed:
             fresh = [p for p in photos if p.name not in self._taken]
             self._taken.update(p.name for p in fresh)
         for photo in fresh:
-            self._store(photo)
+            self._store(photo, time.monotonic())
         for key in self.spool.drain() if self.stats.spooled else ():
             self._submit(key, _index_of(Path(key)))
         return len(fresh)
 
-    def _store(self, photo: Path) -> None:
+    def _store(self, photo: Path, in_hand: float) -> None:
         key = raw_key_for(self.work.flight_id, photo)
         self.stats.photos += 1
         if self.spool.put(key, photo.read_bytes(), content_type="image/jpeg"):
             self.stats.stored += 1
-            self._submit(key, _index_of(photo))
+            self._submit(key, _index_of(photo), in_hand)
         else:
             self.stats.spooled += 1
 
-    def _submit(self, key: str, index: int) -> None:
+    def _submit(self, key: str, index: int, in_hand: float | None = None) -> None:
         t0 = self._captured_at.get(index)
+        in_hand = in_hand if in_hand is not None else time.monotonic()
         latency = FrameLatency(index=index, to_stored_s=None if t0 is None else time.monotonic() - t0)
         self.stats.latencies.append(latency)
-        self._futures.append(self._pool.submit(self._process, key, latency, t0))
+        self._futures.append(self._pool.submit(self._process, key, latency, t0, in_hand))
 
-    def _process(self, key: str, latency: FrameLatency, t0: float | None) -> None:
-        start = t0 if t0 is not None else time.monotonic()
+    def _process(self, key: str, latency: FrameLatency, t0: float | None, in_hand: float) -> None:
+        start = t0 if t0 is not None else in_hand
 
         def on_stage(stage: str, result: dict[str, Any]) -> None:
-            now = time.monotonic() - start
+            t = time.monotonic()
+            now = t - start
             if stage == "analysed":
                 latency.to_analysed_s, latency.findings = now, int(result.get("findings", 0))
+                latency.photo_to_analysed_s = t - in_hand
                 self.stats.analysed += 1
                 if latency.findings and self.airborne and not self.stats.first_finding_in_air:
                     self.stats.first_finding_in_air = True
                     self.echo(f"first finding of {self.work.flight_id} stored {now:.1f} s after its capture, "
                               "while the vehicle is in the air")
             elif stage == "ticketed":
-                latency.to_ticket_s = now
+                latency.to_ticket_s, latency.photo_to_ticket_s = now, t - in_hand
 
         try:
             process_frame(self.ledger, self.work, key, on_stage)

@@ -88,6 +88,13 @@ def twin_vehicle_for(dock: Dock, flight_id: str, speedup: float | None) -> tuple
     return twin, twin
 
 
+def install_twin_vehicles() -> None:
+    """Let the patrol service fly ``sim:`` docks over the demo twin (the CLI plugin does the same lazily)."""
+    from pipeline.vehicles import VEHICLE_PROVIDERS
+
+    VEHICLE_PROVIDERS.setdefault("sim", twin_vehicle_for)
+
+
 def score_against_twin(run: PatrolRun, *, world: World, area: PatrolArea, at: datetime,
                        radius_m: float) -> TruthCheck:
     """Match the patrol's sightings with the twin's violations that its photos saw.
@@ -184,5 +191,5 @@ def _print_fleet(console: Console, district: District) -> None:
     console.print(table)
 
 
-__all__ = ["DemoPatrol", "TwinVehicle", "area_around", "demo_world", "hotspot_area", "run_demo", "score_against_twin",
-           "twin_vehicle_for"]
+__all__ = ["DemoPatrol", "TwinVehicle", "area_around", "demo_world", "hotspot_area", "install_twin_vehicles", "run_demo",
+           "score_against_twin", "twin_vehicle_for"]

@@ -35,6 +35,7 @@ from sim.demo import (
     DemoPatrol,
     area_around,
     demo_world,
+    install_twin_vehicles,
     score_against_twin,
 )
 from sim.world import DEMO_OFFSET, World
@@ -94,6 +95,7 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     from storage.platform import database
     from storage.repositories import areas, docks, schedules
 
+    install_twin_vehicles()
     t0 = time.perf_counter()
     console.print("building the digital twin (seed 0, 2 km square)…")
     world = demo_world()
