@@ -37,7 +37,7 @@ class JobFailed(DockpatrolError):
 class RetryPolicy:
     """Exponential back-off: ``base_delay_s`` × 2^(attempt−1), at most ``max_delay_s``, ``max_attempts`` in all."""
 
-    max_attempts: int = 4
+    max_attempts: int = 8  # 2+4+…+128 s: rides out a store or broker restart of a few minutes
     base_delay_s: float = 2.0
     max_delay_s: float = 300.0
 
