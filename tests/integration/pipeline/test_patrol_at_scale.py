@@ -1,55 +1,23 @@
 """A short patrol through the production parts: jobs on a Celery worker (a separate process) over
-Redis, PostgreSQL+PostGIS for records, the S3 server for imagery; a worker killed mid-job is redelivered."""
+Redis, PostgreSQL+PostGIS for records, the S3 server for imagery; a worker killed mid-job is redelivered
+and its job leaves no duplicates."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import uuid
+import signal
+import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
+
+from tests.integration.pipeline.conftest import start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.s3]
-
-
-@pytest.fixture
-def production_env(pg_url: str, redis_url: str, s3_endpoint: str, isolated_data_dir: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from dockpatrol.settings import reset_settings_cache
-    from storage import platform
-    from storage.db import make_engine
-
-    engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    engine.dispose()
-    env = {"DOCKPATROL_DATABASE_URL": pg_url, "DOCKPATROL_BROKER_URL": redis_url,
-           "DOCKPATROL_S3_ENDPOINT": s3_endpoint, "DOCKPATROL_S3_BUCKET": f"dp-{uuid.uuid4().hex[:10]}",
-           "DOCKPATROL_DATA_DIR": str(isolated_data_dir)}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    reset_settings_cache()
-    platform.reset()
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-    yield env
-    platform.reset()
-
-
-def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--concurrency", "1"],
-                            env={**os.environ, **env, "PYTHONPATH": os.getcwd()},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test_a_patrol_runs_on_celery_postgres_and_s3(production_env: dict[str, str]) -> None:
@@ -80,7 +48,7 @@ def test_a_patrol_runs_on_celery_postgres_and_s3(production_env: dict[str, str])
         areas.upsert(session=session, area=area)
     options = PatrolOptions(camera=CameraModel().scaled(1600))
     twin = TwinVehicle(world=world, camera=options.camera, media_dir=Path(production_env["DOCKPATROL_DATA_DIR"]) / "m")
-    worker = _worker(production_env)
+    worker = start_worker(production_env)
     try:
         run = run_patrol(area=area, dock=demo.dock, at=world.epoch + DEMO_OFFSET + timedelta(minutes=1), vehicle=twin,
                          media=twin, options=options,
@@ -101,3 +69,58 @@ def test_a_patrol_runs_on_celery_postgres_and_s3(production_env: dict[str, str])
     raw = list(object_store().list(f"flights/{run.flight_id}/raw/"))
     assert len(raw) == run.photos  # the imagery is in the S3 server
     assert all(object_store().exists(f.evidence_key) for f in findings if f.evidence_key)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_a_worker_killed_mid_analysis_is_redelivered_without_duplicates(production_env: dict[str, str]) -> None:
+    """SIGKILL the pool process running ``frames.analyse``: the broker hands the job to a fresh process, the
+    job completes once, and running it again (the service's retry) changes nothing."""
+    from dockpatrol.camera import CameraModel, GeoPose
+    from dockpatrol.jobs import JobStatus
+    from flight.types import Flight
+    from pipeline import jobs
+    from pipeline.ledger import Ledger, job_key
+    from pipeline.runner import CeleryRunner
+    from sim.camera import render_frame
+    from sim.demo import demo_world
+    from sim.world import DEMO_OFFSET
+    from storage.platform import database, object_store
+    from storage.repositories import findings, flights
+
+    world = demo_world()
+    lon, lat = world.hotspots(limit=1)[0]
+    jpeg = render_frame(world, CameraModel().scaled(1600), GeoPose(lon=lon, lat=lat, altitude_m=60.0),
+                        world.epoch + DEMO_OFFSET).to_jpeg()
+    with database().unit_of_work() as session:
+        flights.save_flight(session=session, flight=Flight(id="F-crash"))
+    object_store().put("flights/F-crash/raw/00001.jpg", jpeg)
+    frame_id = jobs.ingest_frame("F-crash", "flights/F-crash/raw/00001.jpg")["frame_id"]
+    kwargs = {"frame_id": frame_id, "card_name": "dockpatrol-demo-yolo11n",
+              "scenarios": ["construction", "fire", "pollution"], "area_id": None}
+    runner = CeleryRunner(production_env["DOCKPATROL_BROKER_URL"])
+    worker = start_worker(production_env)
+    try:
+        handle = runner.submit("frames.analyse", **kwargs)
+        deadline = time.monotonic() + 120
+        while handle.status() is not JobStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert handle.status() is JobStatus.RUNNING
+        (child,) = _children(worker.pid)
+        os.kill(child, signal.SIGKILL)  # the process running the job dies mid-job
+        result = handle.result(timeout=180)
+        assert result["status"] == "analysed"
+        with database().unit_of_work() as session:
+            stored = findings.findings_of_flight(session=session, flight_id="F-crash")
+        assert len(stored) == result["findings"] > 0
+        again = Ledger(runner=runner).run("frames.analyse", key=job_key("frames.analyse", frame_id, "x"),
+                                          about_flight="F-crash", **kwargs)
+        with database().unit_of_work() as session:
+            after = findings.findings_of_flight(session=session, flight_id="F-crash")
+        assert again["findings"] == len(stored) and [f.id for f in after] == [f.id for f in stored]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
