@@ -128,7 +128,7 @@ def test_the_demo_district_rules_load_against_its_grids() -> None:
 def test_rules_file_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "mine.yaml"
     bad.write_text("rules: [\n")
-    with pytest.raises(InvalidInput, match="mine.yaml: not valid YAML at line"):
+    with pytest.raises(InvalidInput, match=r"mine\.yaml: not valid YAML at line"):
         load_rules_file(bad)
     with pytest.raises(InvalidInput, match="does not exist"):
         load_rules_file(tmp_path / "nope.yaml")

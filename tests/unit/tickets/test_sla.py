@@ -9,10 +9,10 @@ import pytest
 from tests.unit.tickets.conftest import T0, ticket
 from tickets.lifecycle import apply
 from tickets.sla import DeadlineKind, ManualClock, apply_deadline, check, due_at, is_overdue
-from tickets.types import Action, Actor, Role, TicketStatus
+from tickets.types import Action, Actor, Role, Ticket, TicketStatus
 
 
-def run_checks(t, clock: ManualClock, steps: int, every: timedelta) -> tuple[object, list[str]]:  # noqa: ANN001
+def run_checks(t: Ticket, clock: ManualClock, steps: int, every: timedelta) -> tuple[Ticket, list[str]]:
     seen = []
     for _ in range(steps):
         clock.advance(every)

@@ -1,0 +1,223 @@
+"""The tickets repository and services, identical on SQLite and PostgreSQL+PostGIS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from dockpatrol.errors import Conflict, Forbidden
+from pipeline import tickets as svc
+from storage.repositories import jurisdictions
+from storage.repositories import tickets as repo
+from storage.tables import (
+    DepartmentRow,
+    OutboxRow,
+    ReviewItemRow,
+    RoutingPolicyRow,
+    RoutingRuleRow,
+    SightingRow,
+    SubscriptionRow,
+    TicketHistoryRow,
+    TicketRow,
+)
+from tickets.delivery import Subscription, SubscriptionKind, sign
+from tickets.rules import DEFAULT_RULES_PATH, load_rules_file
+from tickets.types import Action, Actor, Candidate, ReviewStatus, Role, TicketStatus
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+LON0, LAT0 = 113.136, 23.035  # inside the demo district's grid G-B1 (west)
+OPS = Actor("ops:li", frozenset({Role.OPERATOR}))
+FIELD = Actor("enf:wang", frozenset({Role.FIELD}), department="enforcement")
+
+
+def square(east_m: float, north_m: float, size_m: float = 2.0) -> dict:
+    lon, lat = LON0 + east_m / 102_500, LAT0 + north_m / 110_760
+    dx, dy = size_m / 2 / 102_500, size_m / 2 / 110_760
+    return {"type": "Polygon", "coordinates": [[[lon - dx, lat - dy], [lon + dx, lat - dy], [lon + dx, lat + dy],
+                                                [lon - dx, lat + dy], [lon - dx, lat - dy]]]}
+
+
+def obj(key: str, cls: str = "steel_shed", *, east_m: float = 0.0, score: float = 0.9, seen_at: datetime = T0,
+        category: str = "construction") -> Candidate:
+    return Candidate(key=key, class_name=cls, category=category, score=score, geometry=square(east_m, 0),
+                     seen_at=seen_at, flight_id=f"F-{key}", evidence_key=f"evidence/{key}.jpg", frames=3)
+
+
+@pytest.fixture
+def district(session: Session) -> Session:
+    from api.demo_district import build_district
+
+    for grid_id, name, geometry in build_district().grids:
+        jurisdictions.upsert(session=session, jurisdiction_id=grid_id, name=name, geometry=geometry)
+    repo.save_subscription(session=session, subscription=Subscription(
+        id="ops-centre", kind=SubscriptionKind.WEBHOOK, url="http://127.0.0.1:9/hook", secret="k"))
+    return session
+
+
+def test_five_patrols_of_one_violation_make_one_ticket_with_five_sightings(district: Session) -> None:
+    for n in range(5):
+        report = svc.ticket_objects(session=district, objects=[obj(f"p{n}", east_m=(-1) ** n)],
+                                    at=T0 + timedelta(days=n))
+        assert len(report.created) == (1 if n == 0 else 0)
+    (t,) = repo.list_tickets(session=district)
+    assert (t.sightings, t.status, t.department, t.team, t.jurisdiction_id) == (5, TicketStatus.DISPATCHED,
+                                                                             "enforcement", "west", "G-B1")
+    assert t.routing is not None and t.routing.rule_id == "R-CONS-WEST"
+    assert [s.source_key for s in repo.sightings(session=district, ticket_id=t.id)] == [f"p{n}" for n in range(5)]
+    assert [h.action for h in repo.history(session=district, ticket_id=t.id)] == ["created", "dispatch"] + [
+        "sighting"] * 4
+    again = svc.ticket_objects(session=district, objects=[obj("p4", east_m=1)], at=T0 + timedelta(days=9))
+    assert again.already_known == 1 and repo.require(session=district, ticket_id=t.id).sightings == 5
+
+
+def test_two_classes_3_m_apart_are_two_tickets_and_low_scores_wait_for_review(district: Session) -> None:
+    report = svc.ticket_objects(session=district, objects=[
+        obj("shed", "steel_shed"), obj("dump", "garbage_dump", east_m=3, category="pollution"),
+        obj("faint", "rooftop_addition", east_m=50, score=0.2)], at=T0)
+    assert len(report.created) == 2 and len(report.review) == 1
+    assert {t.department for t in repo.list_tickets(session=district)} == {"enforcement", "environmental"}
+    (item,) = svc.review_queue(session=district, now=T0)
+    assert item.candidate.key == "faint" and "below" in item.reason
+
+
+def test_recurrence_after_closure_is_a_new_linked_ticket(district: Session) -> None:
+    (first,) = svc.ticket_objects(session=district, objects=[obj("a")], at=T0).created
+    for action in (Action.ACCEPT, Action.START, Action.RESOLVE):
+        svc.transition(session=district, ref=first, action=action, actor=FIELD, at=T0 + timedelta(hours=1))
+    closed = svc.transition(session=district, ref=first, action=Action.CLOSE, actor=OPS, at=T0 + timedelta(hours=2),
+                            note="checked on site")
+    assert closed.status is TicketStatus.CLOSED
+    report = svc.ticket_objects(session=district, objects=[obj("b", east_m=1)], at=T0 + timedelta(days=30))
+    (second,) = report.created
+    assert report.recurrences == (second,)
+    assert repo.require(session=district, ticket_id=second).linked_ticket_id == first
+    assert repo.require(session=district, ticket_id=first).status is TicketStatus.CLOSED
+
+
+def test_resolve_requests_a_verification_patrol_and_the_flight_decides(district: Session) -> None:
+    (tid,) = svc.ticket_objects(session=district, objects=[obj("a")], at=T0).created
+    for action in (Action.ACCEPT, Action.START, Action.RESOLVE):
+        t = svc.transition(session=district, ref=tid, action=action, actor=FIELD, at=T0 + timedelta(hours=1))
+    assert t.status is TicketStatus.VERIFYING
+    (req,) = svc.pending_reinspections(session=district)
+    assert req.deadline == T0 + timedelta(hours=49) and req.source == f"ticket:{t.number}"
+    far = [square(900, 900, 100)]
+    assert svc.verify_with_flight(session=district, flight_id="F1", footprints=far, objects=[], at=T0) == []
+    (res,) = svc.verify_with_flight(session=district, flight_id="F2", footprints=far, objects=[], at=T0,
+                                    targets=[t.number])
+    assert res[0].status is TicketStatus.VERIFYING and res[1] == "not_covered"
+    assert "did not cover" in repo.history(session=district, ticket_id=tid)[-1].note
+    cover = [square(0, 0, 200)]
+    (res,) = svc.verify_with_flight(session=district, flight_id="F3", footprints=cover,
+                                    objects=[obj("still", east_m=2)], at=T0 + timedelta(days=1))
+    assert res[0].status is TicketStatus.REOPENED and res[0].reopen_count == 1
+    assert repo.history(session=district, ticket_id=tid)[-2].evidence == ("evidence/still.jpg",)
+    cover_again = svc.verify_with_flight(session=district, flight_id="F4", footprints=cover, objects=[], at=T0)
+    assert cover_again == []  # reopened is no longer verifying
+
+
+def test_two_concurrent_movers_one_wins_the_other_gets_a_conflict(engine: Engine) -> None:
+    from storage.db import session_factory
+
+    sessions = session_factory(engine)
+    with sessions() as s:
+        (tid,) = svc.ticket_objects(session=s, objects=[obj("race")], at=T0).created
+        s.commit()
+    try:
+        a, b = sessions(), sessions()
+        seen_a = repo.require(session=a, ticket_id=tid)
+        seen_b = repo.require(session=b, ticket_id=tid)
+        assert seen_a.version == seen_b.version
+        assert seen_a.status is TicketStatus.NEW  # no grids stored: the triage queue
+        svc.transition(session=a, ref=tid, action=Action.DISPATCH, actor=OPS, at=T0, expected_version=seen_a.version)
+        a.commit()
+        with pytest.raises(Conflict, match="changed"):
+            svc.transition(session=b, ref=tid, action=Action.REJECT, actor=OPS, at=T0, note="dup",
+                           expected_version=seen_b.version)
+        b.rollback()
+        a.close()
+        b.close()
+        with sessions() as s:
+            t = repo.require(session=s, ticket_id=tid)
+            assert t.status is TicketStatus.DISPATCHED
+            assert [h.action for h in repo.history(session=s, ticket_id=tid)] == ["created", "dispatch"]
+    finally:
+        with sessions() as s:
+            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
+                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
+                s.execute(delete(table))
+            s.commit()
+
+
+def test_deadline_sweep_reminds_then_escalates_once(district: Session) -> None:
+    assert len(svc.ticket_objects(session=district, objects=[obj("late")], at=T0).created) == 1  # 72 h SLA
+    assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=10)) == []
+    assert [e.action for e in svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=60))] == ["reminded"]
+    (esc,) = svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=73))
+    assert esc.data["to_role"] == "enforcement.supervisor"
+    assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=99)) == []
+    topics = [o.topic for o in repo.list_outbox(session=district)]
+    assert topics.count("ticket.overdue") == 1 and topics[0] == "ticket.created"
+
+
+def test_outbox_written_with_the_change_and_idempotent_keys(district: Session) -> None:
+    assert len(svc.ticket_objects(session=district, objects=[obj("x")], at=T0).created) == 1
+    keys = [o.idempotency_key for o in repo.list_outbox(session=district)]
+    assert [k.rsplit(":", 2)[1] for k in keys] == ["ticket.created", "ticket.status_changed", "ticket.dispatched"]
+    assert len(set(keys)) == len(keys)
+    lease = T0 + timedelta(minutes=1)
+    (entry,) = repo.claim_due(session=district, now=T0, worker="w1", lease_until=lease, limit=1)
+    others = repo.claim_due(session=district, now=T0, worker="w2", lease_until=lease)
+    assert entry.id not in {o.id for o in others} and len(others) == 2  # a leased entry is not handed out twice
+    assert [o.id for o in repo.claim_due(session=district, now=lease + timedelta(seconds=1), worker="w3",
+                                         lease_until=lease + timedelta(minutes=1))] == sorted([entry.id, *(o.id for o in others)])
+    repo.mark_failed(session=district, outbox_id=entry.id, error="HTTP 503", retry_at=T0 + timedelta(minutes=5),
+                     dead=True)
+    assert [o.id for o in repo.list_outbox(session=district, statuses=["dead"])] == [entry.id]
+    assert repo.replay(session=district, at=T0, dead=True) == [entry.id]
+    assert repo.list_outbox(session=district, statuses=["dead"]) == []
+
+
+def test_signed_callback_moves_the_ticket_and_a_bad_signature_changes_nothing(district: Session) -> None:
+    (tid,) = svc.ticket_objects(session=district, objects=[obj("cb")], at=T0).created
+    t = repo.require(session=district, ticket_id=tid)
+    body = f'{{"ticket": "{t.number}", "action": "accept", "actor": "city:zhang"}}'.encode()
+    with pytest.raises(Forbidden):
+        svc.apply_callback(session=district, body=body, signature=sign("wrong", body, timestamp=int(T0.timestamp())),
+                           secret="shared", now=T0)
+    assert repo.require(session=district, ticket_id=tid).version == t.version
+    moved = svc.apply_callback(session=district, body=body, signature=sign("shared", body, timestamp=int(T0.timestamp())),
+                               secret="shared", now=T0)
+    assert moved.status is TicketStatus.ACCEPTED
+    assert repo.history(session=district, ticket_id=tid)[-1].actor == "external:city:zhang"
+
+
+def test_rule_set_round_trips_through_the_database(district: Session) -> None:
+    rules = load_rules_file(DEFAULT_RULES_PATH)
+    repo.save_ruleset(session=district, ruleset=rules, source="test")
+    assert repo.load_ruleset(session=district) == rules
+
+
+def test_list_filters_by_bbox_status_and_department(district: Session) -> None:
+    svc.ticket_objects(session=district, objects=[obj("w"), obj("e", "garbage_dump", east_m=400, category="pollution")],
+                       at=T0)
+    lon, lat = LON0, LAT0
+    near = (lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001)
+    assert [t.source_key for t in repo.list_tickets(session=district, bbox=near)] == ["w"]
+    assert [t.source_key for t in repo.list_tickets(session=district, departments=["environmental"],
+                                                    statuses=[TicketStatus.DISPATCHED])] == ["e"]
+    assert repo.list_tickets(session=district, bbox=near, departments=["environmental"]) == []
+
+
+def test_review_accept_opens_a_routed_ticket_and_reject_needs_a_reason(district: Session) -> None:
+    report = svc.ticket_objects(session=district, objects=[obj("f1", score=0.2), obj("f2", east_m=80, score=0.3)],
+                                at=T0)
+    first, second = report.review
+    t = svc.accept_review(session=district, item_id=first, actor=OPS, at=T0 + timedelta(hours=1), note="clear")
+    assert t.status is TicketStatus.DISPATCHED and t.department == "enforcement"
+    item = svc.reject_review(session=district, item_id=second, actor=OPS, at=T0, reason="shadow")
+    assert item.status is ReviewStatus.REJECTED
+    assert [i.id for i in svc.review_queue(session=district, now=T0)] == []
