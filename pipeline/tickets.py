@@ -447,3 +447,17 @@ def check_actor_roles(roles: Sequence[str]) -> frozenset[Role]:
     return frozenset(out)
 
 
+
+
+def candidates_from_patrol(run: Any, *, at: datetime) -> list[Candidate]:
+    """A ``pipeline.patrol.PatrolRun``'s grouped sightings as ticket candidates (point geometry, best view)."""
+    return [Candidate(key=candidate_key(run.flight_id, s.finding_ids), class_name=s.class_name, category=s.category,
+                      score=float(s.score), geometry={"type": "Point", "coordinates": [s.lon, s.lat]}, seen_at=at,
+                      flight_id=run.flight_id, evidence_key=s.evidence_key, frames=s.frames,
+                      finding_ids=tuple(s.finding_ids), area_id=run.area_id) for s in run.sightings]
+
+
+def ticket_patrol_run(*, session: Session, run: Any, at: datetime) -> IntakeReport:
+    """Ticket one patrol end to end (idempotent: a second call finds every object already known)."""
+    return ticket_flight(session=session, flight_id=run.flight_id, objects=candidates_from_patrol(run, at=at),
+                         footprints=list(run.footprints), at=at)

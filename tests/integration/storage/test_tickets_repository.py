@@ -221,3 +221,19 @@ def test_review_accept_opens_a_routed_ticket_and_reject_needs_a_reason(district:
     item = svc.reject_review(session=district, item_id=second, actor=OPS, at=T0, reason="shadow")
     assert item.status is ReviewStatus.REJECTED
     assert [i.id for i in svc.review_queue(session=district, now=T0)] == []
+
+
+def test_a_patrol_run_is_ticketed_once_however_often_it_is_replayed(district: Session) -> None:
+    from pipeline.patrol import PatrolRun, Sighting
+
+    lon, lat = LON0, LAT0
+    run = PatrolRun(mission_id="M1", flight_id="F1", area_id="A01", dock_id="D1", flight_summary="ok", ok=True,
+                    altitude_m=60, gsd_cm=2.5, photos=10, frames={"analysed": 10},
+                    sightings=(Sighting("steel_shed", "construction", 0.9, lon, lat, 3, "ev/1.jpg", ("f1", "f2", "f3")),
+                               Sighting("smoke", "fire", 0.2, lon + 0.002, lat, 1, "ev/2.jpg", ("f4",))),
+                    footprints=(square(0, 0, 400),))
+    first = svc.ticket_patrol_run(session=district, run=run, at=T0)
+    assert (len(first.created), len(first.review)) == (1, 1)
+    again = svc.ticket_patrol_run(session=district, run=run, at=T0 + timedelta(hours=1))
+    assert (again.created, again.review, again.sightings, again.already_known) == ((), (), (), 2)
+    assert len(repo.list_tickets(session=district)) == 1
