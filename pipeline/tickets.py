@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,12 +24,11 @@ from dockpatrol.errors import Forbidden, InvalidInput
 from missions.scheduler import PatrolRequest, Priority
 from storage.repositories import tickets as repo
 from tickets import delivery, lifecycle, reinspection, review, sla
-from tickets.dedup import TicketIndex
+from tickets.dedup import DedupKind, TicketIndex
 from tickets.intake import IntakeKind, decide
-from tickets.routing import GridIndex, place_of, route, route_to_department
+from tickets.routing import GridIndex, route, route_to_department
 from tickets.rules import DEFAULT_RULES_PATH, RuleSet, load_rules_file
 from tickets.types import (
-    LIVE_STATUSES,
     OPEN_STATUSES,
     Action,
     Actor,
@@ -155,6 +155,14 @@ def add_sighting(*, session: Session, ticket_id: str, candidate: Candidate, at: 
 # ---------------------------------------------------------------- intake
 
 
+def _grown(bounds: tuple[float, float, float, float], metres: float) -> tuple[float, float, float, float]:
+    """A lon/lat bbox grown by ``metres`` (plus a metre of slack) on every side."""
+    minx, miny, maxx, maxy = bounds
+    dlat = (metres + 1.0) / 111_320.0
+    dlon = dlat / max(math.cos(math.radians(max(abs(miny), abs(maxy)))), 0.01)
+    return minx - dlon, miny - dlat, maxx + dlon, maxy + dlat
+
+
 @dataclass(frozen=True)
 class IntakeReport:
     """What ticketing a batch of objects did."""
@@ -180,9 +188,8 @@ def ticket_objects(*, session: Session, objects: Sequence[Candidate], at: dateti
     rules = ensure_ruleset(session=session)
     grids = grid_index(session=session)
     reach_m = max(rules.policy(o.class_name).dedup_radius_m for o in fresh)
-    minx, miny, maxx, maxy = shapely.total_bounds([shape(o.geometry) for o in fresh])
-    pad = reach_m / 100_000 + 1e-4  # degrees, generous at any latitude a district lies
-    refs = repo.dedup_refs(session=session, bbox=(minx - pad / 0.5, miny - pad, maxx + pad / 0.5, maxy + pad),
+    bounds = tuple(float(v) for v in shapely.total_bounds([shape(o.geometry) for o in fresh]))
+    refs = repo.dedup_refs(session=session, bbox=_grown(bounds, reach_m),  # type: ignore[arg-type]
                            class_names={o.class_name for o in fresh})
     decisions = decide(fresh, rules=rules, grids=grids, index=TicketIndex(refs), at=at)
     created: list[str] = []
@@ -218,16 +225,15 @@ def transition(*, session: Session, ref: str, action: Action | str, actor: Actor
                evidence: tuple[str, ...] = ()) -> Ticket:
     """One lifecycle step by a person or system. Resolving also requests the verification patrol."""
     t = repo.find(session=session, ref=ref)
-    act = Action(action) if action in {a.value for a in Action} else action
     reroute = None
-    if act == Action.TRANSFER:
+    if action == Action.TRANSFER:
         if not to_department:
-            raise InvalidInput(f"transfer of {t.number} needs --to DEPARTMENT")
-        rules = ensure_ruleset(session=session)
+            raise InvalidInput(f"transfer of {t.number} needs the department to transfer to")
         cand = Candidate(key=t.id, class_name=t.class_name, category=t.category, score=t.score,
                          geometry=t.geometry, seen_at=at)
-        reroute = route_to_department(cand, rules, grid_index(session=session), department=to_department, at=at)
-    new, entry = lifecycle.apply(t, act, actor=actor, at=at, note=note, evidence=evidence,
+        reroute = route_to_department(cand, ensure_ruleset(session=session), grid_index(session=session),
+                                      department=to_department, at=at)
+    new, entry = lifecycle.apply(t, action, actor=actor, at=at, note=note, evidence=evidence,
                                  expected_version=expected_version, reroute=reroute)
     new = _store(session, t, new, entry)
     if new.status is TicketStatus.RESOLVED:
@@ -325,27 +331,22 @@ def accept_review(*, session: Session, item_id: str, actor: Actor, at: datetime,
     """A person confirms a queued object: it becomes a ticket through routing (or a sighting of a live one)."""
     item = repo.get_review(session=session, item_id=item_id)
     rules = ensure_ruleset(session=session)
-    grids = grid_index(session=session)
     c = item.candidate
-    lon, lat = place_of(c.geometry)
-    pad = rules.policy(c.class_name).dedup_radius_m / 50_000 + 1e-4
-    refs = repo.dedup_refs(session=session, bbox=(lon - pad, lat - pad, lon + pad, lat + pad), class_names={c.class_name})
-    live = [r for r in refs if r.status in LIVE_STATUSES]
-    match = TicketIndex(live).match([c.class_name], [shape(c.geometry)],
-                                    lambda cls: rules.policy(cls).dedup_radius_m)[0] if live else None
-    if match is not None and match.ticket_id is not None:
-        ticket_id = match.ticket_id
-        decided = review.accept(item, actor=actor, at=at, ticket_id=ticket_id, note=note)
+    radius_m = rules.policy(c.class_name).dedup_radius_m
+    bounds = tuple(float(v) for v in shape(c.geometry).bounds)
+    refs = repo.dedup_refs(session=session, bbox=_grown(bounds, radius_m),  # type: ignore[arg-type]
+                           class_names={c.class_name})
+    match = TicketIndex(refs).match([c.class_name], [shape(c.geometry)], lambda _: radius_m)[0]
+    if match.kind is DedupKind.SIGHTING and match.ticket_id is not None:
+        ticket_id = match.ticket_id  # a live ticket already covers it: the accepted view is evidence
         add_sighting(session=session, ticket_id=ticket_id, candidate=c, at=at)
     else:
-        ticket_id = _ticket_id(c.key)
-        decided = review.accept(item, actor=actor, at=at, ticket_id=ticket_id, note=note)
-        closed = [r for r in refs if r.status is TicketStatus.CLOSED]
-        linked = TicketIndex(closed).match([c.class_name], [shape(c.geometry)],
-                                           lambda cls: rules.policy(cls).dedup_radius_m)[0].ticket_id if closed else None
-        open_ticket(session=session, candidate=c, routing=route(c, rules, grids, at=at), at=at, actor=actor,
-                    linked_ticket_id=linked, note=f"accepted from review by {actor.id}" + (f": {note}" if note else ""))
-    repo.save_review(session=session, item=decided)
+        linked = match.ticket_id if match.kind is DedupKind.RECURRENCE else None
+        routing = route(c, rules, grid_index(session=session), at=at)
+        ticket_id = open_ticket(session=session, candidate=c, routing=routing, at=at, actor=actor,
+                                linked_ticket_id=linked,
+                                note=f"accepted from review by {actor.id}" + (f": {note}" if note else "")).id
+    repo.save_review(session=session, item=review.accept(item, actor=actor, at=at, ticket_id=ticket_id, note=note))
     return repo.require(session=session, ticket_id=ticket_id)
 
 

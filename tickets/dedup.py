@@ -7,7 +7,7 @@ class within the class's dedup radius (``TicketIndex``). Pure, vectorised throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,8 +34,13 @@ def cluster_findings(geometries: Sequence[dict[str, Any]], class_names: Sequence
     projection = LocalProjection.around(c.x, c.y)
     metric = [projection.geometry_to_metric(g) for g in lonlat]
     grown = shapely.buffer(np.array(metric, dtype=object), radius_m)
-    tree = shapely.STRtree(grown)
-    left, right = tree.query(grown, predicate="intersects")
+    left, right = shapely.STRtree(grown).query(grown, predicate="intersects")
+    same = [(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True) if class_names[a] == class_names[b]]
+    return components(n, same)
+
+
+def components(n: int, pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of ``n`` items linked by ``pairs`` (union-find), ordered by their first index."""
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -44,14 +49,14 @@ def cluster_findings(geometries: Sequence[dict[str, Any]], class_names: Sequence
             i = parent[i]
         return i
 
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a != b and class_names[a] == class_names[b]:
-            parent[find(a)] = find(b)
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)
     return sorted(groups.values(), key=lambda g: g[0])
-
 
 class DedupKind(StrEnum):
     """What a new object is, measured against the tickets already known."""
@@ -158,26 +163,8 @@ def _rank(ref: TicketRef, distance_m: float) -> tuple[DedupMatch, tuple[Any, ...
 
 def cluster_metric(metric: np.ndarray, radius_m: float) -> list[list[int]]:
     """Connected components of 'within radius_m' over metric geometries; groups ordered by first index."""
-    tree = shapely.STRtree(metric)
-    left, right = tree.query(metric, predicate="dwithin", distance=radius_m)
-    parent = list(range(len(metric)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a != b:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(metric)):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values(), key=lambda g: g[0])
-
+    left, right = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=radius_m)
+    return components(len(metric), zip(left.tolist(), right.tolist(), strict=True))
 
 def refs_from_tickets(tickets: Sequence[Ticket]) -> list[TicketRef]:
     """TicketRefs (shapely geometry) from full tickets."""

@@ -152,6 +152,54 @@ def test_two_concurrent_movers_one_wins_the_other_gets_a_conflict(engine: Engine
             s.commit()
 
 
+def test_two_threads_moving_one_ticket_at_once_one_wins(engine: Engine) -> None:
+    """Both read version v, then both write at the same moment: exactly one commit, one Conflict."""
+    import threading
+
+    from storage.db import session_factory
+
+    sessions = session_factory(engine)
+    with sessions() as s:
+        (tid,) = svc.ticket_objects(session=s, objects=[obj("race2")], at=T0).created
+        s.commit()
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: dict[str, str] = {}
+
+    def mover(name: str, action: Action, note: str) -> None:
+        with sessions() as s:
+            seen = repo.require(session=s, ticket_id=tid)
+            barrier.wait()
+            try:
+                svc.transition(session=s, ref=tid, action=action, actor=OPS, at=T0, note=note,
+                               expected_version=seen.version)
+                s.commit()
+                outcomes[name] = "won"
+            except Conflict as exc:
+                s.rollback()
+                outcomes[name] = f"conflict: {exc}"
+
+    try:
+        threads = [threading.Thread(target=mover, args=("dispatcher", Action.DISPATCH, "")),
+                   threading.Thread(target=mover, args=("rejecter", Action.REJECT, "duplicate"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(v.split(":")[0] for v in outcomes.values()) == ["conflict", "won"], outcomes
+        winner = next(k for k, v in outcomes.items() if v == "won")
+        with sessions() as s:
+            final = repo.require(session=s, ticket_id=tid)
+            steps = [h.action for h in repo.history(session=s, ticket_id=tid)]
+        assert final.status is (TicketStatus.DISPATCHED if winner == "dispatcher" else TicketStatus.REJECTED)
+        assert steps == ["created", "dispatch" if winner == "dispatcher" else "reject"]
+    finally:
+        with sessions() as s:
+            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
+                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
+                s.execute(delete(table))
+            s.commit()
+
+
 def test_deadline_sweep_reminds_then_escalates_once(district: Session) -> None:
     assert len(svc.ticket_objects(session=district, objects=[obj("late")], at=T0).created) == 1  # 72 h SLA
     assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=10)) == []
@@ -181,7 +229,8 @@ def test_outbox_written_with_the_change_and_idempotent_keys(district: Session) -
     assert repo.list_outbox(session=district, statuses=["dead"]) == []
 
 
-def test_signed_callback_moves_the_ticket_and_a_bad_signature_changes_nothing(district: Session) -> None:
+def test_signed_callback_moves_the_ticket_and_a_bad_signature_changes_nothing(
+        district: Session, caplog: pytest.LogCaptureFixture) -> None:
     (tid,) = svc.ticket_objects(session=district, objects=[obj("cb")], at=T0).created
     t = repo.require(session=district, ticket_id=tid)
     body = f'{{"ticket": "{t.number}", "action": "accept", "actor": "city:zhang"}}'.encode()
@@ -189,6 +238,8 @@ def test_signed_callback_moves_the_ticket_and_a_bad_signature_changes_nothing(di
         svc.apply_callback(session=district, body=body, signature=sign("wrong", body, timestamp=int(T0.timestamp())),
                            secret="shared", now=T0)
     assert repo.require(session=district, ticket_id=tid).version == t.version
+    assert len(repo.history(session=district, ticket_id=tid)) == 2  # created, dispatch: nothing appended
+    assert "refused inbound ticket callback: signature does not match" in caplog.text
     moved = svc.apply_callback(session=district, body=body, signature=sign("shared", body, timestamp=int(T0.timestamp())),
                                secret="shared", now=T0)
     assert moved.status is TicketStatus.ACCEPTED
