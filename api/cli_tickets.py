@@ -288,6 +288,7 @@ def outbox_deliver(follow: bool = typer.Option(False, "--follow", help="keep del
                    lease_s: float = typer.Option(60.0, min=0.5, help="how long a claimed delivery is ours"),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Deliver due webhooks and Open311 requests: one pass, or ``--follow``."""
+    import signal
     import threading
 
     from api.context import database
@@ -301,8 +302,11 @@ def outbox_deliver(follow: bool = typer.Option(False, "--follow", help="keep del
             r = deliver_once(sessions=sessions, client=client, options=opts)
             _emit(r.__dict__, as_json, [f"delivered {r.delivered}, retrying {r.retrying}, dead {r.dead}"])
             return
-        typer.echo("delivering; Ctrl-C stops", err=True)
-        follow_loop(sessions=sessions, client=client, stop=threading.Event(), poll_s=poll_s, options=opts,
+        stop = threading.Event()
+        # A service manager stops us with SIGTERM: finish the delivery in hand, then leave.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        typer.echo("delivering; Ctrl-C or SIGTERM stops", err=True)
+        follow_loop(sessions=sessions, client=client, stop=stop, poll_s=poll_s, options=opts,
                     on_pass=lambda r: typer.echo(f"delivered {r.delivered}, retrying {r.retrying}, dead {r.dead}",
                                                  err=True))
 

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockpatrol.errors import InvalidInput, NotFound
+from pipeline.runner import job
 from storage.db import unit_of_work
 from storage.repositories import tickets as repo
 from storage.repositories.tickets import OutboxEntry
@@ -161,6 +162,16 @@ def follow(*, sessions: sessionmaker[Session], client: httpx.Client, stop: threa
             on_pass(report)
         if not report.attempted:
             stop.wait(poll_s)
+
+
+@job("outbox.deliver")
+def deliver_job() -> dict[str, int]:
+    """One delivery pass as a pipeline job (schedule it every few seconds, or run ``outbox deliver --follow``)."""
+    from storage.platform import database
+
+    with make_client() as client:
+        report = deliver_once(sessions=database().sessions, client=client)
+    return {"delivered": report.delivered, "retrying": report.retrying, "dead": report.dead}
 
 
 def make_client(options: DeliveryOptions | None = None) -> httpx.Client:

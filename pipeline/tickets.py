@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from dockpatrol.errors import Forbidden, InvalidInput
 from missions.scheduler import PatrolRequest, Priority
+from pipeline.runner import job
 from storage.repositories import tickets as repo
 from tickets import delivery, lifecycle, reinspection, review, sla
 from tickets.dedup import DedupKind, TicketIndex
@@ -111,8 +112,7 @@ def open_ticket(*, session: Session, candidate: Candidate, routing: RoutingDecis
 
     Tickets that fell through to the default queue stay ``new`` for the operations centre to triage.
     """
-    number = repo.next_number(session=session, prefix=f"{NUMBER_PREFIX}-{at:%Y%m%d}-")
-    ticket = Ticket(id=_ticket_id(candidate.key), number=number, category=candidate.category,
+    ticket = Ticket(id=_ticket_id(candidate.key), number="", category=candidate.category,
                     class_name=candidate.class_name, geometry=candidate.geometry, department=routing.department,
                     team=routing.team, status=TicketStatus.NEW, priority=routing.priority, created_at=at,
                     score=candidate.score, routing=routing, jurisdiction_id=routing.grid_id,
@@ -124,7 +124,7 @@ def open_ticket(*, session: Session, candidate: Candidate, routing: RoutingDecis
                          to_status=TicketStatus.NEW, note=(note or routing.reason) + recur,
                          evidence=(candidate.evidence_key,) if candidate.evidence_key else (),
                          data={"routing": routing.to_dict(), "linked_ticket_id": linked_ticket_id})
-    repo.create(session=session, ticket=ticket, entry=entry)
+    ticket = repo.create(session=session, ticket=ticket, entry=entry, number_prefix=f"{NUMBER_PREFIX}-{at:%Y%m%d}-")
     repo.add_sighting(session=session, sighting=_sighting(ticket.id, candidate))
     _emit(session, ticket, entry, None)
     if not routing.is_default:
@@ -462,3 +462,13 @@ def ticket_patrol_run(*, session: Session, run: Any, at: datetime) -> IntakeRepo
     """Ticket one patrol end to end (idempotent: a second call finds every object already known)."""
     return ticket_flight(session=session, flight_id=run.flight_id, objects=candidates_from_patrol(run, at=at),
                          footprints=list(run.footprints), at=at)
+
+
+@job("tickets.deadlines")
+def deadlines_job() -> dict[str, int]:
+    """The deadline sweep as a pipeline job: reminders and escalations owed now."""
+    from storage.platform import database
+
+    with database().unit_of_work() as session:
+        done = sweep_deadlines(session=session, now=datetime.now(UTC))
+    return {"reminded": sum(e.action == "reminded" for e in done), "escalated": sum(e.action == "escalated" for e in done)}

@@ -8,12 +8,13 @@ fails with Conflict when someone else moved the ticket first (one atomic UPDATE 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from shapely.geometry import box, shape
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dockpatrol.errors import Conflict, NotFound
@@ -82,15 +83,27 @@ def _values(ticket: Ticket) -> dict[str, Any]:
         last_seen_at=ticket.last_seen_at, evidence_key=ticket.evidence_key)
 
 
-def create(*, session: Session, ticket: Ticket, entry: HistoryEntry) -> Ticket:
-    """Insert a new ticket and its 'created' history entry."""
+def create(*, session: Session, ticket: Ticket, entry: HistoryEntry, number_prefix: str | None = None) -> Ticket:
+    """Insert a new ticket and its 'created' history entry.
+
+    With ``number_prefix`` the ticket gets the next free number under it; a concurrent writer taking
+    the same number makes this try the next one (in a savepoint), never fail the caller's transaction.
+    """
     if session.get(TicketRow, ticket.id) is not None:
         raise Conflict(f"ticket {ticket.id!r} already exists")
-    session.add(TicketRow(id=ticket.id, number=ticket.number, source_key=ticket.source_key,
-                          created_at=ticket.created_at, updated_at=ticket.created_at, **_values(ticket)))
-    session.flush()
-    append_history(session=session, entry=entry)
-    return ticket
+    for _ in range(10):
+        number = next_number(session=session, prefix=number_prefix) if number_prefix else ticket.number
+        try:
+            with session.begin_nested():
+                session.add(TicketRow(id=ticket.id, number=number, source_key=ticket.source_key,
+                                      created_at=ticket.created_at, updated_at=ticket.created_at, **_values(ticket)))
+        except IntegrityError:
+            if number_prefix is None or session.get(TicketRow, ticket.id) is not None:
+                raise Conflict(f"ticket {ticket.id!r} (number {number}) already exists") from None
+            continue
+        append_history(session=session, entry=entry)
+        return replace(ticket, number=number)
+    raise Conflict(f"no free ticket number under {number_prefix!r} after 10 tries")
 
 
 def save(*, session: Session, ticket: Ticket, entry: HistoryEntry, expected_version: int) -> Ticket:
@@ -109,7 +122,9 @@ def save(*, session: Session, ticket: Ticket, entry: HistoryEntry, expected_vers
         raise Conflict(f"ticket {ticket.number} was changed by someone else (expected version "
                        f"{expected_version}, found {current}); reload and retry")
     append_history(session=session, entry=entry)
-    session.expire_all()
+    cached = session.identity_map.get(session.identity_key(TicketRow, ticket.id))
+    if cached is not None:
+        session.expire(cached)  # the UPDATE bypassed it
     return ticket
 
 
@@ -183,12 +198,21 @@ def list_tickets(*, session: Session, statuses: Collection[TicketStatus] = (), d
         stmt = stmt.where(TicketRow.class_name.in_(list(class_names)))
     if bbox is not None:
         stmt = _bbox_filter(stmt, bbox, session)
-    stmt = stmt.order_by(TicketRow.created_at.desc(), TicketRow.id).limit(limit).offset(offset)
-    rows = list(session.scalars(stmt))
-    if bbox is not None and session.get_bind().dialect.name != "postgresql":
-        query = box(*bbox)
-        rows = [r for r in rows if shape(r.geometry).intersects(query)]
-    return [_ticket(r) for r in rows]
+    stmt = stmt.order_by(TicketRow.created_at.desc(), TicketRow.id)
+    if bbox is None or session.get_bind().dialect.name == "postgresql":
+        return [_ticket(r) for r in session.scalars(stmt.limit(limit).offset(offset))]
+    # SQLite: the bbox columns pre-filter, shapely decides; page after the exact test so limits hold.
+    query, rows, skipped = box(*bbox), [], 0
+    for row in session.scalars(stmt.execution_options(yield_per=500)):
+        if not shape(row.geometry).intersects(query):
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        rows.append(_ticket(row))
+        if len(rows) == limit:
+            break
+    return rows
 
 
 def all_tickets(*, session: Session) -> list[Ticket]:

@@ -224,11 +224,13 @@ def test_killed_delivery_process_loses_nothing_and_duplicates_nothing(db_url: st
         while outbox_status(sessions)["delivered"] < n_events and time.monotonic() < deadline:
             receiver.arrived.wait(0.2)  # poll the condition with a bounded deadline
     finally:
-        second.send_signal(signal.SIGINT)
+        second.send_signal(signal.SIGTERM)  # a service stop: it finishes what it holds and exits cleanly
         try:
-            second.wait(10)
+            stopped = second.wait(30)
         except subprocess.TimeoutExpired:
             second.kill()
+            stopped = None
+    assert stopped == 0
     assert outbox_status(sessions) == Counter({"delivered": n_events})
     assert len(receiver.processed) == n_events and receiver.duplicates == 1
     # at-least-once: exactly the killed delivery arrived twice; the receiver's dedup absorbed it

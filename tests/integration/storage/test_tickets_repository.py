@@ -200,6 +200,45 @@ def test_two_threads_moving_one_ticket_at_once_one_wins(engine: Engine) -> None:
             s.commit()
 
 
+def test_concurrent_intakes_get_distinct_ticket_numbers(engine: Engine) -> None:
+    """Two jobs open tickets on the same day at once: both succeed, numbers differ (savepoint retry)."""
+    import threading
+
+    from storage.db import session_factory
+
+    sessions = session_factory(engine)
+    created_a = threading.Event()
+    errors: list[BaseException] = []
+
+    def job_b() -> None:
+        try:
+            with sessions() as s:
+                assert created_a.wait(30)
+                svc.ticket_objects(session=s, objects=[obj("nb", east_m=500)], at=T0)
+                s.commit()
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    try:
+        b = threading.Thread(target=job_b)
+        b.start()
+        with sessions() as s:
+            svc.ticket_objects(session=s, objects=[obj("na")], at=T0)
+            created_a.set()
+            s.commit()
+        b.join(60)
+        assert errors == []
+        with sessions() as s:
+            numbers = sorted(t.number for t in repo.list_tickets(session=s))
+        assert numbers == ["GC-20260302-00001", "GC-20260302-00002"]
+    finally:
+        with sessions() as s:
+            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
+                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
+                s.execute(delete(table))
+            s.commit()
+
+
 def test_deadline_sweep_reminds_then_escalates_once(district: Session) -> None:
     assert len(svc.ticket_objects(session=district, objects=[obj("late")], at=T0).created) == 1  # 72 h SLA
     assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=10)) == []
