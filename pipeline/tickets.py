@@ -58,7 +58,11 @@ def ensure_ruleset(*, session: Session, path: Path = DEFAULT_RULES_PATH) -> Rule
     if stored is not None:
         return stored
     known = {g.id for g in repo.grids(session=session)}
-    ruleset = load_rules_file(path, known_grids=known or None)
+    try:
+        ruleset = load_rules_file(path, known_grids=known or None)
+    except InvalidInput as exc:
+        raise InvalidInput(f"no routing rules loaded and the bundled ones do not fit this district ({exc}); "
+                           "load yours with `dockpatrol rules load FILE`") from None
     repo.save_ruleset(session=session, ruleset=ruleset, source=str(path))
     return ruleset
 

@@ -1,6 +1,13 @@
 """What goes out and what comes back: ticket events, HMAC-signed webhooks with idempotency keys,
 Open311 GeoReport v2 service requests, signed inbound status callbacks, and the retry schedule.
 
+Wire contract of a webhook: ``POST`` of a JSON event (``event_id``, ``topic``, ``at``, ``actor``,
+``from_status``, ``to_status``, ``note``, ``ticket``) with headers ``Idempotency-Key`` (the same on
+every retry: receivers must deduplicate on it, delivery is at-least-once), ``X-Dockpatrol-Event``
+and ``X-Dockpatrol-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``.
+An inbound status callback is signed the same way; its body is ``{"ticket", "action", "actor",
+"note"?, "version"?}`` and it moves the ticket through the same lifecycle as a person would.
+
 Pure: building and checking messages. Sending them (httpx) is the outbox worker's job in pipeline/.
 """
 

@@ -327,3 +327,23 @@ def test_a_patrol_run_is_ticketed_once_however_often_it_is_replayed(district: Se
     again = svc.ticket_patrol_run(session=district, run=run, at=T0 + timedelta(hours=1))
     assert (again.created, again.review, again.sightings, again.already_known) == ((), (), (), 2)
     assert len(repo.list_tickets(session=district)) == 1
+
+
+def test_bbox_list_is_exact_before_the_limit(district: Session) -> None:
+    """Newer tickets whose bbox (not shape) overlaps the query must not crowd the real hit out of a page."""
+    tri = {"type": "Polygon", "coordinates": [[[113.130, 23.030], [113.131, 23.030], [113.130, 23.031],
+                                               [113.130, 23.030]]]}
+    hit_lon, hit_lat = 113.1308, 23.0308  # inside the triangle's bbox, outside the triangle
+    hit = {"type": "Polygon", "coordinates": [[[hit_lon, hit_lat], [hit_lon + 2e-5, hit_lat],
+                                               [hit_lon + 2e-5, hit_lat + 2e-5], [hit_lon, hit_lat + 2e-5],
+                                               [hit_lon, hit_lat]]]}
+    svc.ticket_objects(session=district, at=T0, objects=[
+        Candidate(key="hit", class_name="steel_shed", category="construction", score=0.9, geometry=hit, seen_at=T0)])
+    for n, (cls, cat) in enumerate((("garbage_dump", "pollution"), ("bare_soil", "pollution"), ("smoke", "fire"))):
+        svc.ticket_objects(session=district, at=T0 + timedelta(hours=n + 1), objects=[
+            Candidate(key=f"tri{n}", class_name=cls, category=cat, score=0.9, geometry=tri, seen_at=T0)])
+    query = (hit_lon - 5e-5, hit_lat - 5e-5, hit_lon + 5e-5, hit_lat + 5e-5)
+    assert [t.source_key for t in repo.list_tickets(session=district, bbox=query, limit=1)] == ["hit"]
+    assert len(repo.list_tickets(session=district, bbox=(113.1301, 23.0301, 113.1302, 23.0302))) == 3
+    assert [t.source_key for t in repo.list_tickets(session=district, bbox=(113.1301, 23.0301, 113.1302, 23.0302),
+                                                    limit=2, offset=1)] == ["tri1", "tri0"]
