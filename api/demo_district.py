@@ -142,7 +142,7 @@ def seed(session: Any, district: District | None = None) -> District:
                          rule=area.cadence or "FREQ=WEEKLY", starts_at=SCHEDULE_START)
     for zone_id, name, geometry, reason in district.no_fly:
         areas.upsert_no_fly(session=session, zone_id=zone_id, name=name, geometry=geometry, reason=reason)
-    # The district's routing policy (departments, per-class thresholds, rules) is data: tickets/rules/default.yaml.
+    # The district's routing policy (departments, per-class thresholds, rules) is data: tickets/rulesets/default.yaml.
     tickets_repo.save_ruleset(session=session, source=str(DEFAULT_RULES_PATH), ruleset=load_rules_file(
         DEFAULT_RULES_PATH, known_grids={gid for gid, _, _ in district.grids}))
     return district

@@ -1,6 +1,6 @@
 """Routing policy as data: departments, per-class thresholds and dedup radii, and ordered routing rules.
 
-A rule set is read from YAML (``tickets/rules/default.yaml`` for the demo district), validated
+A rule set is read from YAML (``tickets/rulesets/default.yaml`` for the demo district), validated
 strictly (unknown field, department, team, class or grid → one message naming it), stored in the
 database and evaluated in pure Python by ``tickets.routing.route``.
 """
@@ -20,7 +20,7 @@ import yaml
 from dockpatrol.errors import InvalidInput
 from dockpatrol.taxonomy import CATEGORY_OF, Category
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "rules" / "default.yaml"
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "rulesets" / "default.yaml"
 
 #: Below this score an object goes to the review queue unless its class says otherwise.
 DEFAULT_AUTO_TICKET_MIN_SCORE = 0.5

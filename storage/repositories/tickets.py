@@ -201,18 +201,15 @@ def list_tickets(*, session: Session, statuses: Collection[TicketStatus] = (), d
     stmt = stmt.order_by(TicketRow.created_at.desc(), TicketRow.id)
     if bbox is None or session.get_bind().dialect.name == "postgresql":
         return [_ticket(r) for r in session.scalars(stmt.limit(limit).offset(offset))]
-    # SQLite: the bbox columns pre-filter, shapely decides; page after the exact test so limits hold.
-    query, rows, skipped = box(*bbox), [], 0
-    for row in session.scalars(stmt.execution_options(yield_per=500)):
-        if not shape(row.geometry).intersects(query):
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        rows.append(_ticket(row))
-        if len(rows) == limit:
-            break
-    return rows
+    # SQLite: the bbox columns pre-filter, shapely decides. Page after the exact test so limits hold,
+    # reading more candidates only when bbox-only overlaps crowded the first batch.
+    query, want, batch = box(*bbox), offset + limit, offset + limit
+    while True:
+        rows = list(session.scalars(stmt.limit(batch)))
+        exact = [r for r in rows if shape(r.geometry).intersects(query)]
+        if len(exact) >= want or len(rows) < batch:
+            return [_ticket(r) for r in exact[offset:want]]
+        batch *= 4
 
 
 def all_tickets(*, session: Session) -> list[Ticket]:

@@ -41,7 +41,7 @@ def test_rules_check_names_the_problem_in_one_line(isolated_data_dir: Path, tmp_
 
 
 def test_rules_check_explains_which_rule_wins(isolated_data_dir: Path) -> None:
-    result = cli(isolated_data_dir, "rules", "check", "tickets/rules/default.yaml", "--at", "113.137,23.035",
+    result = cli(isolated_data_dir, "rules", "check", "tickets/rulesets/default.yaml", "--at", "113.137,23.035",
                  "--at", "113.165,23.035", "--class", "steel_shed", "--class", "smoke",
                  "--time", "2026-03-02T21:00+08:00", "--json")
     assert result.returncode == 0, result.stderr
