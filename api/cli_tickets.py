@@ -179,9 +179,12 @@ def tickets_stats(by: str = typer.Option("department", help="department or grid"
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.0%}"
 
+    def hours(v: float | None) -> str:
+        return "-" if v is None else f"{v:g}"
+
     lines = [f"{by:<16} total open overdue dispatch_h close_h  SLA   reopen"]
-    lines += [f"{s.key:<16} {s.total:>5} {s.open:>4} {s.overdue:>7} {s.median_dispatch_h or '-':>10} "
-              f"{s.median_close_h or '-':>7} {pct(s.sla_compliance):>5} {pct(s.reopen_rate):>6}" for s in rows]
+    lines += [f"{s.key:<16} {s.total:>5} {s.open:>4} {s.overdue:>7} {hours(s.median_dispatch_h):>10} "
+              f"{hours(s.median_close_h):>7} {pct(s.sla_compliance):>5} {pct(s.reopen_rate):>6}" for s in rows]
     _emit([s.to_dict() for s in rows], as_json, lines)
 
 
@@ -193,8 +196,8 @@ def tickets_deadlines(as_json: bool = typer.Option(False, "--json")) -> None:
 
     with database().unit_of_work() as session:
         done = sweep_deadlines(session=session, now=_now())
-    _emit([{"ticket_id": e.ticket_id, "action": e.action, "note": e.note} for e in done], as_json,
-          [f"{e.ticket_id} {e.action}: {e.note}" for e in done] or ["nothing due"])
+    _emit([{"ticket": t.number, "action": e.action, "note": e.note, **e.data} for t, e in done], as_json,
+          [f"{t.number} {e.action}: {e.note}" for t, e in done] or ["nothing due"])
 
 
 def _grids_for_check(grids_file: Path | None) -> Any:

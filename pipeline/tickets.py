@@ -297,7 +297,8 @@ def verify_with_flight(*, session: Session, flight_id: str | None, footprints: S
 # ---------------------------------------------------------------- deadlines
 
 
-def sweep_deadlines(*, session: Session, now: datetime, policy: sla.DeadlinePolicy | None = None) -> list[HistoryEntry]:
+def sweep_deadlines(*, session: Session, now: datetime,
+                    policy: sla.DeadlinePolicy | None = None) -> list[tuple[Ticket, HistoryEntry]]:
     """Reminders and escalations owed at ``now`` (each once), recorded and announced."""
     rules = ensure_ruleset(session=session)
     roles = {d.id: d.supervisor_role for d in rules.departments}
@@ -307,8 +308,7 @@ def sweep_deadlines(*, session: Session, now: datetime, policy: sla.DeadlinePoli
         if event is None:
             continue
         new, entry = sla.apply_deadline(t, event, supervisor_role=roles.get(t.department, f"{t.department}.supervisor"))
-        _store(session, t, new, entry)
-        done.append(entry)
+        done.append((_store(session, t, new, entry), entry))
     return done
 
 
@@ -475,4 +475,5 @@ def deadlines_job() -> dict[str, int]:
 
     with database().unit_of_work() as session:
         done = sweep_deadlines(session=session, now=datetime.now(UTC))
-    return {"reminded": sum(e.action == "reminded" for e in done), "escalated": sum(e.action == "escalated" for e in done)}
+    return {"reminded": sum(e.action == "reminded" for _, e in done),
+            "escalated": sum(e.action == "escalated" for _, e in done)}

@@ -242,9 +242,9 @@ def test_concurrent_intakes_get_distinct_ticket_numbers(engine: Engine) -> None:
 def test_deadline_sweep_reminds_then_escalates_once(district: Session) -> None:
     assert len(svc.ticket_objects(session=district, objects=[obj("late")], at=T0).created) == 1  # 72 h SLA
     assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=10)) == []
-    assert [e.action for e in svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=60))] == ["reminded"]
-    (esc,) = svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=73))
-    assert esc.data["to_role"] == "enforcement.supervisor"
+    assert [e.action for _, e in svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=60))] == ["reminded"]
+    ((late, esc),) = svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=73))
+    assert esc.data["to_role"] == "enforcement.supervisor" and late.escalated_at == T0 + timedelta(hours=73)
     assert svc.sweep_deadlines(session=district, now=T0 + timedelta(hours=99)) == []
     topics = [o.topic for o in repo.list_outbox(session=district)]
     assert topics.count("ticket.overdue") == 1 and topics[0] == "ticket.created"
