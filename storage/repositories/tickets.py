@@ -15,7 +15,7 @@ from typing import Any
 from shapely.geometry import box, shape
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from dockpatrol.errors import Conflict, NotFound
 from storage.geometry import SRID, BBox, bbox_of
@@ -438,9 +438,17 @@ def enqueue(*, session: Session, idempotency_key: str, topic: str, destination: 
 
 def claim_due(*, session: Session, now: datetime, worker: str, lease_until: datetime,
               limit: int = 20) -> list[OutboxEntry]:
-    """Lease due pending deliveries to ``worker`` (skipping rows another worker holds); commit to publish."""
+    """Lease due pending deliveries to ``worker`` (skipping rows another worker holds); commit to publish.
+
+    Per ticket and subscription, events go out in order: an entry waits while an older one of the same
+    pair is still pending (a dead-lettered one no longer holds the line; replay can resend it).
+    """
+    older = aliased(OutboxRow)
+    blocked = (select(older.id).where(older.subscription_id == OutboxRow.subscription_id,
+                                      older.ticket_id == OutboxRow.ticket_id, older.status == "pending",
+                                      older.id < OutboxRow.id).exists())
     stmt = (select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now,
-                                    or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now))
+                                    or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now), ~blocked)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)

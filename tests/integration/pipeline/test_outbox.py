@@ -49,6 +49,7 @@ class Receiver:
         self.arrived = threading.Event()
         self.release = threading.Event()
         self.open311: list[dict[str, list[str]]] = []
+        self.order: dict[str, list[str]] = {}  # ticket id → topics in arrival order
         self.lock = threading.Lock()
         receiver = self
 
@@ -85,6 +86,11 @@ class Receiver:
                     receiver.bad_signatures += 1
                     return self._answer(401, b"bad signature")
                 self._process(key, body)
+                event = json.loads(body)
+                with receiver.lock:
+                    seen = receiver.order.setdefault(event["ticket"]["id"], [])
+                    if event["topic"] not in seen:
+                        seen.append(event["topic"])
                 self._answer(200, b"{}")
 
             def _process(self, key: str, body: bytes) -> None:
@@ -175,6 +181,8 @@ def test_receiver_fails_times_out_and_comes_back(sessions: sessionmaker[Session]
         keys = {e.idempotency_key for e in repo.list_outbox(session=s, limit=100)}
     assert receiver.processed == keys  # every event arrived and was acted on once
     assert receiver.total == n_events + 5 and receiver.bad_signatures == 0  # 5 failed tries, then one each
+    for ticket_id, topics in receiver.order.items():  # per ticket, events arrived in the order they happened
+        assert topics == ["ticket.created", "ticket.status_changed", "ticket.dispatched"], ticket_id
     with unit_of_work(sessions) as s:
         retried = [e for e in repo.list_outbox(session=s, limit=100) if e.attempts > 1]
     assert len(retried) >= 1 and all("HTTP 503" in e.last_error or "Timeout" in e.last_error for e in retried)
@@ -187,15 +195,18 @@ def test_dead_letter_after_max_attempts_then_manual_replay(sessions: sessionmake
     receiver.script = ["503"] * (3 * n_events)
     clock = ManualClock(T0)
     with httpx.Client(timeout=2) as client:
-        for _ in range(3):
+        for _ in range(3 * n_events):  # in order per ticket: each event dies in turn
             deliver_once(sessions=sessions, client=client, now=clock.now, worker="w")
             clock.advance(timedelta(hours=1))
         assert outbox_status(sessions) == Counter({"dead": n_events})
+        with unit_of_work(sessions) as s:
+            assert {e.attempts for e in repo.list_outbox(session=s)} == {3}
         deliver_once(sessions=sessions, client=client, now=clock.now, worker="w")
         assert outbox_status(sessions) == Counter({"dead": n_events})  # dead stays dead
         with unit_of_work(sessions) as s:
             assert len(repo.replay(session=s, at=clock.now(), dead=True)) == n_events
-        deliver_once(sessions=sessions, client=client, now=clock.now, worker="w")
+        for _ in range(n_events):
+            deliver_once(sessions=sessions, client=client, now=clock.now, worker="w")
     assert outbox_status(sessions) == Counter({"delivered": n_events})
     assert len(receiver.processed) == n_events
 
