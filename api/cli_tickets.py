@@ -232,12 +232,14 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
                 when: str | None = typer.Option(None, "--time", help="ISO time of the sample (default now)"),
                 grids: Path | None = typer.Option(None, help="GeoJSON grids (default: the database's, else the "
                                                              "demo district's)"),
+                show_all: bool = typer.Option(False, "--explain", help="every rule per sample, and why it does "
+                                                                        "or does not match"),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Validate a rules file against the grids and explain, for sample points, which rule wins."""
     from shapely.geometry import shape
 
     from dockpatrol.taxonomy import CATEGORY_OF
-    from tickets.routing import point_candidate, route
+    from tickets.routing import explain, point_candidate, route
     from tickets.rules import load_rules_file
 
     index = _grids_for_check(grids)
@@ -263,13 +265,19 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
     results = []
     for label, lon, lat in points:
         for c in classes:
-            d = route(point_candidate(lon=lon, lat=lat, class_name=c, category=str(CATEGORY_OF[c]), seen_at=moment),
-                      rules, index, at=moment)
-            results.append({"sample": label, "lon": lon, "lat": lat, "class_name": c, **d.to_dict()})
+            cand = point_candidate(lon=lon, lat=lat, class_name=c, category=str(CATEGORY_OF[c]), seen_at=moment)
+            d = route(cand, rules, index, at=moment)
+            why = [{"rule_id": rid, "matches": reason is None, "why_not": reason}
+                   for rid, reason in explain(cand, rules, index, at=moment)]
+            results.append({"sample": label, "lon": lon, "lat": lat, "class_name": c, **d.to_dict(), "rules": why})
     lines = [f"{file}: valid — {len(rules.rules)} rules, {len(rules.departments)} departments, "
              f"default {rules.default.department} ({rules.default.sla_hours:g} h), {len(index.grids)} grids"]
-    lines += [f"  {r['sample']:<14} {r['class_name']:<20} → {r['rule_id'] or '(default)':<13} {r['department']}"
-              f"{'/' + r['team'] if r['team'] else ''} p{r['priority']} {r['sla_hours']:g} h" for r in results]
+    for r in results:
+        lines.append(f"  {r['sample']:<14} {r['class_name']:<20} → {r['rule_id'] or '(default)':<13} "
+                     f"{r['department']}{'/' + r['team'] if r['team'] else ''} p{r['priority']} {r['sla_hours']:g} h")
+        if show_all:
+            lines += [f"      {'✓' if w['matches'] else '✗'} {w['rule_id']:<13} {w['why_not'] or 'matches'}"
+                      for w in r["rules"]]
     _emit({"valid": True, "rules": len(rules.rules), "samples": results}, as_json, lines)
 
 

@@ -140,7 +140,8 @@ def open_ticket(*, session: Session, candidate: Candidate, routing: RoutingDecis
 
 def _sighting(ticket_id: str, c: Candidate) -> Sighting:
     return Sighting(ticket_id=ticket_id, source_key=c.key, seen_at=c.seen_at, score=c.score, geometry=c.geometry,
-                    flight_id=c.flight_id, frame_id=c.frame_id, evidence_key=c.evidence_key, frames=c.frames)
+                    flight_id=c.flight_id, frame_id=c.frame_id, evidence_key=c.evidence_key, frames=c.frames,
+                    finding_ids=c.finding_ids)
 
 
 def add_sighting(*, session: Session, ticket_id: str, candidate: Candidate, at: datetime) -> Ticket | None:

@@ -316,6 +316,7 @@ class SightingRow(Base):
     frame_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     frames: Mapped[int] = mapped_column(default=1)
+    finding_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class ReviewItemRow(GeoMixin, Timestamps, Base):

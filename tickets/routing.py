@@ -60,22 +60,29 @@ def place_of(geometry: dict[str, Any]) -> tuple[float, float]:
     return float(c.x), float(c.y)
 
 
-def matches(rule: RoutingRule, *, candidate: Candidate, grid_id: str | None, local_time: Any) -> bool:
-    """Whether one rule applies to the candidate at its grid and local time of day."""
+def mismatch(rule: RoutingRule, *, candidate: Candidate, grid_id: str | None, local_time: Any) -> str | None:
+    """Why a rule does not apply to the candidate (its first failing condition), or None when it applies."""
     m = rule.match
     if not rule.enabled:
-        return False
+        return "disabled"
     if m.categories and candidate.category not in m.categories:
-        return False
+        return f"category {candidate.category} not in {sorted(m.categories)}"
     if m.classes and candidate.class_name not in m.classes:
-        return False
+        return f"class {candidate.class_name} not in {sorted(m.classes)}"
     if m.grids and grid_id not in m.grids:
-        return False
+        return f"grid {grid_id or '(none)'} not in {sorted(m.grids)}"
     if m.min_score is not None and candidate.score < m.min_score:
-        return False
+        return f"score {candidate.score:.2f} < {m.min_score:g}"
     if m.max_score is not None and candidate.score > m.max_score:
-        return False
-    return not (m.hours is not None and not m.hours.contains(local_time))
+        return f"score {candidate.score:.2f} > {m.max_score:g}"
+    if m.hours is not None and not m.hours.contains(local_time):
+        return f"{local_time:%H:%M} outside {m.hours}"
+    return None
+
+
+def matches(rule: RoutingRule, *, candidate: Candidate, grid_id: str | None, local_time: Any) -> bool:
+    """Whether one rule applies to the candidate at its grid and local time of day."""
+    return mismatch(rule, candidate=candidate, grid_id=grid_id, local_time=local_time) is None
 
 
 def route(candidate: Candidate, rules: RuleSet, grids: GridIndex, *, at: datetime) -> RoutingDecision:
@@ -116,12 +123,13 @@ def route_to_department(candidate: Candidate, rules: RuleSet, grids: GridIndex, 
                            reason=f"transferred to {department}; no rule of it matched, SLA {sla:g} h")
 
 
-def explain(candidate: Candidate, rules: RuleSet, grids: GridIndex, *, at: datetime) -> list[tuple[str, bool]]:
-    """Every rule in order with whether it matched: what ``rules check`` prints for a sample point."""
+def explain(candidate: Candidate, rules: RuleSet, grids: GridIndex, *,
+            at: datetime) -> list[tuple[str, str | None]]:
+    """Every rule in order with why it does not match (None: it matches): what ``rules check --explain`` prints."""
     lon, lat = place_of(candidate.geometry)
     grid = grids.locate(lon, lat)
     local = at.astimezone(rules.zone).time()
-    return [(r.id, matches(r, candidate=candidate, grid_id=grid.id if grid else None, local_time=local))
+    return [(r.id, mismatch(r, candidate=candidate, grid_id=grid.id if grid else None, local_time=local))
             for r in rules.rules]
 
 

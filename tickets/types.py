@@ -183,6 +183,7 @@ class Sighting:
     frame_id: str | None = None
     evidence_key: str | None = None
     frames: int = 1
+    finding_ids: tuple[str, ...] = ()  # the detections (one per frame) that make up this view
     id: int | None = None
 
 

@@ -248,7 +248,8 @@ def add_sighting(*, session: Session, sighting: Sighting) -> bool:
         return False
     session.add(SightingRow(ticket_id=sighting.ticket_id, source_key=sighting.source_key, seen_at=sighting.seen_at,
                             score=sighting.score, geometry=sighting.geometry, flight_id=sighting.flight_id,
-                            frame_id=sighting.frame_id, evidence_key=sighting.evidence_key, frames=sighting.frames))
+                            frame_id=sighting.frame_id, evidence_key=sighting.evidence_key, frames=sighting.frames,
+                            finding_ids=list(sighting.finding_ids)))
     session.flush()
     return True
 
@@ -257,7 +258,7 @@ def sightings(*, session: Session, ticket_id: str) -> list[Sighting]:
     stmt = select(SightingRow).where(SightingRow.ticket_id == ticket_id).order_by(SightingRow.seen_at, SightingRow.id)
     return [Sighting(ticket_id=r.ticket_id, source_key=r.source_key, seen_at=r.seen_at, score=r.score,
                      geometry=r.geometry, flight_id=r.flight_id, frame_id=r.frame_id, evidence_key=r.evidence_key,
-                     frames=r.frames, id=r.id) for r in session.scalars(stmt)]
+                     frames=r.frames, finding_ids=tuple(r.finding_ids or ()), id=r.id) for r in session.scalars(stmt)]
 
 
 def known_sources(*, session: Session, keys: Collection[str]) -> set[str]:

@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("frame_id", sa.String(64), nullable=True),
         sa.Column("evidence_key", sa.String(500), nullable=True),
         sa.Column("frames", sa.Integer(), nullable=False),
+        sa.Column("finding_ids", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_sightings_ticket_id_tickets"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sightings")),

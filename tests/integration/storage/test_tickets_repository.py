@@ -330,6 +330,8 @@ def test_a_patrol_run_is_ticketed_once_however_often_it_is_replayed(district: Se
     again = svc.ticket_patrol_run(session=district, run=run, at=T0 + timedelta(hours=1))
     assert (again.created, again.review, again.sightings, again.already_known) == ((), (), (), 2)
     assert len(repo.list_tickets(session=district)) == 1
+    (ticket,) = repo.list_tickets(session=district)
+    assert repo.sightings(session=district, ticket_id=ticket.id)[0].finding_ids == ("f1", "f2", "f3")
 
 
 def test_bbox_list_is_exact_before_the_limit(district: Session) -> None:

@@ -72,8 +72,11 @@ def test_disabled_rule_is_skipped(two_grids: GridIndex) -> None:
 
 def test_explain_lists_every_rule_in_order(two_grids: GridIndex) -> None:
     rules = parse_rules(RULES)
-    assert explain(at_point(-50, 0), rules, two_grids, at=T0) == [("night-fire", False), ("fire", False),
-                                                                   ("west", True), ("east", False)]
+    assert explain(at_point(-50, 0), rules, two_grids, at=T0) == [
+        ("night-fire", "category construction not in ['fire']"), ("fire", "category construction not in ['fire']"),
+        ("west", None), ("east", "grid W not in ['E']")]
+    assert explain(at_point(50, 0, "smoke", 0.3), rules, two_grids, at=T0)[:2] == [
+        ("night-fire", "10:00 outside 19:00-07:00"), ("fire", "score 0.30 < 0.5")]
 
 
 def test_transfer_routing_takes_the_departments_own_rule(two_grids: GridIndex) -> None:
