@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dockpatrol.errors import Conflict, Forbidden
 from pipeline import tickets as svc
@@ -44,6 +45,20 @@ def obj(key: str, cls: str = "steel_shed", *, east_m: float = 0.0, score: float 
         category: str = "construction") -> Candidate:
     return Candidate(key=key, class_name=cls, category=category, score=score, geometry=square(east_m, 0),
                      seen_at=seen_at, flight_id=f"F-{key}", evidence_key=f"evidence/{key}.jpg", frames=3)
+
+
+@pytest.fixture
+def committed(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions that really commit (concurrency needs it); the ticket tables are emptied afterwards."""
+    from storage.db import session_factory
+
+    sessions = session_factory(engine)
+    yield sessions
+    with sessions() as s:
+        for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
+                      RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
+            s.execute(delete(table))
+        s.commit()
 
 
 @pytest.fixture
@@ -119,46 +134,35 @@ def test_resolve_requests_a_verification_patrol_and_the_flight_decides(district:
     assert cover_again == []  # reopened is no longer verifying
 
 
-def test_two_concurrent_movers_one_wins_the_other_gets_a_conflict(engine: Engine) -> None:
-    from storage.db import session_factory
-
-    sessions = session_factory(engine)
+def test_two_concurrent_movers_one_wins_the_other_gets_a_conflict(committed: sessionmaker[Session]) -> None:
+    sessions = committed
     with sessions() as s:
         (tid,) = svc.ticket_objects(session=s, objects=[obj("race")], at=T0).created
         s.commit()
-    try:
-        a, b = sessions(), sessions()
-        seen_a = repo.require(session=a, ticket_id=tid)
-        seen_b = repo.require(session=b, ticket_id=tid)
-        assert seen_a.version == seen_b.version
-        assert seen_a.status is TicketStatus.NEW  # no grids stored: the triage queue
-        svc.transition(session=a, ref=tid, action=Action.DISPATCH, actor=OPS, at=T0, expected_version=seen_a.version)
-        a.commit()
-        with pytest.raises(Conflict, match="changed"):
-            svc.transition(session=b, ref=tid, action=Action.REJECT, actor=OPS, at=T0, note="dup",
-                           expected_version=seen_b.version)
-        b.rollback()
-        a.close()
-        b.close()
-        with sessions() as s:
-            t = repo.require(session=s, ticket_id=tid)
-            assert t.status is TicketStatus.DISPATCHED
-            assert [h.action for h in repo.history(session=s, ticket_id=tid)] == ["created", "dispatch"]
-    finally:
-        with sessions() as s:
-            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
-                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
-                s.execute(delete(table))
-            s.commit()
+    a, b = sessions(), sessions()
+    seen_a = repo.require(session=a, ticket_id=tid)
+    seen_b = repo.require(session=b, ticket_id=tid)
+    assert seen_a.version == seen_b.version
+    assert seen_a.status is TicketStatus.NEW  # no grids stored: the triage queue
+    svc.transition(session=a, ref=tid, action=Action.DISPATCH, actor=OPS, at=T0, expected_version=seen_a.version)
+    a.commit()
+    with pytest.raises(Conflict, match="changed"):
+        svc.transition(session=b, ref=tid, action=Action.REJECT, actor=OPS, at=T0, note="dup",
+                       expected_version=seen_b.version)
+    b.rollback()
+    a.close()
+    b.close()
+    with sessions() as s:
+        t = repo.require(session=s, ticket_id=tid)
+        assert t.status is TicketStatus.DISPATCHED
+        assert [h.action for h in repo.history(session=s, ticket_id=tid)] == ["created", "dispatch"]
 
 
-def test_two_threads_moving_one_ticket_at_once_one_wins(engine: Engine) -> None:
+def test_two_threads_moving_one_ticket_at_once_one_wins(committed: sessionmaker[Session]) -> None:
     """Both read version v, then both write at the same moment: exactly one commit, one Conflict."""
     import threading
 
-    from storage.db import session_factory
-
-    sessions = session_factory(engine)
+    sessions = committed
     with sessions() as s:
         (tid,) = svc.ticket_objects(session=s, objects=[obj("race2")], at=T0).created
         s.commit()
@@ -178,35 +182,26 @@ def test_two_threads_moving_one_ticket_at_once_one_wins(engine: Engine) -> None:
                 s.rollback()
                 outcomes[name] = f"conflict: {exc}"
 
-    try:
-        threads = [threading.Thread(target=mover, args=("dispatcher", Action.DISPATCH, "")),
-                   threading.Thread(target=mover, args=("rejecter", Action.REJECT, "duplicate"))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert sorted(v.split(":")[0] for v in outcomes.values()) == ["conflict", "won"], outcomes
-        winner = next(k for k, v in outcomes.items() if v == "won")
-        with sessions() as s:
-            final = repo.require(session=s, ticket_id=tid)
-            steps = [h.action for h in repo.history(session=s, ticket_id=tid)]
-        assert final.status is (TicketStatus.DISPATCHED if winner == "dispatcher" else TicketStatus.REJECTED)
-        assert steps == ["created", "dispatch" if winner == "dispatcher" else "reject"]
-    finally:
-        with sessions() as s:
-            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
-                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
-                s.execute(delete(table))
-            s.commit()
+    threads = [threading.Thread(target=mover, args=("dispatcher", Action.DISPATCH, "")),
+               threading.Thread(target=mover, args=("rejecter", Action.REJECT, "duplicate"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(v.split(":")[0] for v in outcomes.values()) == ["conflict", "won"], outcomes
+    winner = next(k for k, v in outcomes.items() if v == "won")
+    with sessions() as s:
+        final = repo.require(session=s, ticket_id=tid)
+        steps = [h.action for h in repo.history(session=s, ticket_id=tid)]
+    assert final.status is (TicketStatus.DISPATCHED if winner == "dispatcher" else TicketStatus.REJECTED)
+    assert steps == ["created", "dispatch" if winner == "dispatcher" else "reject"]
 
 
-def test_concurrent_intakes_get_distinct_ticket_numbers(engine: Engine) -> None:
+def test_concurrent_intakes_get_distinct_ticket_numbers(committed: sessionmaker[Session]) -> None:
     """Two jobs open tickets on the same day at once: both succeed, numbers differ (savepoint retry)."""
     import threading
 
-    from storage.db import session_factory
-
-    sessions = session_factory(engine)
+    sessions = committed
     created_a = threading.Event()
     errors: list[BaseException] = []
 
@@ -219,24 +214,17 @@ def test_concurrent_intakes_get_distinct_ticket_numbers(engine: Engine) -> None:
         except BaseException as exc:  # reported to the test thread
             errors.append(exc)
 
-    try:
-        b = threading.Thread(target=job_b)
-        b.start()
-        with sessions() as s:
-            svc.ticket_objects(session=s, objects=[obj("na")], at=T0)
-            created_a.set()
-            s.commit()
-        b.join(60)
-        assert errors == []
-        with sessions() as s:
-            numbers = sorted(t.number for t in repo.list_tickets(session=s))
-        assert numbers == ["GC-20260302-00001", "GC-20260302-00002"]
-    finally:
-        with sessions() as s:
-            for table in (OutboxRow, SightingRow, TicketHistoryRow, ReviewItemRow, TicketRow, SubscriptionRow,
-                          RoutingRuleRow, DepartmentRow, RoutingPolicyRow):
-                s.execute(delete(table))
-            s.commit()
+    b = threading.Thread(target=job_b)
+    b.start()
+    with sessions() as s:
+        svc.ticket_objects(session=s, objects=[obj("na")], at=T0)
+        created_a.set()
+        s.commit()
+    b.join(60)
+    assert errors == []
+    with sessions() as s:
+        numbers = sorted(t.number for t in repo.list_tickets(session=s))
+    assert numbers == ["GC-20260302-00001", "GC-20260302-00002"]
 
 
 def test_deadline_sweep_reminds_then_escalates_once(district: Session) -> None:
