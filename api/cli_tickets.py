@@ -200,28 +200,22 @@ def tickets_deadlines(as_json: bool = typer.Option(False, "--json")) -> None:
           [f"{t.number} {e.action}: {e.note}" for t, e in done] or ["nothing due"])
 
 
-def _grids_for_check(grids_file: Path | None) -> Any:
-    from tickets.routing import Grid, GridIndex
-
+def _cells_for_check(grids_file: Path | None) -> list[Any]:
+    """Jurisdictions to check against: a GeoJSON/KML file, else the database's, else the demo district's."""
     if grids_file is not None:
-        try:
-            doc = json.loads(grids_file.read_text(encoding="utf-8"))
-            features = doc["features"]
-            return GridIndex(Grid(id=str(f["properties"]["id"]), name=str(f["properties"].get("name", "")),
-                                  geometry=f["geometry"]) for f in features)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"--grids {str(grids_file)!r}: expected a GeoJSON FeatureCollection with "
-                               f"properties.id ({exc})") from None
+        from missions.areas import load_jurisdictions
+
+        return load_jurisdictions(grids_file)
     from api.context import database
     from storage.repositories import tickets as repo
 
     with database().unit_of_work() as session:
         found = repo.grids(session=session)
-    if not found:
-        from api.demo_district import build_district
+    if found:
+        return found
+    from api.demo_district import build_district
 
-        return GridIndex(Grid(id=i, name=n, geometry=g) for i, n, g in build_district().grids)
-    return GridIndex(found)
+    return list(build_district().grids)
 
 
 @rules_app.command("check")
@@ -230,8 +224,8 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
                                                               "centre of every grid)"),
                 class_name: list[str] = typer.Option([], "--class", help="classes to try (default: all nine)"),
                 when: str | None = typer.Option(None, "--time", help="ISO time of the sample (default now)"),
-                grids: Path | None = typer.Option(None, help="GeoJSON grids (default: the database's, else the "
-                                                             "demo district's)"),
+                grids: Path | None = typer.Option(None, help="GeoJSON or KML grids (default: the database's, "
+                                                             "else the demo district's)"),
                 show_all: bool = typer.Option(False, "--explain", help="every rule per sample, and why it does "
                                                                         "or does not match"),
                 as_json: bool = typer.Option(False, "--json")) -> None:
@@ -239,10 +233,10 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
     from shapely.geometry import shape
 
     from dockpatrol.taxonomy import CATEGORY_OF
-    from tickets.routing import explain, point_candidate, route
+    from tickets.routing import GridIndex, explain, point_candidate, route
     from tickets.rules import load_rules_file
 
-    index = _grids_for_check(grids)
+    index = GridIndex(_cells_for_check(grids))
     rules = load_rules_file(file, known_grids=index.ids)
     moment = datetime.fromisoformat(when) if when else _now()
     if moment.tzinfo is None:
@@ -255,9 +249,10 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
             raise InvalidInput(f"--at {p!r}: expected lon,lat") from None
         points.append((p, lon, lat))
     if not points:
-        for g in index.grids:
-            c = shape(g.geometry).representative_point()
-            points.append((g.id, c.x, c.y))
+        for cell in index.cells:
+            if cell.id not in {c.parent_id for c in index.cells}:
+                c = shape(cell.polygon).representative_point()
+                points.append((cell.id, c.x, c.y))
     classes = class_name or list(CATEGORY_OF)
     for c in classes:
         if c not in CATEGORY_OF:
@@ -271,7 +266,7 @@ def rules_check(file: Path = typer.Argument(..., help="rules YAML"),
                    for rid, reason in explain(cand, rules, index, at=moment)]
             results.append({"sample": label, "lon": lon, "lat": lat, "class_name": c, **d.to_dict(), "rules": why})
     lines = [f"{file}: valid — {len(rules.rules)} rules, {len(rules.departments)} departments, "
-             f"default {rules.default.department} ({rules.default.sla_hours:g} h), {len(index.grids)} grids"]
+             f"default {rules.default.department} ({rules.default.sla_hours:g} h), {len(index.cells)} jurisdictions"]
     for r in results:
         lines.append(f"  {r['sample']:<14} {r['class_name']:<20} → {r['rule_id'] or '(default)':<13} "
                      f"{r['department']}{'/' + r['team'] if r['team'] else ''} p{r['priority']} {r['sla_hours']:g} h")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from shapely.geometry import shape
@@ -43,6 +43,10 @@ from tickets.types import (
     Ticket,
     TicketStatus,
 )
+from vision.types import StoredFinding
+
+if TYPE_CHECKING:
+    from pipeline.patrol import PatrolRun
 
 log = logging.getLogger("dockpatrol.tickets")
 PIPELINE = Actor.system("pipeline")
@@ -410,24 +414,27 @@ def candidate_key(flight_id: str, finding_ids: Sequence[str]) -> str:
     return f"{flight_id}:" + hashlib.sha1("\n".join(sorted(finding_ids)).encode()).hexdigest()[:16]
 
 
-def candidates_from_findings(findings: Sequence[Any], *, flight_id: str, radius_m: float = 3.0) -> list[Candidate]:
-    """Group a flight's findings (objects with id, class_name, category, score, geometry, evidence_key,
-    frame_id, seen_at, area_id) into one Candidate per object, led by its best view."""
+def candidates_from_findings(findings: Sequence[StoredFinding], *, flight_id: str,
+                             radius_m: float = 3.0) -> list[Candidate]:
+    """A flight's stored findings grouped into one Candidate per object (same class, footprints within
+    ``radius_m``), led by its best view; the key follows the group's finding ids."""
     from tickets.dedup import cluster_findings
 
     if not findings:
         return []
-    groups = cluster_findings([f.geometry for f in findings], [f.class_name for f in findings], radius_m=radius_m)
+    groups = cluster_findings([f.finding.geometry for f in findings], [f.finding.class_name for f in findings],
+                              radius_m=radius_m)
     out = []
     for group in groups:
         members = [findings[i] for i in group]
-        best = max(members, key=lambda f: f.score)
-        out.append(Candidate(key=candidate_key(flight_id, [f.id for f in members]), class_name=best.class_name,
-                             category=best.category, score=float(best.score), geometry=best.geometry,
-                             seen_at=min(f.seen_at for f in members), flight_id=flight_id, frame_id=best.frame_id,
-                             evidence_key=best.evidence_key, frames=len(members),
-                             finding_ids=tuple(sorted(f.id for f in members)),
-                             area_id=getattr(best, "area_id", None)))
+        best = max(members, key=lambda f: f.finding.score)
+        out.append(Candidate(key=candidate_key(flight_id, [f.id for f in members]),
+                             class_name=best.finding.class_name, category=str(best.finding.category),
+                             score=float(best.finding.score), geometry=best.finding.geometry,
+                             seen_at=min(f.finding.seen_at for f in members), flight_id=flight_id,
+                             frame_id=best.finding.frame_id, evidence_key=best.finding.evidence_key,
+                             frames=len(members), finding_ids=tuple(sorted(f.id for f in members)),
+                             area_id=best.area_id))
     return out
 
 
@@ -455,15 +462,17 @@ def check_actor_roles(roles: Sequence[str]) -> frozenset[Role]:
 
 
 
-def candidates_from_patrol(run: Any, *, at: datetime) -> list[Candidate]:
-    """A ``pipeline.patrol.PatrolRun``'s grouped sightings as ticket candidates (point geometry, best view)."""
+def candidates_from_patrol(run: PatrolRun, *, at: datetime) -> list[Candidate]:
+    """A patrol's grouped sightings as ticket candidates: the best view's ground polygon (the point when
+    the sighting carries no views), keyed by the group's finding ids."""
     return [Candidate(key=candidate_key(run.flight_id, s.finding_ids), class_name=s.class_name, category=s.category,
-                      score=float(s.score), geometry={"type": "Point", "coordinates": [s.lon, s.lat]}, seen_at=at,
-                      flight_id=run.flight_id, evidence_key=s.evidence_key, frames=s.frames,
-                      finding_ids=tuple(s.finding_ids), area_id=run.area_id) for s in run.sightings]
+                      score=float(s.score), seen_at=at, flight_id=run.flight_id, evidence_key=s.evidence_key,
+                      geometry=s.views[0] if s.views else {"type": "Point", "coordinates": [s.lon, s.lat]},
+                      frames=s.frames, finding_ids=tuple(s.finding_ids), area_id=run.area_id)
+            for s in run.sightings]
 
 
-def ticket_patrol_run(*, session: Session, run: Any, at: datetime) -> IntakeReport:
+def ticket_patrol_run(*, session: Session, run: PatrolRun, at: datetime) -> IntakeReport:
     """Ticket one patrol end to end (idempotent: a second call finds every object already known)."""
     return ticket_flight(session=session, flight_id=run.flight_id, objects=candidates_from_patrol(run, at=at),
                          footprints=list(run.footprints), at=at)

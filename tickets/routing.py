@@ -1,55 +1,39 @@
 """Routing: which department, team, priority and SLA a ticket gets, from a RuleSet, in pure Python.
 
 The ticket's place is the representative point of its geometry; its grid (网格) is the smallest
-jurisdiction covering that point, a point on a shared boundary going to the grid with the lower
-id so that the answer never depends on load order.
+jurisdiction covering that point, by the one rule of :func:`missions.areas.locate_jurisdiction`
+(a point on a shared border goes to the lower id, whatever the load order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import shapely
-from shapely.geometry import Point, shape
+from shapely.geometry import shape
 
 from dockpatrol.errors import InvalidInput
+from missions.areas import JurisdictionGrid, locate_jurisdiction
+from missions.types import Jurisdiction
 from tickets.rules import RoutingRule, RuleSet
 from tickets.types import Candidate, RoutingDecision
 
 
-@dataclass(frozen=True)
-class Grid:
-    """A jurisdiction polygon tickets are routed by (lon/lat GeoJSON)."""
-
-    id: str
-    name: str
-    geometry: dict[str, Any]
-
-
 class GridIndex:
-    """Point-in-polygon over a district's grids through an STRtree; boundaries count as inside."""
+    """A district's jurisdictions for routing: the finest cell covering a point (through
+    :class:`missions.areas.JurisdictionGrid`), else the smallest enclosing one (a street outside every grid)."""
 
-    def __init__(self, grids: Iterable[Grid]) -> None:
-        self.grids: tuple[Grid, ...] = tuple(grids)
-        self._shapes = [shape(g.geometry) for g in self.grids]
-        for g, s in zip(self.grids, self._shapes, strict=True):
-            if not s.is_valid:
-                raise InvalidInput(f"grid {g.id!r}: polygon is not valid ({shapely.is_valid_reason(s)})")
-        self._tree = shapely.STRtree(self._shapes)
-        self.ids = frozenset(g.id for g in self.grids)
+    def __init__(self, cells: Iterable[Jurisdiction]) -> None:
+        self.cells: tuple[Jurisdiction, ...] = tuple(cells)
+        parents = {c.parent_id for c in self.cells if c.parent_id}
+        self._finest = JurisdictionGrid([c for c in self.cells if c.id not in parents])
+        self._enclosing = [c for c in self.cells if c.id in parents]
+        self.ids = frozenset(c.id for c in self.cells)
 
-    def locate(self, lon: float, lat: float) -> Grid | None:
-        """The smallest grid covering (lon, lat); ties (shared edges) go to the lowest id."""
-        hits = self._tree.query(Point(lon, lat), predicate="intersects").tolist()
-        if not hits:
-            return None
-        # Nested jurisdictions: the smallest wins. Neighbours of (nearly) equal size on a shared edge: lowest id.
-        smallest = min(self._shapes[i].area for i in hits)
-        near = [i for i in hits if self._shapes[i].area <= smallest * 1.01]
-        return self.grids[min(near, key=lambda i: self.grids[i].id)]
+    def locate(self, lon: float, lat: float) -> Jurisdiction | None:
+        return self._finest.locate(lon, lat) or locate_jurisdiction(self._enclosing, lon=lon, lat=lat)
+
 
 def place_of(geometry: dict[str, Any]) -> tuple[float, float]:
     """(lon, lat) that stands for a geometry: its centroid when inside it, else a point on its surface."""
@@ -138,8 +122,3 @@ def point_candidate(*, lon: float, lat: float, class_name: str, category: str, s
     """A candidate at a point (rules check samples, tests)."""
     return Candidate(key=key, class_name=class_name, category=category, score=score,
                      geometry={"type": "Point", "coordinates": [lon, lat]}, seen_at=seen_at)
-
-
-def grids_from(items: Sequence[tuple[str, str, dict[str, Any]]]) -> GridIndex:
-    """A GridIndex from (id, name, GeoJSON) triples."""
-    return GridIndex(Grid(id=i, name=n, geometry=g) for i, n, g in items)

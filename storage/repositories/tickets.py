@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from dockpatrol.errors import Conflict, NotFound
+from missions.types import Jurisdiction
 from storage.geometry import SRID, BBox, bbox_of
+from storage.repositories import jurisdictions
 from storage.tables import (
     DepartmentRow,
-    JurisdictionRow,
     OutboxRow,
     ReviewItemRow,
     RoutingPolicyRow,
@@ -33,7 +34,6 @@ from storage.tables import (
 )
 from tickets.dedup import TicketRef
 from tickets.delivery import Subscription, SubscriptionKind, Topic
-from tickets.routing import Grid
 from tickets.rules import RuleSet, parse_rules
 from tickets.types import (
     Candidate,
@@ -356,10 +356,9 @@ def load_ruleset(*, session: Session) -> RuleSet | None:
     return parse_rules(doc, source="database rule set")
 
 
-def grids(*, session: Session) -> list[Grid]:
-    """Every jurisdiction as a routing grid (the routing picks the smallest that covers a point)."""
-    return [Grid(id=r.id, name=r.name, geometry=r.geometry)
-            for r in session.scalars(select(JurisdictionRow).order_by(JurisdictionRow.id))]
+def grids(*, session: Session) -> list[Jurisdiction]:
+    """Every jurisdiction (grids and what encloses them): what tickets are routed by."""
+    return jurisdictions.list_all(session=session)
 
 
 # ---------------------------------------------------------------- subscriptions and the outbox

@@ -1,7 +1,7 @@
 """tickets: routing policy, sightings, review queue, subscriptions, outbox delivery state, ticket version
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-06 05:55:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from storage.geometry import GeoJSONGeometry
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

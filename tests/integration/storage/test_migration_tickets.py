@@ -45,7 +45,7 @@ def test_0003_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     cfg = _config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+        command.downgrade(cfg, "0002")
     assert "sightings" not in inspect(engine).get_table_names()
     assert "version" not in {c["name"] for c in inspect(engine).get_columns("tickets")}
     assert upgrade(engine) == "0003"

@@ -65,8 +65,8 @@ def committed(engine: Engine) -> Iterator[sessionmaker[Session]]:
 def district(session: Session) -> Session:
     from api.demo_district import build_district
 
-    for grid_id, name, geometry in build_district().grids:
-        jurisdictions.upsert(session=session, jurisdiction_id=grid_id, name=name, geometry=geometry)
+    for cell in build_district().grids:
+        jurisdictions.upsert(session=session, jurisdiction=cell)
     repo.save_subscription(session=session, subscription=Subscription(
         id="ops-centre", kind=SubscriptionKind.WEBHOOK, url="http://127.0.0.1:9/hook", secret="k"))
     return session

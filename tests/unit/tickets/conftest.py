@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tickets.routing import Grid, GridIndex
+from missions.types import Jurisdiction
+from tickets.routing import GridIndex
 from tickets.types import Candidate, Ticket, TicketStatus
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Guicheng (UTC+8)
@@ -51,5 +52,6 @@ def two_grids() -> GridIndex:
         (a, b), (c, d) = at_m(x0, y0), at_m(x1, y1)
         return {"type": "Polygon", "coordinates": [[[a, b], [c, b], [c, d], [a, d], [a, b]]]}
 
-    return GridIndex([Grid("S", "street", rect(-500, -500, 500, 500)), Grid("W", "west", rect(-100, -100, 0, 100)),
-                      Grid("E", "east", rect(0, -100, 100, 100))])
+    return GridIndex([Jurisdiction("S", "street", rect(-500, -500, 500, 500), kind="street"),
+                      Jurisdiction("W", "west", rect(-100, -100, 0, 100), parent_id="S"),
+                      Jurisdiction("E", "east", rect(0, -100, 100, 100), parent_id="S")])

@@ -9,7 +9,7 @@ import pytest
 
 from dockpatrol.errors import InvalidInput
 from tests.unit.tickets.conftest import T0, at_m
-from tickets.routing import GridIndex, explain, grids_from, point_candidate, route, route_to_department
+from tickets.routing import GridIndex, explain, point_candidate, route, route_to_department
 from tickets.rules import DEFAULT_RULES_PATH, load_rules_file, parse_rules
 
 RULES = {
@@ -120,12 +120,28 @@ def test_the_demo_district_rules_load_against_its_grids() -> None:
     from api.demo_district import build_district
 
     district = build_district()
-    grids = grids_from(district.grids)
+    grids = GridIndex(district.grids)
     rules = load_rules_file(DEFAULT_RULES_PATH, known_grids=grids.ids)
     assert {d.id for d in rules.departments} == {"enforcement", "environmental", "fire_emergency", "triage"}
     shed = point_candidate(lon=113.137, lat=23.035, class_name="steel_shed", category="construction", seen_at=T0)
     assert route(shed, rules, grids, at=T0).rule_id == "R-CONS-WEST"
     assert rules.policy("smoke").dedup_radius_m == 60.0
+
+
+def test_a_shared_demo_grid_border_goes_to_the_lowest_id_in_any_load_order() -> None:
+    """The demo grids are equal in plan but differ by m² after vertex rounding: still the lowest id wins."""
+    from shapely.geometry import Point, shape
+
+    from api.demo_district import build_district
+
+    cells = {c.id: c for c in build_district().grids}
+    border = shape(cells["G-B1"].polygon).intersection(shape(cells["G-B2"].polygon))
+    lon, lat = border.coords[1]  # a vertex both cells share
+    covering = sorted(c.id for c in cells.values() if shape(c.polygon).covers(Point(lon, lat)))
+    assert len(covering) >= 2
+    for order in (list(cells.values()), list(reversed(cells.values()))):
+        located = GridIndex(order).locate(lon, lat)
+        assert located is not None and located.id == covering[0]
 
 
 def test_rules_file_errors_name_the_file(tmp_path: Path) -> None:
