@@ -14,8 +14,7 @@ from datetime import datetime
 from shapely.geometry import shape
 
 from dockpatrol.errors import Conflict, Forbidden, InvalidInput
-from dockpatrol.geo import LocalProjection
-from tickets.routing import place_of
+from missions.areas import area_m2 as ground_area_m2
 from tickets.types import Actor, Candidate, ReviewItem, ReviewKind, ReviewStatus, Role
 
 #: How much more a category's unseen hazard weighs: fire spreads in minutes, pollution in days.
@@ -26,10 +25,7 @@ REVIEWER_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 def area_m2(geometry: dict) -> float | None:
     """Ground area of a polygon in m² (None for points and lines: no area known)."""
     geom = shape(geometry)
-    if geom.area == 0:
-        return None
-    lon, lat = place_of(geometry)
-    return float(LocalProjection.around(lon, lat).geometry_to_metric(geom).area)
+    return ground_area_m2(geom) if geom.area > 0 else None
 
 
 def new_item(candidate: Candidate, *, reason: str, at: datetime, kind: ReviewKind = ReviewKind.OBJECT) -> ReviewItem:
