@@ -154,6 +154,37 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
             "dropped_out_of_scope": len(found) - len(kept)}
 
 
+@job("tickets.open")
+def open_tickets(flight_id: str, frame_id: str | None = None) -> dict[str, Any]:
+    """Ticket a flight's objects: those one frame saw (while the vehicle still flies), or, without a frame,
+    all of them, after verifying the re-inspected tickets its footprints cover. Idempotent: objects already
+    known change nothing, and an object seen again joins its ticket as a sighting."""
+    from datetime import UTC, datetime
+
+    import shapely
+
+    from pipeline.patrol import sightings_of_flight
+    from pipeline.tickets import candidates_from_findings, ticket_flight, ticket_objects
+    from storage.platform import database
+    from storage.repositories import findings as finding_repo
+
+    with database().unit_of_work() as session:
+        found = finding_repo.findings_of_flight(session=session, flight_id=flight_id)
+        objects = candidates_from_findings(found, flight_id=flight_id)
+        if frame_id is not None:
+            mine = {f.id for f in found if f.finding.frame_id == frame_id}
+            objects = [o for o in objects if mine & set(o.finding_ids)]
+        at = max((f.finding.seen_at for f in found), default=datetime.now(UTC))
+        if frame_id is not None:
+            report = ticket_objects(session=session, objects=objects, at=at)
+        else:
+            _, footprints = sightings_of_flight(flight_id, radius_m=3.0)
+            report = ticket_flight(session=session, flight_id=flight_id, objects=objects, at=at,
+                                   footprints=[shapely.geometry.mapping(f) for f in footprints])
+    return {"created": list(report.created), "sightings": len(report.sightings), "review": len(report.review),
+            "already_known": report.already_known, "notes": list(report.notes)}
+
+
 @job("patrol.reconcile")
 def reconcile_flight(flight_id: str) -> dict[str, Any]:
     """Bring a flight's imagery to rest: every photo stored, ingested and analysed, the mission's status

@@ -23,7 +23,15 @@ from typing import Any
 from dockpatrol.errors import NotFound, Unavailable
 from flight.types import Flight, FlightStatus
 from missions.types import MissionStatus
-from pipeline.frames import FrameJob, photos_in, process_frame, raw_key_for, raw_spool
+from pipeline.frames import (
+    TICKETS_JOB,
+    FrameJob,
+    photos_in,
+    process_frame,
+    raw_key_for,
+    raw_spool,
+    tickets_installed,
+)
 from pipeline.ledger import JobFailed, Ledger, job_key
 from vision.types import FrameStatus
 
@@ -102,6 +110,11 @@ def reconcile(*, flight_id: str, ledger: Ledger) -> dict[str, Any]:
     for key in raw_keys:
         try:
             process_frame(ledger, work, key)
+        except JobFailed as exc:
+            failed.append(str(exc))
+    if tickets_installed() and not failed:
+        try:
+            ledger.run(TICKETS_JOB, key=job_key(TICKETS_JOB, flight_id), flight_id=flight_id)
         except JobFailed as exc:
             failed.append(str(exc))
     with db.unit_of_work() as session:

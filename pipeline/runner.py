@@ -45,8 +45,15 @@ def _lookup(name: str) -> Callable[..., Any]:
         raise InvalidInput(f"unknown job {name!r}; registered: {', '.join(sorted(JOBS))}") from None
 
 
+#: Modules whose import registers jobs (a worker must know every name the service may send).
+JOB_MODULES = ("pipeline.jobs", "pipeline.tickets", "pipeline.outbox")
+
+
 def _load_jobs() -> None:
-    import pipeline.jobs  # noqa: F401  (registers the jobs)
+    import importlib
+
+    for module in JOB_MODULES:
+        importlib.import_module(module)
 
 
 class InProcessRunner:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockpatrol.errors import ConfigError, DockpatrolError
+from dockpatrol.errors import ConfigError, DockpatrolError, InvalidInput
 from missions.scheduler import Occupancy, PatrolRequest, SchedulerConfig, TimetableEntry, schedule
 from missions.types import Dock, DockStatus, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
 from missions.weather import ConstantWeather, Weather, WeatherLimits, WeatherSource
@@ -36,6 +36,7 @@ from pipeline.frames import MediaSource
 from pipeline.ledger import Ledger
 from pipeline.patrol import FolderMedia, PatrolOptions, PatrolRun, VehicleLink, dock_vehicle, run_patrol
 from pipeline.recovery import recover
+from pipeline.types import JobStatus
 from pipeline.vehicles import VEHICLE_PROVIDERS
 
 log = logging.getLogger("dockpatrol.service")
@@ -109,6 +110,8 @@ class ServiceOptions:
     lookback_s: float = 3600.0
     #: only these areas (a service per sector of a district); None: every area
     areas: frozenset[str] | None = None
+    #: fly the verification patrols that resolved tickets request
+    reinspections: bool = True
 
 
 @dataclass
@@ -167,6 +170,7 @@ class PatrolService:
         self._pool = ThreadPoolExecutor(max_workers=options.max_parallel, thread_name_prefix="patrol")
         self._lock = threading.Lock()
         self._no_fly: tuple[NoFlyZone, ...] = ()
+        self._outbox: Any = None
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -227,9 +231,15 @@ class PatrolService:
                        if self.options.areas is None or m.area_id in self.options.areas]
             aborts = flights.abort_requests(session=session)
         self._handle_aborts(aborts)
+        self._deliver_outbox()
         fleet = self._refresh_docks(fleet, now)
         requests = [PatrolRequest(id=m.id, area_id=m.area_id, not_before=m.scheduled_for, priority=m.priority,
                                   source="ad-hoc") for m in planned if m.area_id is not None]
+        if self.options.reinspections:
+            for request in _reinspection_requests():
+                area = reinspection_area(request)
+                area_list.append(area)
+                requests.append(replace(request, area_id=area.id, lon=None, lat=None))
         emergency = any(r.priority is Priority.EMERGENCY for r in requests)
         occupied = [Occupancy(a.dock_id, now, max(a.end, now + timedelta(seconds=1)), "flying")
                     for a in self._active.values() if not (emergency and a.priority is Priority.ROUTINE)]
@@ -263,8 +273,20 @@ class PatrolService:
             area = area_by_id.get(entry.area_id or "")
             if area is None:
                 continue
+            if area.id.startswith(REINSPECTION_PREFIX):
+                _store_area(area)  # a verification patrol's area exists for as long as its records
             self._launch(entry, mission_id, area, dock_by_id[entry.dock_id], now)
         return next_start
+
+    def _deliver_outbox(self) -> None:
+        """One outbox delivery pass per tick, in the background, when the tickets pipeline is installed."""
+        from pipeline.runner import JOBS, _load_jobs
+
+        _load_jobs()
+        if OUTBOX_JOB not in JOBS or (self._outbox is not None and self._outbox.status() in
+                                       (JobStatus.QUEUED, JobStatus.RUNNING)):
+            return
+        self._outbox = self.ledger.runner.submit(OUTBOX_JOB)
 
     def _launched(self, entries: tuple[TimetableEntry, ...]) -> set[str]:
         from storage.platform import database
@@ -377,6 +399,10 @@ class PatrolService:
                              options=replace(self.options.patrol, camera=dock.camera), flight_id=flight_id,
                              mission_id=mission_id, priority=entry.priority, abort=abort, on_event=on_event,
                              ledger=self.ledger, echo=self.echo)
+        except InvalidInput as exc:  # the patrol cannot be planned or flown as asked: nothing took off
+            self._set_dock(dock.id, DockStatus.READY, f"last patrol refused: {exc}")
+            self._skip(entry, mission_id, f"cannot be flown: {exc}", at)
+            raise
         except Exception as exc:
             offline = heard["at"] is None
             self._set_dock(dock.id, DockStatus.OFFLINE if offline else DockStatus.READY,
@@ -389,6 +415,52 @@ class PatrolService:
         with self._lock:
             self.report.completed.append(run)
         return run
+
+
+OUTBOX_JOB = "outbox.deliver"
+#: areas the service makes for verification patrols: a rectangle around the ticket's place
+REINSPECTION_PREFIX = "R-"
+REINSPECTION_MIN_SIDE_M = 200.0
+REINSPECTION_ASPECT = 0.75
+
+
+def _reinspection_requests() -> list[PatrolRequest]:
+    """Verification patrols that resolved tickets owe (none when the tickets pipeline is not installed)."""
+    try:
+        from pipeline.tickets import pending_reinspections
+    except ModuleNotFoundError:
+        return []
+    from storage.platform import database
+
+    with database().unit_of_work() as session:
+        return pending_reinspections(session=session)
+
+
+def reinspection_area(request: PatrolRequest) -> PatrolArea:
+    """The area a verification patrol surveys: a rectangle around the ticket's place, every scenario."""
+    from dockpatrol.geo import LocalProjection
+    from dockpatrol.taxonomy import Category
+
+    if request.lon is None or request.lat is None:
+        raise ConfigError(f"re-inspection request {request.id} has no place")
+    proj = LocalProjection.around(request.lon, request.lat)
+    x, y = (float(v) for v in proj.to_metric(request.lon, request.lat))
+    half_w = max(2 * request.radius_m, REINSPECTION_MIN_SIDE_M) / 2
+    half_h = half_w * REINSPECTION_ASPECT  # the camera's 4:3 footprint covers it in whole lines
+    lons, lats = proj.to_lonlat([x - half_w, x + half_w, x + half_w, x - half_w, x - half_w],
+                                [y - half_h, y - half_h, y + half_h, y + half_h, y - half_h])
+    polygon = {"type": "Polygon", "coordinates": [[[round(float(a), 7), round(float(b), 7)]
+                                                   for a, b in zip(lons, lats, strict=True)]]}
+    return PatrolArea(id=f"{REINSPECTION_PREFIX}{request.id}"[:64], name=f"re-inspection {request.source}",
+                      polygon=polygon, scenarios=frozenset(Category), gsd_cm=3.0)
+
+
+def _store_area(area: PatrolArea) -> None:
+    from storage.platform import database
+    from storage.repositories import areas
+
+    with database().unit_of_work() as session:
+        areas.upsert(session=session, area=area)
 
 
 def _default_media_root() -> Path:

@@ -120,10 +120,41 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
         options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(),
                                areas=frozenset(p.area.id for p in patrols), lookback_s=0.0),
         echo=lambda line: console.print(f"  {line}"))
-    with _progress(console, [p.area.id for p in patrols]):
-        service.run(until=start + timedelta(hours=1))
-    results = [_score(world, p, start) for p in patrols]
-    _print_day(console, results)
+    receiver = WebhookReceiver()
+    receiver.subscribe()
+    try:
+        with _progress(console, [p.area.id for p in patrols]):
+            service.run(until=start + timedelta(hours=1))
+        results = [_score(world, p, start) for p in patrols]
+        _print_day(console, results)
+        flush_outbox()
+        console.print(f"city operations centre webhook ({receiver.url}): {receiver.count()} ticket events received")
+        resolved = department_resolves(at=start + timedelta(hours=6), limit=3 if quick else 6)
+        console.print(f"departments resolved {len(resolved)} tickets; each asks for a verification patrol"
+                      + (f": {', '.join(resolved)}" if resolved else ""))
+        next_day = start + timedelta(days=1)
+        console.print(f"re-inspection day {next_day:%Y-%m-%d}: verification patrols close fixed tickets and "
+                      "reopen the ones still there")
+        verifier = PatrolService(
+            clock=SimulatedClock(next_day - timedelta(minutes=1), speedup=SPEEDUP),
+            ledger=Ledger(runner=InProcessRunner(workers=2)),
+            options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(), areas=frozenset(),
+                                   lookback_s=0.0),
+            echo=lambda line: console.print(f"  {line}"))
+        verified = verifier.run(until=next_day + timedelta(hours=2))
+        flush_outbox()
+        outcomes = verification_outcomes()
+        console.print(f"verification patrols: {len(verified.completed)} flown; tickets closed "
+                      f"{outcomes.get('closed', 0)}, reopened {outcomes.get('reopened', 0)}, still to verify "
+                      f"{outcomes.get('verifying', 0)}; webhook events received {receiver.count()}")
+        _print_tickets(console)
+        latency = day_latency(results)
+        if latency:
+            console.print(f"capture→ticket latency: median {latency['median']:.1f} s, max {latency['max']:.1f} s "
+                          f"over {latency['n']} ticketed frames (photo in hand→ticket median "
+                          f"{latency['photo_median']:.1f} s)")
+    finally:
+        receiver.close()
     reports = get_settings().data_dir / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     path = reports / f"patrol-day-{start:%Y-%m-%d}.html"
@@ -262,11 +293,116 @@ def _print_day(console: Console, day: list[DayPatrol]) -> None:
     console.print(f"against the twin's truth: precision {stats['precision']:.2f}, recall {stats['recall']:.2f} "
                   f"({stats['true']} true of {stats['found']} objects, {stats['in_view']} twin violations in view); "
                   f"georeference error median {stats['georef_median_m']:.1f} m, max {stats['georef_max_m']:.1f} m")
+
+
+def _print_tickets(console: Console) -> None:
     tickets = ticket_counts()
-    if tickets:
-        console.print("tickets: " + ", ".join(f"{dept}/{status} {n}" for (dept, status), n in sorted(tickets.items())))
-    else:
-        console.print("tickets: none (the tickets pipeline is not installed in this build)")
+    table = Table(title="Tickets per department and status")
+    for column in ("department", "status", "tickets"):
+        table.add_column(column)
+    for (dept, status), n in sorted(tickets.items()):
+        table.add_row(dept, status, str(n))
+    console.print(table if tickets else "tickets: none")
+
+
+def day_latency(day: list[DayPatrol]) -> dict[str, float] | None:
+    """Capture→ticket latency over the day's flights (medians of their per-flight medians, worst max)."""
+    per = [d.pipeline.get("capture_to_ticket_s") for d in day if d.pipeline]
+    photo = [d.pipeline.get("photo_to_ticket_s") for d in day if d.pipeline]
+    per = [p for p in per if p]
+    photo = [p for p in photo if p]
+    if not per:
+        return None
+    return {"median": statistics.median(p["median"] for p in per), "max": max(p["max"] for p in per),
+            "n": sum(p["n"] for p in per),
+            "photo_median": statistics.median(p["median"] for p in photo) if photo else float("nan")}
+
+
+class WebhookReceiver:
+    """The city operations centre's end of the webhook: a local HTTP server that counts what arrives."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received: list[bytes] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/dockpatrol"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def subscribe(self) -> None:
+        from storage.platform import database
+        from storage.repositories import tickets
+        from tickets.delivery import Subscription, SubscriptionKind
+
+        with database().unit_of_work() as session:
+            tickets.save_subscription(session=session, subscription=Subscription(
+                id="demo-city-ops", kind=SubscriptionKind.WEBHOOK, url=self.url, secret="demo-webhook-secret"))
+
+    def count(self) -> int:
+        return len(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def flush_outbox(passes: int = 20) -> None:
+    """Deliver what the outbox holds now (the patrol service does this every tick; the demo finishes it)."""
+    from pipeline.outbox import deliver_once, make_client
+    from storage.platform import database
+
+    with make_client() as client:
+        for _ in range(passes):
+            if not deliver_once(sessions=database().sessions, client=client).attempted:
+                return
+
+
+def department_resolves(*, at: datetime, limit: int) -> list[str]:
+    """A simulated department at work: every other dispatched ticket (by number, at most ``limit``) is
+    accepted, worked and resolved by the department's field team, which requests its verification
+    patrol. Idempotent: a second run finds the chosen tickets no longer dispatched."""
+    from pipeline.tickets import transition
+    from storage.platform import database
+    from storage.repositories import tickets
+    from tickets.types import Action, Actor, Role, TicketStatus
+
+    done = []
+    with database().unit_of_work() as session:
+        chosen = sorted(tickets.in_status(session=session, status=TicketStatus.DISPATCHED), key=lambda t: t.number)
+        for i, t in enumerate(chosen):
+            if i % 2 or len(done) >= limit:
+                continue
+            field = Actor(id=f"{t.department}.field", roles=frozenset({Role.FIELD}), department=t.department)
+            for step, minutes in ((Action.ACCEPT, 0), (Action.START, 30), (Action.RESOLVE, 120)):
+                transition(session=session, ref=t.id, action=step, actor=field, at=at + timedelta(minutes=minutes),
+                           note="demo department")
+            done.append(t.number)
+    return done
+
+
+def verification_outcomes() -> dict[str, int]:
+    """Tickets a verification patrol decided: closed, reopened, or still waiting for one."""
+    from storage.platform import database
+    from storage.repositories import tickets
+    from tickets.types import TicketStatus
+
+    with database().unit_of_work() as session:
+        closed = len(tickets.in_status(session=session, status=TicketStatus.CLOSED))
+        verifying = len(tickets.in_status(session=session, status=TicketStatus.VERIFYING))
+        reopened = sum(1 for t in tickets.all_tickets(session=session) if t.reopen_count > 0)
+    return {"closed": closed, "reopened": reopened, "verifying": verifying}
 
 
 def day_stats(day: list[DayPatrol]) -> dict[str, float]:
