@@ -380,9 +380,11 @@ def department_resolves(*, at: datetime, limit: int) -> list[str]:
 
     done = []
     with database().unit_of_work() as session:
-        chosen = sorted(tickets.in_status(session=session, status=TicketStatus.DISPATCHED), key=lambda t: t.number)
-        for i, t in enumerate(chosen):
-            if i % 2 or len(done) >= limit:
+        # the day's tickets (opened before the department's working hours), every other one, the same set on a rerun
+        todays = sorted((t for t in tickets.all_tickets(session=session) if t.created_at < at), key=lambda t: t.number)
+        chosen = [t for i, t in enumerate(todays) if i % 2 == 0][:limit]
+        for t in chosen:
+            if t.status is not TicketStatus.DISPATCHED:
                 continue
             field = Actor(id=f"{t.department}.field", roles=frozenset({Role.FIELD}), department=t.department)
             for step, minutes in ((Action.ACCEPT, 0), (Action.START, 30), (Action.RESOLVE, 120)):

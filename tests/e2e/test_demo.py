@@ -25,18 +25,26 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
     out = first.stdout
     assert "docks fly at once" in out and "flight: D" in out and "completed" in out
     assert "precision" in out and "recall" in out and "georeference error" in out
+    assert "ticket events received" in out and "verification patrols:" in out and "capture→ticket latency" in out
     assert "report:" in out
 
     from storage.platform import database, object_store
-    from storage.tables import FindingRow, FlightRow, FrameRow, MissionRow
+    from storage.tables import FindingRow, FlightRow, FrameRow, MissionRow, OutboxRow, TicketRow
 
     with database().unit_of_work() as s:
         flights = s.scalars(select(FlightRow)).all()
         missions = s.scalars(select(MissionRow)).all()
         frames = s.scalars(select(FrameRow)).all()
         findings = s.scalar(select(func.count()).select_from(FindingRow))
-    assert len(flights) == 2 and {f.dock_id for f in flights} == {m.dock_id for m in missions}
-    assert {m.status for m in missions} == {"completed"} and "A00" in {m.area_id for m in missions}
+        tickets = s.scalars(select(TicketRow)).all()
+        undelivered = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status != "delivered"))
+    day_one = [m for m in missions if not m.area_id.startswith("R-")]
+    verifications = [m for m in missions if m.area_id.startswith("R-")]
+    assert len(day_one) == 2 and "A00" in {m.area_id for m in day_one}
+    assert verifications and {m.status for m in missions} == {"completed"}
+    assert len({m.dock_id for m in day_one}) == 2  # two docks flew at once
+    assert tickets and undelivered == 0  # every ticket event reached the webhook receiver
+    assert {t.status for t in tickets} & {"closed", "reopened"}  # the verification patrols decided
     assert {f.status for f in flights} == {"landed"}
     assert sum(f.summary["photos"] for f in flights) == len(frames) > 0
     assert {f.status for f in frames} == {"analysed"}
@@ -52,5 +60,6 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
     assert second.returncode == 0 and "report:" in second.stdout
     assert "launching" not in second.stdout  # the day was flown: nothing flies again
     with database().unit_of_work() as s:
-        assert s.scalar(select(func.count()).select_from(FlightRow)) == 2
+        assert s.scalar(select(func.count()).select_from(FlightRow)) == len(flights)
         assert s.scalar(select(func.count()).select_from(FindingRow)) == findings
+        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(tickets)  # no duplicate tickets
