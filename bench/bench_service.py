@@ -23,6 +23,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -156,24 +157,17 @@ def _service_overhead(world: object, camera: object) -> None:
                             options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(),
                                                    areas=frozenset(p.area.id for p in patrols), lookback_s=0.0),
                             echo=print if os.environ.get("BENCH_VERBOSE") else (lambda _line: None))
-    tick, recover = service.tick, service_module.recover
+    def timed(fn: Any, what: str) -> Any:
+        def wrapper(*a: object, **k: object) -> object:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[what] += time.perf_counter() - t
+        return wrapper
 
-    def timed_tick(*a: object, **k: object) -> object:
-        t = time.perf_counter()
-        try:
-            return tick(*a, **k)
-        finally:
-            spent["tick"] += time.perf_counter() - t
-
-    def timed_recover(*a: object, **k: object) -> object:
-        t = time.perf_counter()
-        try:
-            return recover(*a, **k)
-        finally:
-            spent["recover"] += time.perf_counter() - t
-
-    service.tick = timed_tick  # type: ignore[method-assign]
-    service_module.recover = timed_recover  # type: ignore[assignment]
+    service.tick = timed(service.tick, "tick")  # type: ignore[method-assign]
+    service_module.recover = timed(service_module.recover, "recover")  # type: ignore[assignment]
     t = time.perf_counter()
     report = service.run(until=start + timedelta(hours=1))
     wall = time.perf_counter() - t

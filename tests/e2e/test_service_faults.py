@@ -28,22 +28,17 @@ def _seed(data_dir: Path) -> None:
 
     from api.demo_district import seed
     from dockpatrol.camera import CameraModel
-    from dockpatrol.geo import LocalProjection
     from missions.scheduler import PatrolSchedule
-    from sim.demo import demo_world, hotspot_area
+    from sim.demo import area_around, demo_world
     from storage.platform import database
     from storage.repositories import areas, docks, schedules
 
     world = demo_world()
     with database().unit_of_work() as session:
         district = seed(session)
-    demo = hotspot_area(world, district)
     lon, lat = world.hotspots(limit=1)[0]
-    proj = LocalProjection.around(lon, lat)
-    x, y = (float(v) for v in proj.to_metric(lon, lat))
-    lons, lats = proj.to_lonlat([x - 70, x + 70, x + 70, x - 70, x - 70], [y - 50, y - 50, y + 50, y + 50, y - 50])
-    polygon = {"type": "Polygon", "coordinates": [[[float(a), float(b)] for a, b in zip(lons, lats, strict=True)]]}
-    area = replace(demo.area, id="AK", polygon=polygon, gsd_cm=5.0, cadence="FREQ=DAILY")
+    demo = area_around(lon, lat, district, area_id="AK", size_m=(140.0, 100.0))
+    area = replace(demo.area, gsd_cm=5.0)
     dock = replace(demo.dock, camera=CameraModel().scaled(1600))
     with database().unit_of_work() as session:
         for other in docks.list_all(session=session):  # only the test's dock flies

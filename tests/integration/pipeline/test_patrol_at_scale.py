@@ -23,11 +23,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.
 def test_a_patrol_runs_on_celery_postgres_and_s3(production_env: dict[str, str]) -> None:
     from api.demo_district import seed
     from dockpatrol.camera import CameraModel
-    from dockpatrol.geo import LocalProjection
     from pipeline.ledger import Ledger
     from pipeline.patrol import PatrolOptions, run_patrol
     from pipeline.runner import CeleryRunner
-    from sim.demo import TwinVehicle, demo_world, hotspot_area
+    from sim.demo import TwinVehicle, area_around, demo_world
     from sim.world import DEMO_OFFSET
     from storage.platform import database, object_store
     from storage.tables import FindingRow, FrameRow, JobRow, MissionRow
@@ -35,13 +34,9 @@ def test_a_patrol_runs_on_celery_postgres_and_s3(production_env: dict[str, str])
     world = demo_world()
     with database().unit_of_work() as session:
         district = seed(session)
-    demo = hotspot_area(world, district)
     lon, lat = world.hotspots(limit=1)[0]
-    proj = LocalProjection.around(lon, lat)
-    x, y = (float(v) for v in proj.to_metric(lon, lat))
-    lons, lats = proj.to_lonlat([x - 70, x + 70, x + 70, x - 70, x - 70], [y - 50, y - 50, y + 50, y + 50, y - 50])
-    area = replace(demo.area, polygon={"type": "Polygon", "coordinates": [[[float(a), float(b)] for a, b in
-                                                                           zip(lons, lats, strict=True)]]}, gsd_cm=5.0)
+    demo = area_around(lon, lat, district, area_id="A00", size_m=(140.0, 100.0))
+    area = replace(demo.area, gsd_cm=5.0)
     from storage.repositories import areas
 
     with database().unit_of_work() as session:
