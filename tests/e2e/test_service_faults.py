@@ -102,7 +102,7 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(when: str, is
     from sqlalchemy import select
 
     from storage.platform import database, object_store
-    from storage.tables import FindingRow, FlightRow, FrameRow, JobRow, MissionRow
+    from storage.tables import FindingRow, FlightRow, FrameRow, JobRow, MissionRow, TicketRow
 
     _seed(isolated_data_dir)
     until = (datetime.fromisoformat(T0) + timedelta(hours=1)).isoformat()
@@ -133,6 +133,7 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(when: str, is
         findings = s.scalars(select(FindingRow)).all()
         analyse_jobs = {j.kwargs["frame_id"]: j for j in s.scalars(select(JobRow).where(JobRow.name == "frames.analyse"))}
         unfinished = s.scalars(select(JobRow).where(JobRow.status.in_(["queued", "running"]))).all()
+        tickets = s.scalars(select(TicketRow)).all()
     photos = sorted(p.name for p in Path(flight.summary["media_dir"]).glob("*.jpg"))
     raw = sorted(o.key.rsplit("/", 1)[-1] for o in object_store().list(f"flights/{flight.id}/raw/"))
     assert photos and raw == photos, (photos, raw)  # every photo on the card is stored raw
@@ -143,6 +144,15 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(when: str, is
         assert per_frame.get(frame.id, 0) == analyse_jobs[frame.id].result["findings"]
     boxes = Counter((f.frame_id, tuple(round(v, 1) for v in f.box_xyxy_px or ())) for f in findings)
     assert not [b for b, n in boxes.items() if n > 1]
+    assert tickets  # the objects were ticketed, once each: no two tickets of one class at one place
+    from shapely.geometry import shape
+
+    from dockpatrol.geo import haversine_m
+
+    places = [(t.class_name, shape(t.geometry).centroid) for t in tickets]
+    twins = [(a, b) for i, a in enumerate(places) for b in places[i + 1:]
+             if a[0] == b[0] and haversine_m(a[1].x, a[1].y, b[1].x, b[1].y) < 1.0]
+    assert not twins
     if when == "during the flight":
         assert killed_at["flight"] == "flying"
         assert flight.status == "failed" and flight.result == "interrupted"
