@@ -39,8 +39,10 @@ def db_current() -> None:
 
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
-          port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)")) -> None:
-    """Run the HTTP API (problem+json errors)."""
+          port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)"),
+          patrol: bool = typer.Option(False, "--patrol", help="also run the patrol service in this process "
+                                      "(embedded mode: one process flies, analyses and serves)")) -> None:
+    """Run the HTTP API (problem+json errors), and with --patrol the patrol service beside it."""
     import uvicorn
 
     from api import context
@@ -49,4 +51,21 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
 
     settings = get_settings()
     context.database()  # fail fast with a clear line if the database is unusable
-    uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    service = _embedded_service() if patrol else None
+    try:
+        uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    finally:
+        if service is not None:
+            service.stop.set()
+
+
+def _embedded_service() -> object:
+    """The patrol service on the wall clock in a background thread of the API process."""
+    import threading
+
+    from api.cli_ops import ledger_from_settings
+    from pipeline.service import PatrolService, WallClock
+
+    service = PatrolService(clock=WallClock(), ledger=ledger_from_settings(), echo=typer.echo)
+    threading.Thread(target=service.run, name="patrol-service", daemon=True).start()
+    return service
