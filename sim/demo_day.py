@@ -432,6 +432,78 @@ def ticket_counts() -> dict[tuple[str, str], int]:
     return {(str(d), str(s)): int(n) for d, s, n in rows}
 
 
+def bar_chart(title: str, counts: Counter[str], *, width_px: int = 420) -> str:
+    """A horizontal bar chart as inline SVG."""
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not items:
+        return f"<h3>{html.escape(title)}</h3><p>none</p>"
+    top = max(n for _, n in items)
+    row_px, label_px = 20, 190
+    bars = "".join(
+        f'<text x="0" y="{i * row_px + 14}" font-size="12">{html.escape(name)}</text>'
+        f'<rect x="{label_px}" y="{i * row_px + 3}" height="14" width="{(width_px - label_px - 30) * n / top:.1f}" '
+        f'fill="#4dabf7"/><text x="{label_px + (width_px - label_px - 30) * n / top + 4:.1f}" y="{i * row_px + 14}" '
+        f'font-size="12">{n}</text>' for i, (name, n) in enumerate(items))
+    return (f'<h3>{html.escape(title)}</h3><svg width="{width_px}" height="{len(items) * row_px + 4}" '
+            f'xmlns="http://www.w3.org/2000/svg">{bars}</svg>')
+
+
+def overview_svg(day: list[DayPatrol], *, size_px: int = 520) -> str:
+    """The district at a glance: docks, the day's areas and flown routes, and every ticket by status."""
+    from shapely.geometry import shape
+
+    from missions.types import NAV_COMMANDS
+    from storage.platform import database
+    from storage.repositories import docks, flights, tickets
+
+    with database().unit_of_work() as session:
+        fleet = docks.list_all(session=session)
+        every = tickets.all_tickets(session=session)
+        routes = []
+        for status in ("completed", "failed", "analysing"):
+            for m in flights.missions_with_status(session=session, status=status):
+                pts = [(i["lon"], i["lat"]) for i in m.plan.get("items", [])
+                       if i.get("command") in NAV_COMMANDS and (i.get("lon") or i.get("lat"))]
+                if len(pts) > 1:
+                    routes.append(pts)
+    lons = [d.lon for d in fleet] + [p[0] for r in routes for p in r]
+    lats = [d.lat for d in fleet] + [p[1] for r in routes for p in r]
+    for d in day:
+        minx, miny, maxx, maxy = shape(d.patrol.area.polygon).bounds
+        lons += [minx, maxx]
+        lats += [miny, maxy]
+    if not lons:
+        return ""
+    minx, maxx, miny, maxy = min(lons), max(lons), min(lats), max(lats)
+    span = max(maxx - minx, maxy - miny) or 1e-6
+
+    def xy(lon: float, lat: float) -> tuple[float, float]:
+        return (lon - minx) / span * size_px, (maxy - lat) / span * size_px
+
+    parts = [f'<svg viewBox="-15 -15 {size_px + 30} {size_px + 30}" width="{size_px}" '
+             'xmlns="http://www.w3.org/2000/svg"><rect x="-15" y="-15" width="100%" height="100%" fill="#f4f1ea"/>']
+    for d in day:
+        ring = shape(d.patrol.area.polygon).exterior.coords
+        parts.append('<path d="M' + " L".join("{:.1f},{:.1f}".format(*xy(x, y)) for x, y in ring)
+                     + ' Z" fill="#74c0fc" fill-opacity="0.25" stroke="#1c7ed6" stroke-width="1.5"/>')
+    for r in routes:
+        parts.append('<polyline points="' + " ".join("{:.1f},{:.1f}".format(*xy(x, y)) for x, y in r)
+                     + '" fill="none" stroke="#495057" stroke-width="0.8" stroke-opacity="0.6"/>')
+    colour = {"closed": "#2b8a3e", "reopened": "#f08c00"}
+    for t in every:
+        c = shape(t.geometry).centroid
+        x, y = xy(c.x, c.y)
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour.get(str(t.status), "#c92a2a")}">'
+                     f"<title>{html.escape(t.number)} {html.escape(t.class_name)} {html.escape(str(t.status))}"
+                     "</title></circle>")
+    for dk in fleet:
+        x, y = xy(dk.lon, dk.lat)
+        parts.append(f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="#212529"/>'
+                     f'<text x="{x + 7:.1f}" y="{y + 4:.1f}" font-size="11">{html.escape(dk.id)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def render_day(day: list[DayPatrol], *, world: World, at: datetime) -> str:
     """One offline HTML document: the day's summary, then each patrol's report (map, evidence, truth)."""
     from pipeline.report import render_report
@@ -465,6 +537,11 @@ def render_day(day: list[DayPatrol], *, world: World, at: datetime) -> str:
 <div><span class="kpi">precision <b>{stats['precision']:.2f}</b> · recall <b>{stats['recall']:.2f}</b></span>
 <span class="kpi">georeference error median <b>{stats['georef_median_m']:.1f} m</b></span>
 <span class="kpi">twin world seed {world.seed if hasattr(world, 'seed') else 0}</span></div>
+<div class="grid"><div>{overview_svg(day)}<div class="note">Squares: docks · blue: patrol areas · lines: the
+flown routes · dots: tickets (red open, green closed, orange reopened).</div></div>
+<div>{bar_chart("Objects found per class", Counter(s.class_name for d in day if d.run for s in d.run.sightings))}
+{bar_chart("Tickets per department / status", Counter({f"{k[0]} / {k[1]}": n for k, n in ticket_counts().items()}))}
+</div></div>
 <table><tr><th>dock</th><th>area</th><th>mission</th><th>photos</th><th>objects</th><th>capture→finding s (median)</th></tr>
 {rows}</table><h3>Tickets</h3><ul>{tickets}</ul>
 {''.join(f'<hr>{s}' for s in sections)}
