@@ -21,6 +21,7 @@ from sim.vehicle_model import (
     CopterModel,
     SimVehicleConfig,
     StoredItem,
+    stored_altitude_m,
 )
 
 C = mavlink
@@ -256,9 +257,11 @@ class MissionProtocol:
             return
         item = stored[msg.seq]
         if mtype == MISSION and msg.seq == 0:
-            lon, lat = self._model.home_lonlat
+            # home; all zeros until the EKF origin is set
+            lon, lat = self._model.home_lonlat if self._model.home_set else (0.0, 0.0)
             item = StoredItem(C.MAV_CMD_NAV_WAYPOINT, C.MAV_FRAME_GLOBAL, (0.0, 0.0, 0.0, 0.0),
-                              round(lat * 1e7), round(lon * 1e7), self._model.home_alt_amsl_m)
+                              round(lat * 1e7), round(lon * 1e7),
+                              self._model.home_alt_amsl_m if self._model.home_set else 0.0)
         frame = _download_frame(item, mtype)
         p1, p2, p3, p4 = item.params
         current = 1 if mtype == MISSION and msg.seq == self._model.current_seq else 0
@@ -314,8 +317,10 @@ def _convert(msg: Any, mission_type: int) -> tuple[StoredItem | None, int]:
         if abs(lon_e7) > 1_800_000_000:
             return None, C.MAV_MISSION_INVALID_PARAM6_Y
     params = tuple(0.0 if math.isnan(p) else float(p) for p in (msg.param1, msg.param2, msg.param3, msg.param4))
+    # a mission keeps altitudes in whole centimetres, truncated (66.7 m comes back as 66.69 m)
+    altitude_m = stored_altitude_m(msg.z) if mission_type == MISSION else float(msg.z)
     return StoredItem(command=msg.command, frame=msg.frame, params=params,  # type: ignore[arg-type]
-                      lat_e7=lat_e7, lon_e7=lon_e7, altitude_m=float(msg.z),
+                      lat_e7=lat_e7, lon_e7=lon_e7, altitude_m=altitude_m,
                       autocontinue=bool(msg.autocontinue)), C.MAV_MISSION_ACCEPTED
 
 
