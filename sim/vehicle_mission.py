@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim.vehicle_model import (
@@ -263,18 +264,19 @@ class MissionProtocol:
                               round(lat * 1e7), round(lon * 1e7),
                               self._model.home_alt_amsl_m if self._model.home_set else 0.0)
         frame = _download_frame(item, mtype)
+        z = _download_altitude_m(item.altitude_m) if mtype == MISSION else item.altitude_m
         p1, p2, p3, p4 = item.params
         current = 1 if mtype == MISSION and msg.seq == self._model.current_seq else 0
         src = (msg.get_srcSystem(), msg.get_srcComponent())
         if msg.get_type() == "MISSION_REQUEST_INT":
             out = self._mav.mission_item_int_encode(src[0], src[1], msg.seq, frame, item.command, current,
                                                     int(item.autocontinue), p1, p2, p3, p4, item.lat_e7,
-                                                    item.lon_e7, item.altitude_m, mtype)
+                                                    item.lon_e7, z, mtype)
         else:
             out = self._mav.mission_item_encode(src[0], src[1], msg.seq, frame, item.command, current,
                                                 int(item.autocontinue), p1, p2, p3, p4,
                                                 _x_float(item, frame, lat=True), _x_float(item, frame, lat=False),
-                                                item.altitude_m, mtype)
+                                                z, mtype)
         self._reply(peer, out)
 
     def _clear_all(self, msg: Any, peer: Any, now: float) -> None:
@@ -322,6 +324,11 @@ def _convert(msg: Any, mission_type: int) -> tuple[StoredItem | None, int]:
     return StoredItem(command=msg.command, frame=msg.frame, params=params,  # type: ignore[arg-type]
                       lat_e7=lat_e7, lon_e7=lon_e7, altitude_m=altitude_m,
                       autocontinue=bool(msg.autocontinue)), C.MAV_MISSION_ACCEPTED
+
+
+def _download_altitude_m(altitude_m: float) -> float:
+    """The stored centimetres sent back as ArduPilot computes it, cm × 0.01 in float32: 6669 cm → 66.689995 m."""
+    return float(np.float32(round(altitude_m * 100)) * np.float32(0.01))
 
 
 def _download_frame(item: StoredItem, mission_type: int) -> int:
