@@ -23,12 +23,12 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim.vehicle_mission import MissionProtocol, UploadRecord
 from sim.vehicle_model import (
-    FORCE_MAGIC,
-    CaptureRecord,
-    CopterMode,
     FIRMWARE_PARAMS,
+    FORCE_MAGIC,
     SITL_DEFAULTS,
     SITL_PARAMS,
+    CaptureRecord,
+    CopterMode,
     CopterModel,
     CurrentChanged,
     HomeChanged,

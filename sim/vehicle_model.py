@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.camera import GeoPose

@@ -118,6 +118,8 @@ def test_download_reports_home_at_seq0_in_amsl_and_relative_items_in_frame_3() -
 
     async def scenario() -> list[WireItem]:
         async with sim_and_vehicle(sim_config(home_alt_amsl_m=23.5)) as (_, vehicle):
+            await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
+                                             vehicle_timeout_s=10.0)
             await vehicle.mission.upload(mission_to_wire(plan))
             return await vehicle.mission.download()
 
@@ -172,7 +174,7 @@ def test_fence_round_trips_and_is_committed_as_a_whole() -> None:
     async def scenario() -> Any:
         async with sim_and_vehicle() as (sim, vehicle):
             await vehicle.mission.upload_and_verify(fence, mission_type=MISSION_TYPE_FENCE)
-            await vehicle.action.set_fence_enabled(True)
+            await vehicle.action.set_fence_enabled(True, types=4)
             return sim.model.fence, sim.model.fence_enabled, await vehicle.mission.count(MISSION_TYPE_FENCE)
 
     model_fence, enabled, count = run(scenario())
