@@ -73,10 +73,17 @@ def fly_cmd(
     link_timeout: float = typer.Option(3.0, help="seconds of silence that count as link loss"),
     min_battery: float = typer.Option(40.0, help="minimum battery percentage to take off"),
     sim_speedup: float = typer.Option(10.0, help="speed-up of the in-process simulator (with --vehicle sim:)"),
+    fence_policy: str = typer.Option("refuse", help="when the plan leaves the vehicle's own fence (FENCE_RADIUS, "
+                                     "FENCE_ALT_MAX): refuse, or adapt (switch its circle off in favour of the "
+                                     "plan's polygon, or raise FENCE_RADIUS / FENCE_ALT_MAX)"),
 ) -> None:
     """Fly a plan: check, upload and verify, arm, take off, follow the mission, land; exit 0 only on success."""
+    from flight.fence import FencePolicy
     from flight.planfile import read_plan_file
 
+    if fence_policy not in {p.value for p in FencePolicy}:
+        raise InvalidInput(f"--fence-policy must be one of {', '.join(p.value for p in FencePolicy)}, "
+                           f"got {fence_policy!r}")
     mission_plan = read_plan_file(plan)
     if log_dir is None:
         from dockpatrol.settings import get_settings
@@ -84,7 +91,8 @@ def fly_cmd(
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         log_dir = get_settings().data_dir / "flights" / mission_plan.dock_id / stamp
     report = asyncio.run(_fly(vehicle, mission_plan, log_dir=log_dir, connect_timeout_s=connect_timeout,
-                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup))
+                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup,
+                              fence_policy=FencePolicy(fence_policy)))
     typer.echo(report.summary())
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -94,7 +102,7 @@ def fly_cmd(
 
 
 async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, link_timeout_s: float,
-               min_battery_percent: float, sim_speedup: float) -> Any:
+               min_battery_percent: float, sim_speedup: float, fence_policy: Any) -> Any:
     from flight.executor import FlightEvent, FlyOptions, fly
     from flight.vehicle import Vehicle
 
@@ -124,8 +132,8 @@ async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, 
         typer.echo(f"connected to system {vehicle.system_id} at {url}")
         _install_interrupts(on_interrupt)
         try:
-            return await fly(plan, vehicle, options=FlyOptions(min_battery_percent=min_battery_percent),
-                             log_dir=log_dir, abort=abort, on_event=on_event)
+            options = FlyOptions(min_battery_percent=min_battery_percent, fence_policy=fence_policy)
+            return await fly(plan, vehicle, options=options, log_dir=log_dir, abort=abort, on_event=on_event)
         finally:
             await vehicle.close()
     finally:
@@ -154,19 +162,25 @@ def sim_vehicle_cmd(
     image_captured: bool = typer.Option(False, help="also send CAMERA_IMAGE_CAPTURED (PX4-like)"),
     loss: float = typer.Option(0.0, help="packet loss in each direction, 0..1"),
     latency_ms: float = typer.Option(0.0, help="one-way latency in milliseconds"),
+    profile: str = typer.Option("sitl", help="sitl: ArduPilot SITL's measured defaults (boots on the first client, "
+                                "EKF origin at ~19 s, arming from ~40 s, FENCE_RADIUS 150 m); fast: firmware "
+                                "parameters (FENCE_RADIUS 300 m) and a few seconds to readiness"),
 ) -> None:
     """Serve a simulated ArduCopter over MAVLink 2 until interrupted."""
     from sim.vehicle import SimVehicleConfig, serve
     from sim.world import DEFAULT_EPOCH
 
     lon, lat = _parse_home(home)
+    if profile not in ("sitl", "fast"):
+        raise InvalidInput(f"--profile must be sitl or fast, got {profile!r}")
     if not 0.0 <= loss < 1.0:
         raise InvalidInput(f"--loss must be within 0..1, got {loss}")
     outputs = [_parse_host_port(o, "--out") for o in out]
     # local mid-morning on the twin's epoch day (UTC+8), so rendered photos have daylight
-    config = SimVehicleConfig(home_lon=lon, home_lat=lat, home_alt_amsl_m=alt_amsl, speedup=speedup,
-                              system_id=sysid, epoch_utc=DEFAULT_EPOCH + timedelta(hours=2),
-                              send_image_captured=image_captured)
+    fields: dict[str, Any] = {"home_alt_amsl_m": alt_amsl, "speedup": speedup, "system_id": sysid,
+                              "epoch_utc": DEFAULT_EPOCH + timedelta(hours=2), "send_image_captured": image_captured}
+    config = (SimVehicleConfig.sitl(home_lon=lon, home_lat=lat, **fields) if profile == "sitl"
+              else SimVehicleConfig(home_lon=lon, home_lat=lat, **fields))
     writer = None
     if render:
         if media_dir is None:
@@ -190,7 +204,8 @@ def sim_vehicle_cmd(
             sim.set_link(loss=loss, latency_s=latency_ms / 1000.0)
             where = [f"tcp:{host}:{sim.tcp_port}"] + ([f"udpout:{host}:{sim.udp_port}"] if sim.udp_port else [])
             where += [f"streaming to {h}:{p}" for h, p in outputs]
-            typer.echo(f"simulated ArduCopter (system {sysid}) at {lon:.6f},{lat:.6f}, speed-up {speedup:g}: "
+            typer.echo(f"simulated ArduCopter (system {sysid}) at {lon:.6f},{lat:.6f}, {profile} profile, "
+                       f"speed-up {speedup:g}: "
                        + ", ".join(where) + (f"; photos to {media_dir}" if writer else ""))
 
         await serve(config, tcp_port=port, udp_port=udp_port, host=host, outputs=outputs,

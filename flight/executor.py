@@ -610,7 +610,7 @@ class _Flight:
             return False
         if kind == "MISSION_ITEM_REACHED":
             # not a progress count on ArduPilot (merged, also for DO items, RTL only after touchdown): logged only
-            self.event(EventKind.STATUSTEXT, f"vehicle reports item {msg.seq} reached", keep=False)
+            log.debug("%s: vehicle reports item %d reached", self.plan.dock_id, msg.seq)
             return False
         if kind in ("CAMERA_FEEDBACK", "CAMERA_IMAGE_CAPTURED"):
             info = capture_from_message(msg)
