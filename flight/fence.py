@@ -9,6 +9,7 @@ plan would leave a fence the vehicle keeps on by itself.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
@@ -96,7 +97,7 @@ def decide_fence(fence: VehicleFence, *, reach_m: float, top_altitude_m: float, 
             disable |= FenceType.CIRCLE
             notes.append(f"{what}: circle switched off, the plan's polygon keeps the vehicle in")
         else:
-            radius = float(round(reach_m + margin + 0.5))
+            radius = float(math.ceil(reach_m + margin))
             params.append(("FENCE_RADIUS", radius))
             notes.append(f"{what}: FENCE_RADIUS raised to {radius:.0f} m")
     if FenceType.ALT_MAX in active and not alt_fits:

@@ -14,6 +14,7 @@ from pymavlink import mavutil
 from dockpatrol.errors import FlightError, InvalidInput
 from dockpatrol.geo import haversine_m
 from flight.executor import EventKind, FlightEvent, FlyOptions, FlyResult, fly, validate_plan
+from flight.fence import FencePolicy
 from flight.telemetry import FlightMode
 from flight.vehicle import Vehicle
 from missions.types import MavCmd, MissionItem
@@ -390,3 +391,24 @@ def test_late_origin_sitl_timings_home_only_once_the_origin_is_set() -> None:
     assert home.vehicle_time_s is not None and home.vehicle_time_s >= 19.0
     armed_at = next(e for e in report.events if e.kind == EventKind.ARMED).vehicle_time_s
     assert armed_at is not None and armed_at >= 40.0
+
+
+def test_a_plan_leaving_the_fence_the_vehicle_keeps_on_is_refused_before_anything_is_uploaded() -> None:
+    # FENCE_ENABLE 1: the vehicle enforces its 150 m circle by itself; the plan (no polygon) reaches ~220 m
+    plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0)
+    config = sim_config(params={**SITL_PARAMS, "FENCE_ENABLE": 1.0})
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(config) as (sim, vehicle):
+            with pytest.raises(FlightError) as refused:
+                await fly(plan, vehicle, options=FAST)
+            assert sim.uploads == [] and not sim.model.armed
+            adapted = await fly(plan, vehicle, options=FlyOptions(link_giveup_s=20.0, fence_policy=FencePolicy.ADAPT))
+            return refused.value, adapted, sim.model.params["FENCE_RADIUS"], [t for _, t in sim.status_log]
+
+    refused, adapted, radius, texts = run(scenario(), timeout_s=90.0)
+    assert refused.result == FlyResult.PREFLIGHT_FAILED
+    assert "circle fence (FENCE_RADIUS) is 150 m" in str(refused) and "reaches 2" in str(refused)
+    assert adapted.result == FlyResult.COMPLETED, adapted.summary()
+    assert radius > adapted.max_distance_from_home_m and not any("fence breached" in t for t in texts)
+    assert any(e.kind == EventKind.FENCE and "FENCE_RADIUS raised" in e.detail for e in adapted.events)
