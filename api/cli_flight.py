@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from datetime import UTC, datetime, timedelta
@@ -157,6 +158,8 @@ def sim_vehicle_cmd(
     media_dir: Path | None = typer.Option(None, help="where rendered photos go (default: <data dir>/media/sim-<sysid>)"),
     render: bool = typer.Option(True, help="render each photo through the twin's camera"),
     render_width: int = typer.Option(1000, help="rendered photo width in pixels"),
+    camera_mount: str = typer.Option("fixed", help="fixed (to the airframe: photos tilt as the copter banks, "
+                                     "as on SITL without a gimbal) or gimbal (always nadir)"),
     world_seed: int = typer.Option(0, help="seed of the twin world around the dock"),
     world_size_m: float = typer.Option(2000.0, help="side of the twin world around the dock (m)"),
     image_captured: bool = typer.Option(False, help="also send CAMERA_IMAGE_CAPTURED (PX4-like)"),
@@ -171,6 +174,10 @@ def sim_vehicle_cmd(
     from sim.world import DEFAULT_EPOCH
 
     lon, lat = _parse_home(home)
+    from dockpatrol.camera import CameraMount
+
+    if camera_mount not in {m.value for m in CameraMount}:
+        raise InvalidInput(f"--camera-mount must be fixed or gimbal, got {camera_mount!r}")
     if profile not in ("sitl", "fast"):
         raise InvalidInput(f"--profile must be sitl or fast, got {profile!r}")
     if not 0.0 <= loss < 1.0:
@@ -193,7 +200,8 @@ def sim_vehicle_cmd(
 
         typer.echo(f"building the twin world around the dock (seed {world_seed}, {world_size_m:.0f} m)…")
         world = World.generate(seed=world_seed, center_lon=lon, center_lat=lat, size_m=world_size_m)
-        writer = TwinCameraCard(world=world, camera=CameraModel().scaled(render_width), media_dir=media_dir,
+        camera = dataclasses.replace(CameraModel().scaled(render_width), mount=CameraMount(camera_mount))
+        writer = TwinCameraCard(world=world, camera=camera, media_dir=media_dir,
                                 seed=world_seed)
 
     async def main() -> None:

@@ -132,7 +132,9 @@ def run_patrol(*, area: PatrolArea, dock: Dock, world: Any, at: datetime, no_fly
     ingested = [runner.submit("frames.ingest", flight_id=flight_id, raw_key=k).result(timeout=600)
                 for k in raw_keys]
     statuses = Counter(r["status"] for r in ingested)
-    stored_ids = [r["frame_id"] for r in ingested if r["status"] == "stored"]
+    stored_ids = _camera_attitude(raw_keys, ingested, report.captures, camera=opts.camera, echo=echo)
+    if len(stored_ids) < statuses["stored"]:
+        statuses["too_tilted"] = statuses["stored"] - len(stored_ids)
     scenarios = sorted(str(s) for s in area.scenarios)
     echo(f"analysing {len(stored_ids)} frames with {opts.card_name} for {', '.join(scenarios)}")
     for r in (runner.submit("frames.analyse", frame_id=fid, card_name=opts.card_name, scenarios=scenarios,
@@ -222,3 +224,41 @@ def _category(kind: str) -> Any:
     from dockpatrol.taxonomy import CATEGORY_OF
 
     return CATEGORY_OF.get(kind, "")
+
+
+# ---- the camera's real attitude (issue 10) --------------------------------------------------------------------
+
+
+def _camera_attitude(raw_keys: list[str], ingested: list[dict[str, Any]], captures: Any, *, camera: CameraModel,
+                     echo: Callable[[str], None]) -> list[str]:
+    """Frames to analyse. A camera fixed to the airframe takes the vehicle's attitude at each photo (the
+    flight's CAMERA_FEEDBACK, matched by photo index = file name); frames tilted beyond use stay stored,
+    not analysed, with the reason. A gimbal's own attitude (from the image) is kept as it is."""
+    from dockpatrol.camera import CameraMount, GeoPose
+    from storage.platform import database
+    from storage.repositories import flights
+    from vision.georef import place_frame
+
+    stored = [(key, r["frame_id"]) for key, r in zip(raw_keys, ingested, strict=True) if r["status"] == "stored"]
+    if camera.mount == CameraMount.GIMBAL:
+        return [frame_id for _, frame_id in stored]
+    by_index = {c.index: c for c in captures}
+    usable = []
+    with database().unit_of_work() as session:
+        for key, frame_id in stored:
+            f = flights.get_frame(session=session, frame_id=frame_id)
+            stem = Path(key).stem
+            capture = by_index.get(int(stem)) if stem.isdigit() else None
+            placed = place_frame(GeoPose(f.lon, f.lat, f.altitude_m, f.yaw_deg, f.pitch_deg, f.roll_deg),
+                                 mount=camera.mount, vehicle_roll_deg=capture.roll_deg if capture else None,
+                                 vehicle_pitch_deg=capture.pitch_deg if capture else None,
+                                 vehicle_yaw_deg=capture.yaw_deg if capture else None)
+            flights.save_frame(session=session, frame_id=frame_id, yaw_deg=placed.pose.yaw_deg,
+                               pitch_deg=placed.pose.pitch_deg, roll_deg=placed.pose.roll_deg,
+                               status="stored" if placed.usable else "too_tilted", error=placed.reason)
+            if placed.usable:
+                usable.append(frame_id)
+    if len(usable) < len(stored):
+        echo(f"{len(stored) - len(usable)} of {len(stored)} frames kept but not analysed (camera too far off nadir "
+             "or attitude unknown)")
+    return usable
