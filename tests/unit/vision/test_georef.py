@@ -168,7 +168,7 @@ def test_evidence_crop_limits_size_and_rejects_bad_boxes() -> None:
 
 
 def _fixed_camera_truth(roll_deg: float, pitch_deg: float, yaw_deg: float = 90.0, alt: float = 66.7) -> tuple[
-        GeoPose, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A photo by a fixed camera while banking: pixels of a grid of ground points the true camera sees."""
     from dockpatrol.camera import CameraMount, camera_attitude
 
@@ -183,7 +183,7 @@ def _fixed_camera_truth(roll_deg: float, pitch_deg: float, yaw_deg: float = 90.0
     gx, gy = gx.ravel() + cx[0], gy.ravel() + cy[0]
     u, v = ground_to_pixels(CAM, metric, gx, gy, 0.0)
     assert np.all((u > 0) & (u < 4000) & (v > 0) & (v < 3000))
-    return true_pose, gx, gy, u, v
+    return gx, gy, u, v
 
 
 @pytest.mark.parametrize(("roll_deg", "pitch_deg"), [(-17.0, 0.0), (-17.0, -29.0 + 15.0), (8.0, 6.0)])
@@ -192,7 +192,7 @@ def test_a_banking_fixed_camera_frame_lands_on_the_truth_only_with_the_reported_
     from dockpatrol.camera import CameraMount
     from vision.georef import place_frame
 
-    true_pose, gx, gy, u, v = _fixed_camera_truth(roll_deg, pitch_deg)
+    gx, gy, u, v = _fixed_camera_truth(roll_deg, pitch_deg)
     as_recorded = GeoPose(lon=113.15, lat=23.03, altitude_m=66.7, yaw_deg=90.0)  # what the JPEG says: nadir
     placed = place_frame(as_recorded, mount=CameraMount.FIXED, vehicle_roll_deg=roll_deg,
                          vehicle_pitch_deg=pitch_deg, max_off_nadir_deg=40.0)
