@@ -41,6 +41,9 @@ class CameraModel:
             raise InvalidInput(f"camera size must be positive, got {self.width_px}x{self.height_px}")
         if not 1.0 <= self.hfov_deg <= 170.0:
             raise InvalidInput(f"camera hfov_deg must be within 1..170, got {self.hfov_deg}")
+        if self.mount not in {m.value for m in CameraMount}:
+            raise InvalidInput(f"camera mount must be one of {', '.join(CameraMount)}, got {self.mount!r}")
+        object.__setattr__(self, "mount", CameraMount(self.mount))  # a card read from JSON holds the string
 
     @property
     def focal_px(self) -> float:
