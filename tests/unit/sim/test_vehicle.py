@@ -588,3 +588,32 @@ def test_mavproxy_loads_the_mission_sets_guided_arms_and_starts_auto(tmp_path: P
     commands, sender = asyncio.run(asyncio.wait_for(main(), 60))
     assert commands == [16, 22, 16, 16, 20]
     assert sender[0] == 255
+
+
+def test_battery_state_persists_across_flights_of_one_vehicle() -> None:
+    m = _airborne()
+    _run(m, 60.0)
+    m.set_mode(CopterMode.LAND)
+    _run(m, 300.0, until=lambda x: not x.armed)
+    after_first = m.battery_remaining_percent
+    assert after_first < 100.0 and not m.armed
+    assert m.set_mode(CopterMode.GUIDED) and m.arm() == (True, None)  # a second flight, same process
+    assert m.battery_remaining_percent == pytest.approx(after_first, abs=0.01)
+
+
+def test_a_stream_rate_asked_for_during_boot_is_accepted_but_has_no_effect() -> None:
+    def client(sim: SimVehicle, master: Any) -> tuple[int, Any, Any]:
+        def ask() -> int:
+            master.mav.command_long_send(1, 1, C.MAV_CMD_SET_MESSAGE_INTERVAL, 0, C.MAVLINK_MSG_ID_SYS_STATUS,
+                                         100_000, 0, 0, 0, 0, 0)
+            return _recv(master, ["COMMAND_ACK"], where=lambda m: m.command == C.MAV_CMD_SET_MESSAGE_INTERVAL).result
+
+        during_boot = ask()
+        silent = master.recv_match(type=["SYS_STATUS"], blocking=True, timeout=0.6)
+        _ask_streams(sim, master, hz=1)  # waits for the boot
+        ask()
+        return during_boot, silent, _recv(master, ["SYS_STATUS"])
+
+    accepted, silent, status = _with_client(_config(speedup=1.0, boot_s=1.0, gps_fix_s=1.0, origin_s=1.5,
+                                                    ekf_ready_s=2.0), client)
+    assert accepted == C.MAV_RESULT_ACCEPTED and silent is None and status is not None
