@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_vision
+from api import cli_core, cli_flight, cli_missions, cli_tickets, cli_vision
 from api.cli_groups import db_app, models_app
 from dockpatrol.errors import DockpatrolError
 
@@ -34,7 +34,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_vision):
+for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_tickets):
     module.register(app)
 
 
