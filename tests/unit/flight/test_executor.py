@@ -14,7 +14,6 @@ from pymavlink import mavutil
 from dockpatrol.errors import FlightError, InvalidInput
 from dockpatrol.geo import haversine_m
 from flight.executor import EventKind, FlightEvent, FlyOptions, FlyResult, fly, validate_plan
-from flight.fence import FencePolicy
 from flight.telemetry import FlightMode
 from flight.vehicle import Vehicle
 from missions.types import MavCmd, MissionItem
@@ -340,7 +339,7 @@ def test_an_upload_whose_altitudes_the_autopilot_truncates_to_whole_centimetres_
 
 def test_a_survey_beyond_the_default_circle_fence_flies_within_its_own_polygon() -> None:
     # SITL's default parameters: FENCE_TYPE 7 (altitude, circle, polygon), a 150 m circle; the survey reaches ~220 m
-    fence = square_fence(130.0, center_ne_m=(60.0, 130.0))
+    fence = square_fence(140.0, center_ne_m=(60.0, 120.0))  # home well inside, lanes up to 210 m east
     plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0, fence=fence)
     config = sim_config(params=SITL_PARAMS)
 
@@ -394,6 +393,10 @@ def test_late_origin_sitl_timings_home_only_once_the_origin_is_set() -> None:
 
 
 def test_a_plan_leaving_the_fence_the_vehicle_keeps_on_is_refused_before_anything_is_uploaded() -> None:
+    from flight.fence import (
+        FencePolicy,  # here, so the tests above also run against the executor before issue 10
+    )
+
     # FENCE_ENABLE 1: the vehicle enforces its 150 m circle by itself; the plan (no polygon) reaches ~220 m
     plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0)
     config = sim_config(params={**SITL_PARAMS, "FENCE_ENABLE": 1.0})
