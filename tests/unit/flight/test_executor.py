@@ -393,9 +393,8 @@ def test_late_origin_sitl_timings_home_only_once_the_origin_is_set() -> None:
 
 
 def test_a_plan_leaving_the_fence_the_vehicle_keeps_on_is_refused_before_anything_is_uploaded() -> None:
-    from flight.fence import (
-        FencePolicy,  # here, so the tests above also run against the executor before issue 10
-    )
+    # imported here, so the tests above also run against the executor from before issue 10
+    from flight.fence import FencePolicy
 
     # FENCE_ENABLE 1: the vehicle enforces its 150 m circle by itself; the plan (no polygon) reaches ~220 m
     plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0)
