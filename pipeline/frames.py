@@ -81,6 +81,8 @@ class FrameJob:
     card_name: str
     scenarios: tuple[str, ...]
     area_id: str | None
+    #: analyse as soon as ingested; False holds frames stored until their attitude is known (fixed cameras)
+    analyse: bool = True
 
 
 def process_frame(ledger: Ledger, work: FrameJob, raw_key: str,
@@ -90,7 +92,7 @@ def process_frame(ledger: Ledger, work: FrameJob, raw_key: str,
                           flight_id=work.flight_id, raw_key=raw_key)
     if on_stage:
         on_stage("ingested", ingested)
-    if ingested["status"] != "stored" and ingested["status"] != "analysed":
+    if ingested["status"] not in ("stored", "analysed") or not work.analyse:
         return ingested
     frame_id = ingested["frame_id"]
     analysed = ledger.run("frames.analyse", key=job_key("frames.analyse", frame_id, work.card_name),

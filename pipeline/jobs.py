@@ -52,8 +52,8 @@ def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
     frame_id = frame_id_for(flight_id, raw_key)
     with database().unit_of_work() as session:
         done = flights.get_frame(session=session, frame_id=frame_id)
-    if done is not None and done.status is FrameStatus.ANALYSED:
-        return {"frame_id": frame_id, "status": str(done.status)}  # a redelivery must not undo the analysis
+    if done is not None and done.status in (FrameStatus.ANALYSED, FrameStatus.TOO_TILTED):
+        return {"frame_id": frame_id, "status": str(done.status)}  # a redelivery must not undo a later step
     data = store.get(raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:

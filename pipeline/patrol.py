@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from dockpatrol.camera import CameraModel
+from dockpatrol.camera import CameraModel, CameraMount
 from dockpatrol.errors import ConfigError, FlightError, InvalidInput
 from flight.types import Flight, FlightStatus
 from missions.types import Dock, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
@@ -149,7 +149,7 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
          + (f" (sortie 1 of {len(plan.sorties)})" if len(plan.sorties) > 1 else ""))
     scenarios = tuple(sorted(str(s) for s in area.scenarios))
     context = {"media_dir": str(media.directory), "card_name": opts.card_name, "scenarios": list(scenarios),
-               "owner": owner_tag()}
+               "owner": owner_tag(), "camera_mount": str(opts.camera.mount)}
     db, store = database(), object_store()
     with db.unit_of_work() as session:
         flights.save_mission(session=session, mission=Mission(
@@ -162,8 +162,10 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
     from dockpatrol.settings import get_settings
 
     ledger = ledger or Ledger(runner=runner or InProcessRunner(workers=1))
+    # a camera fixed to the airframe needs the vehicle's attitude at each photo, known once it has landed
+    in_air = opts.camera.mount == CameraMount.GIMBAL
     feed = FrameFeed(work=FrameJob(flight_id=flight_id, card_name=opts.card_name, scenarios=scenarios,
-                                   area_id=area.id), media=media, ledger=ledger, echo=echo)
+                                   area_id=area.id, analyse=in_air), media=media, ledger=ledger, echo=echo)
     log_dir = get_settings().data_dir / "flights" / flight_id
     try:
         report, photos = asyncio.run(_fly(sortie, dock=dock, at=at, vehicle=vehicle, media=media, log_dir=log_dir,
@@ -190,6 +192,12 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
                               summary={**context, "text": report.summary(), "photos": len(report.captures)},
                               log_key=f"flights/{flight_id}/flight.tlog")
     stats = feed.finish(photos)
+    place_by_vehicle_attitude(flight_id, report.captures, camera=opts.camera, echo=echo)
+    with db.unit_of_work() as session:
+        flight = flights.require_flight(session=session, flight_id=flight_id)
+        flights.finish_flight(session=session, flight_id=flight_id, status=flight.status, result=flight.result,
+                              ended_at=flight.ended_at, log_key=flight.log_key,
+                              summary={**flight.summary, "attitude_placed": True})
     echo(f"stored {stats.stored} raw photos in the object store"
          + (f" ({stats.spooled} spooled while it was unreachable)" if stats.spooled else "")
          + f"; {stats.analysed} analysed as they arrived")
@@ -296,3 +304,44 @@ def sightings_of_flight(flight_id: str, *, radius_m: float) -> tuple[list[Sighti
                                   len(group), best.evidence_key, tuple(found[i].id for i in group),
                                   tuple(found[i].finding.geometry for i in ranked)))
     return sightings, footprints
+
+
+# ---- the camera's real attitude (issue 10) --------------------------------------------------------------------
+
+
+def place_by_vehicle_attitude(flight_id: str, captures: Any, *, camera: CameraModel,
+                               echo: Callable[[str], None]) -> int:
+    """A camera fixed to the airframe takes the vehicle's attitude at each photo (the flight's
+    CAMERA_FEEDBACK, matched by photo index = file name): the flight's stored frames get that attitude,
+    and those tilted beyond use (or whose attitude is unknown) become ``too_tilted``, kept with the reason,
+    not analysed. A gimbal's own attitude (from the image) is kept as it is. Returns the frames set aside."""
+    import dataclasses
+
+    from dockpatrol.camera import CameraMount
+    from storage.platform import database
+    from storage.repositories import flights
+    from vision.georef import place_frame
+
+    if camera.mount == CameraMount.GIMBAL:
+        return 0
+    by_index = {c.index: c for c in captures}
+    stored = 0
+    tilted = 0
+    with database().unit_of_work() as session:
+        for frame in flights.frames_of_flight(session=session, flight_id=flight_id, status=FrameStatus.STORED):
+            pose = frame.pose()
+            if pose is None:
+                continue
+            stored += 1
+            stem = Path(frame.object_key).stem
+            capture = by_index.get(int(stem)) if stem.isdigit() else None
+            placed = place_frame(pose, mount=camera.mount, vehicle_roll_deg=capture.roll_deg if capture else None,
+                                 vehicle_pitch_deg=capture.pitch_deg if capture else None,
+                                 vehicle_yaw_deg=capture.yaw_deg if capture else None)
+            flights.save_frame(session=session, frame=dataclasses.replace(
+                frame, yaw_deg=placed.pose.yaw_deg, pitch_deg=placed.pose.pitch_deg, roll_deg=placed.pose.roll_deg,
+                status=FrameStatus.STORED if placed.usable else FrameStatus.TOO_TILTED, error=placed.reason))
+            tilted += 0 if placed.usable else 1
+    if tilted:
+        echo(f"{tilted} of {stored} frames kept but not analysed (camera too far off nadir or attitude unknown)")
+    return tilted

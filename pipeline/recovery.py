@@ -10,12 +10,13 @@ whose owner process is gone (marking them interrupted, with the reason) and miss
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,15 @@ def reconcile(*, flight_id: str, ledger: Ledger) -> dict[str, Any]:
                     area_id=mission.area_id if mission else None)
     raw_keys = sorted(o.key for o in store.list(f"flights/{flight_id}/raw/"))
     failed: list[str] = []
+    if info.get("camera_mount", "gimbal") != "gimbal" and not info.get("attitude_placed"):
+        # a fixed camera's frames need the vehicle's attitude, which died with the flight: ingest, set aside
+        from dockpatrol.camera import CameraModel
+        from pipeline.patrol import place_by_vehicle_attitude
+
+        for key in raw_keys:
+            with contextlib.suppress(JobFailed):
+                process_frame(ledger, replace(work, analyse=False), key)
+        place_by_vehicle_attitude(flight_id, (), camera=CameraModel(mount=info["camera_mount"]), echo=log.info)
     for key in raw_keys:
         try:
             process_frame(ledger, work, key)
@@ -144,8 +154,6 @@ def reconcile(*, flight_id: str, ledger: Ledger) -> dict[str, Any]:
 
 
 def _set_mission(flight: Flight, status: MissionStatus, reason: str) -> None:
-    from dataclasses import replace
-
     from storage.platform import database
     from storage.repositories import flights
 

@@ -9,6 +9,7 @@ commands. Heavy imports happen inside commands.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -238,24 +239,35 @@ def sim_vehicle_cmd(
     media_dir: Path | None = typer.Option(None, help="where rendered photos go (default: <data dir>/media/sim-<sysid>)"),
     render: bool = typer.Option(True, help="render each photo through the twin's camera"),
     render_width: int = typer.Option(1000, help="rendered photo width in pixels"),
+    camera_mount: str = typer.Option("fixed", help="fixed (to the airframe: photos tilt as the copter banks, "
+                                     "as on SITL without a gimbal) or gimbal (always nadir)"),
     world_seed: int = typer.Option(0, help="seed of the twin world around the dock"),
     world_size_m: float = typer.Option(2000.0, help="side of the twin world around the dock (m)"),
     image_captured: bool = typer.Option(False, help="also send CAMERA_IMAGE_CAPTURED (PX4-like)"),
     loss: float = typer.Option(0.0, help="packet loss in each direction, 0..1"),
     latency_ms: float = typer.Option(0.0, help="one-way latency in milliseconds"),
+    profile: str = typer.Option("sitl", help="sitl: ArduPilot SITL's measured defaults (boots on the first client, "
+                                "EKF origin at ~19 s, arming from ~40 s, FENCE_RADIUS 150 m); fast: firmware "
+                                "parameters (FENCE_RADIUS 300 m) and a few seconds to readiness"),
 ) -> None:
     """Serve a simulated ArduCopter over MAVLink 2 until interrupted."""
+    from dockpatrol.camera import CameraMount
     from sim.vehicle import SimVehicleConfig, serve
     from sim.world import DEFAULT_EPOCH
 
     lon, lat = _parse_home(home)
+    if camera_mount not in {m.value for m in CameraMount}:
+        raise InvalidInput(f"--camera-mount must be fixed or gimbal, got {camera_mount!r}")
+    if profile not in ("sitl", "fast"):
+        raise InvalidInput(f"--profile must be sitl or fast, got {profile!r}")
     if not 0.0 <= loss < 1.0:
         raise InvalidInput(f"--loss must be within 0..1, got {loss}")
     outputs = [_parse_host_port(o, "--out") for o in out]
     # local mid-morning on the twin's epoch day (UTC+8), so rendered photos have daylight
-    config = SimVehicleConfig(home_lon=lon, home_lat=lat, home_alt_amsl_m=elevation_amsl, speedup=speedup,
-                              system_id=sysid, epoch_utc=DEFAULT_EPOCH + timedelta(hours=2),
-                              send_image_captured=image_captured)
+    fields: dict[str, Any] = {"home_alt_amsl_m": elevation_amsl, "speedup": speedup, "system_id": sysid,
+                              "epoch_utc": DEFAULT_EPOCH + timedelta(hours=2), "send_image_captured": image_captured}
+    config = (SimVehicleConfig.sitl(home_lon=lon, home_lat=lat, **fields) if profile == "sitl"
+              else SimVehicleConfig(home_lon=lon, home_lat=lat, **fields))
     writer = None
     if render:
         if media_dir is None:
@@ -268,8 +280,8 @@ def sim_vehicle_cmd(
 
         typer.echo(f"building the twin world around the dock (seed {world_seed}, {world_size_m:.0f} m)…")
         world = World.generate(seed=world_seed, center_lon=lon, center_lat=lat, size_m=world_size_m)
-        writer = TwinCameraCard(world=world, camera=CameraModel().scaled(render_width), media_dir=media_dir,
-                                seed=world_seed)
+        camera = dataclasses.replace(CameraModel().scaled(render_width), mount=CameraMount(camera_mount))
+        writer = TwinCameraCard(world=world, camera=camera, media_dir=media_dir, seed=world_seed)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -279,7 +291,8 @@ def sim_vehicle_cmd(
             sim.set_link(loss=loss, latency_s=latency_ms / 1000.0)
             where = [f"tcp:{host}:{sim.tcp_port}"] + ([f"udpout:{host}:{sim.udp_port}"] if sim.udp_port else [])
             where += [f"streaming to {h}:{p}" for h, p in outputs]
-            typer.echo(f"simulated ArduCopter (system {sysid}) at {lon:.6f},{lat:.6f}, speed-up {speedup:g}: "
+            typer.echo(f"simulated ArduCopter (system {sysid}) at {lon:.6f},{lat:.6f}, {profile} profile, "
+                       f"speed-up {speedup:g}: "
                        + ", ".join(where) + (f"; photos to {media_dir}" if writer else ""))
 
         await serve(config, tcp_port=port, udp_port=udp_port, host=host, outputs=outputs,
