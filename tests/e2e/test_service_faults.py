@@ -134,6 +134,7 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(when: str, is
         analyse_jobs = {j.kwargs["frame_id"]: j for j in s.scalars(select(JobRow).where(JobRow.name == "frames.analyse"))}
         unfinished = s.scalars(select(JobRow).where(JobRow.status.in_(["queued", "running"]))).all()
         tickets = s.scalars(select(TicketRow)).all()
+        jobs_done = s.scalars(select(JobRow)).all()
     photos = sorted(p.name for p in Path(flight.summary["media_dir"]).glob("*.jpg"))
     raw = sorted(o.key.rsplit("/", 1)[-1] for o in object_store().list(f"flights/{flight.id}/raw/"))
     assert photos and raw == photos, (photos, raw)  # every photo on the card is stored raw
@@ -144,7 +145,9 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(when: str, is
         assert per_frame.get(frame.id, 0) == analyse_jobs[frame.id].result["findings"]
     boxes = Counter((f.frame_id, tuple(round(v, 1) for v in f.box_xyxy_px or ())) for f in findings)
     assert not [b for b, n in boxes.items() if n > 1]
-    assert tickets  # the objects were ticketed, once each: no two tickets of one class at one place
+    ticketed = {j.id for j in jobs_done if j.name == "tickets.open" and j.status == "succeeded"}
+    assert f"tickets.open:{flight.id}" in ticketed  # the flight's objects went through intake after the restart
+    # ...once each: no two tickets of one class at one place
     from shapely.geometry import shape
 
     from dockpatrol.geo import haversine_m
