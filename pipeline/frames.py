@@ -64,13 +64,18 @@ def owner_tag() -> dict[str, Any]:
     return {"host": platform.node(), "pid": os.getpid()}
 
 
-@lru_cache(maxsize=1)
 def raw_spool() -> RawSpool:
-    """This process's spool for raw frames, under the data directory."""
+    """This process's spool for raw frames, under the data directory, in front of the configured store."""
     from dockpatrol.settings import get_settings
     from storage.platform import object_store
 
-    return RawSpool(get_settings().data_dir / "spool", store=object_store())
+    return _spool(get_settings().data_dir / "spool", object_store())
+
+
+@lru_cache(maxsize=4)
+def _spool(directory: Path, store: Any) -> RawSpool:
+    """One spool (and its lock) per directory and store: settings that change (tests) get a fresh one."""
+    return RawSpool(directory, store=store)
 
 
 @dataclass(frozen=True)

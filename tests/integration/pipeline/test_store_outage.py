@@ -77,7 +77,6 @@ class Proxy:
 @pytest.fixture
 def proxy(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
     from dockpatrol.settings import reset_settings_cache
-    from pipeline.frames import raw_spool
     from storage import platform
 
     host, port = s3_endpoint.rsplit(":", 1)
@@ -86,11 +85,9 @@ def proxy(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
     monkeypatch.setenv("DOCKPATROL_S3_ENDPOINT", f"127.0.0.1:{p.port}")
     monkeypatch.setenv("DOCKPATROL_S3_BUCKET", f"outage-{uuid.uuid4().hex[:10]}")
     reset_settings_cache()
-    platform.reset()
-    raw_spool.cache_clear()
+    platform.reset()  # a new store, so a new spool in front of it
     yield p
     p.down()
-    raw_spool.cache_clear()
     platform.reset()
 
 
