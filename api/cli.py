@@ -7,11 +7,13 @@ Imports of heavy packages (torch, ultralytics, rasterio) happen inside commands 
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_sim, cli_vision
+from api import cli_core, cli_flight, cli_missions, cli_sim, cli_users, cli_vision
 from api.cli_groups import db_app, models_app, sim_app
 from dockpatrol.errors import DockpatrolError
 
@@ -27,7 +29,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_sim, cli_vision):
+for module in (cli_core, cli_missions, cli_flight, cli_sim, cli_vision, cli_users):
     module.register(app)
 
 EXIT_ERROR = 1
@@ -44,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
+        return EXIT_ERROR
+    except RecursionError:
+        typer.echo("error: the input nests too deeply (more than about a thousand levels); "
+                   "a real GeoJSON or plan file never does", err=True)
+        return EXIT_ERROR
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_ERROR
     except Exception as exc:
@@ -56,6 +65,28 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code) or EXIT_ERROR
         raise
     return 0
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path and what the operating system said about it."""
+    import errno
+
+    path = exc.filename if exc.filename is not None else None
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and path is not None:
+        reason = "exists but is not a directory (a directory is needed here)" if exc.errno == errno.ENOTDIR \
+            else f"{reason} (a file is in the way of a directory)"
+    if exc.errno == errno.EISDIR:
+        reason = "is a directory; give a file path"
+    if exc.filename2 is not None:  # a rename onto the destination: the destination is what the user named
+        path = exc.filename2
+    if path is None:
+        return f"{reason}"
+    name = Path(str(path))
+    temp = re.fullmatch(r"\.(.+)\.[A-Za-z0-9_]{8}", name.name)
+    if temp:  # an atomic write's temp file ".NAME.xxxxxxxx": name the file the user asked for
+        name = name.with_name(temp.group(1))
+    return f"{name}: {reason}"
 
 
 def entry() -> None:

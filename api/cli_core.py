@@ -40,15 +40,19 @@ def db_current() -> None:
 
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
-          port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)")) -> None:
+          port: int | None = typer.Option(None, min=1, max=65535,
+                                          help="port 1-65535 (default DOCKPATROL_API_PORT)")) -> None:
     """Run the HTTP API (problem+json errors)."""
     import uvicorn
 
     from api import context
     from api.app import create_app
+    from dockpatrol.errors import ConfigError
     from dockpatrol.settings import get_settings
 
     settings = get_settings()
+    if not 1 <= (port or settings.api_port) <= 65535:
+        raise ConfigError(f"DOCKPATROL_API_PORT {settings.api_port} is outside 1..65535")
     context.database()  # fail fast with a clear line if the database is unusable
     uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
 

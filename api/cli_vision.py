@@ -257,12 +257,14 @@ def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI 
     """Run the detector on one image and print its georeferenced findings."""
     from datetime import UTC, datetime
 
+    from api.cli_checks import require_earth_crs, require_regular_file
     from vision.analyse import analyse_frame
     from vision.georef import FrameGeoref, evidence_crop
     from vision.ingest import IngestedImage, ingest_file
     from vision.registry import require_card
     from vision.ultralytics_adapter import load_detector
 
+    require_earth_crs(require_regular_file(image, what="image"))
     item = ingest_file(image)
     card = require_card(model)
     detector = load_detector(card)

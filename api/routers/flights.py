@@ -1,0 +1,182 @@
+"""Flights (status, track), their frames as short-lived signed links, and findings on the map."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from api import context
+from api.auth import CurrentPrincipal
+from api.routers._common import Paging, uow
+from api.schemas import ID_PATTERN, NOT_FOUND, PROBLEMS, Page
+from dockpatrol.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["flights"], responses=PROBLEMS)
+FlightId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+#: Links to imagery live minutes: long enough to view, too short to be worth passing around.
+FRAME_LINK_S = 300
+
+
+class FlightOut(BaseModel):
+    id: str
+    mission_id: str | None
+    dock_id: str | None
+    status: str = Field(examples=["flying", "landed", "failed"])
+    started_at: datetime | None
+    ended_at: datetime | None
+    result: str
+    summary: dict[str, Any]
+
+
+class FrameOut(BaseModel):
+    id: str
+    flight_id: str | None
+    captured_at: datetime | None
+    lon: float | None
+    lat: float | None
+    altitude_m: float | None
+    yaw_deg: float | None
+    width_px: int | None
+    height_px: int | None
+    status: str
+    url: str | None = Field(description="signed link valid for a few minutes; never a storage path")
+
+
+class FindingOut(BaseModel):
+    id: str
+    class_name: str
+    category: str
+    score: float
+    seen_at: datetime
+    status: str
+    flight_id: str | None
+    frame_id: str | None
+    area_id: str | None
+    ticket_id: str | None
+    geometry: dict[str, Any]
+    evidence_url: str | None = Field(description="signed link to the evidence crop, valid for minutes")
+
+
+def signed(key: str | None) -> str | None:
+    """A short-lived link for an object key, or None when the object is missing."""
+    if not key:
+        return None
+    try:
+        return context.object_store().presigned_url(key, expires_s=FRAME_LINK_S)
+    except (NotFound, InvalidInput):
+        return None
+
+
+def flight_out(row: Any) -> FlightOut:
+    return FlightOut(id=row.id, mission_id=row.mission_id, dock_id=row.dock_id, status=row.status,
+                     started_at=row.started_at, ended_at=row.ended_at, result=row.result, summary=row.summary or {})
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``min_lon,min_lat,max_lon,max_lat`` (the map's view) → floats; InvalidInput otherwise."""
+    import math
+
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInput(f"bbox {text!r} is not four numbers min_lon,min_lat,max_lon,max_lat") from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidInput(f"bbox {text!r} is not four finite numbers min_lon,min_lat,max_lon,max_lat")
+    a, b, c, d = values
+    if not (-180 <= a <= c <= 180 and -90 <= b <= d <= 90):
+        raise InvalidInput(f"bbox {text!r}: need -180 ≤ min_lon ≤ max_lon ≤ 180 and -90 ≤ min_lat ≤ max_lat ≤ 90")
+    return a, b, c, d
+
+
+BBoxQuery = Annotated[str | None, Query(max_length=200, description="min_lon,min_lat,max_lon,max_lat",
+                                        examples=["113.10,23.00,113.20,23.06"])]
+
+
+@router.get("/api/flights", response_model=Page[FlightOut], summary="List flights, newest first")
+def list_flights(_: CurrentPrincipal, paging: Paging,
+                 dock_id: Annotated[str | None, Query(max_length=64)] = None,
+                 status: Annotated[str | None, Query(max_length=32)] = None) -> Page[FlightOut]:
+    from storage.repositories import queries
+
+    with uow() as session:
+        rows, total = queries.flights(session=session, dock_id=dock_id, status=status, offset=paging.offset,
+                                      limit=paging.limit)
+        return Page(items=[flight_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+
+
+@router.get("/api/flights/{flight_id}", response_model=FlightOut, responses=NOT_FOUND, summary="Flight status")
+def get_flight(flight_id: FlightId, _: CurrentPrincipal) -> FlightOut:
+    from storage.repositories import flights
+
+    with uow() as session:
+        return flight_out(flights.require_flight(session=session, flight_id=flight_id))
+
+
+@router.get("/api/flights/{flight_id}/track", responses=NOT_FOUND, summary="Flight track as GeoJSON")
+def get_track(flight_id: FlightId, _: CurrentPrincipal) -> dict[str, Any]:
+    """The recorded track when the flight log holds one, else the line through its photo positions."""
+    from storage.repositories import flights
+
+    with uow() as session:
+        flights.require_flight(session=session, flight_id=flight_id)
+        frames = flights.frames_of_flight(session=session, flight_id=flight_id)
+        points = [[f.lon, f.lat] for f in frames if f.lon is not None and f.lat is not None]
+    store = context.object_store()
+    key = f"flights/{flight_id}/track.geojson"
+    if store.exists(key):
+        try:
+            return dict(json.loads(store.get(key)))
+        except ValueError:
+            pass  # a damaged log falls back to the photo positions below
+    geometry = {"type": "LineString", "coordinates": points} if len(points) >= 2 else None
+    return {"type": "Feature", "geometry": geometry, "properties": {"flight_id": flight_id, "source": "frames"}}
+
+
+@router.get("/api/flights/{flight_id}/frames", response_model=Page[FrameOut], responses=NOT_FOUND,
+            summary="A flight's frames with signed links")
+def list_frames(flight_id: FlightId, _: CurrentPrincipal, paging: Paging) -> Page[FrameOut]:
+    from storage.repositories import flights, queries
+
+    with uow() as session:
+        flights.require_flight(session=session, flight_id=flight_id)
+        rows, total = queries.frames(session=session, flight_id=flight_id, offset=paging.offset,
+                                     limit=paging.limit)
+        items = [FrameOut(id=r.id, flight_id=r.flight_id, captured_at=r.captured_at, lon=r.lon, lat=r.lat,
+                          altitude_m=r.altitude_m, yaw_deg=r.yaw_deg, width_px=r.width_px, height_px=r.height_px,
+                          status=r.status, url=signed(r.object_key)) for r in rows]
+    return Page(items=items, total=total, offset=paging.offset, limit=paging.limit)
+
+
+def finding_out(r: Any) -> FindingOut:
+    return FindingOut(id=r.id, class_name=r.class_name, category=r.category, score=r.score, seen_at=r.seen_at,
+                      status=r.status, flight_id=r.flight_id, frame_id=r.frame_id, area_id=r.area_id,
+                      ticket_id=r.ticket_id, geometry=r.geometry, evidence_url=signed(r.evidence_key))
+
+
+@router.get("/api/findings", response_model=Page[FindingOut], tags=["findings"],
+            summary="Findings in the map's view, newest first")
+def list_findings(_: CurrentPrincipal, paging: Paging, bbox: BBoxQuery = None,
+                  category: Annotated[str | None, Query(max_length=32)] = None,
+                  flight_id: Annotated[str | None, Query(max_length=64)] = None) -> Page[FindingOut]:
+    from storage.repositories import queries
+
+    with uow() as session:
+        rows, total = queries.findings(session=session, bbox=parse_bbox(bbox), category=category,
+                                       flight_id=flight_id, offset=paging.offset, limit=paging.limit)
+        return Page(items=[finding_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+
+
+@router.get("/api/findings/{finding_id}", response_model=FindingOut, responses=NOT_FOUND, tags=["findings"],
+            summary="One finding")
+def get_finding(finding_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
+                _: CurrentPrincipal) -> FindingOut:
+    from storage.repositories import findings
+
+    with uow() as session:
+        return finding_out(findings.require_finding(session=session, finding_id=finding_id))
