@@ -1,4 +1,7 @@
-"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``."""
+"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``.
+
+(Twin evaluation and twin training tiles are ``dockpatrol sim eval|background-tiles``, in sim/cli.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ import math
 import shlex
 import sys
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from api.cli_groups import models_app
+
+DEFAULT_CARD_NAME = "dockpatrol-demo-yolo11n"
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +24,6 @@ def register(app: typer.Typer) -> None:
     models_app.command("list")(models_list)
     models_app.command("validate")(models_validate)
     models_app.command("bundle")(models_bundle)
-    models_app.command("background-tiles")(models_background_tiles)
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("detect")(detect)
@@ -110,18 +115,6 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
     typer.echo(f"wrote {card}")
 
 
-def models_background_tiles(out: Path = typer.Option(..., help="dataset folder (images/train, labels/train)"),
-                            images: int = typer.Option(1000, help="tiles to render"),
-                            seed: int = typer.Option(0, help="twin world seed (use the training world's)"),
-                            imgsz: int = typer.Option(640, help="tile size, px at mission GSD")) -> None:
-    """Render uniformly placed twin tiles (mostly background) to add to a training set as hard negatives."""
-    from vision.train import render_background_tiles
-
-    counts = render_background_tiles(out=out, images=images, seed=seed, imgsz=imgsz)
-    typer.echo(f"wrote {counts['images']} tiles to {out} ({counts['with_labels']} with labels, "
-               f"{counts['skipped']} views skipped)")
-
-
 def _default_description(synthetic: bool) -> str:
     if synthetic:
         return ("Demo detector trained from scratch on synthetic scenes rendered by the dockpatrol digital twin. "
@@ -204,48 +197,53 @@ def _print_report(report, as_json: Path | None) -> None:
         as_json.write_text(json.dumps(report.to_dict(), indent=2))
 
 
-def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
-             frames: int = typer.Option(8, help="twin frames to render"),
-             altitude: float = typer.Option(60.0, help="metres above ground"),
-             images: Path | None = typer.Option(None, help="folder of georeferenced JPEGs instead of the twin"),
-             truth: Path | None = typer.Option(None, help="GeoJSON truth for --images"),
-             dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) for JPEGs without "
-                                                                   "relative altitude"),
-             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch or onnx"),
-             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
-             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
-    """Per-class precision/recall of georeferenced findings and georeference error, on twin frames or your own."""
-    from dockpatrol.errors import InvalidInput
-    from vision.evaluate import evaluate_images, evaluate_twin
+#: Options every evaluation command takes (``dockpatrol eval`` here, ``dockpatrol sim eval`` in sim/cli.py).
+EvalModel = Annotated[str, typer.Option(help="model card name")]
+EvalBackend = Annotated[str, typer.Option(help="auto, torch or onnx")]
+EvalRadius = Annotated[float, typer.Option(help="match radius between centroids, metres")]
+EvalFullFrame = Annotated[bool, typer.Option(help="add a full-frame pass to the tiles")]
+EvalJson = Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")]
+EvalRecord = Annotated[bool, typer.Option(help="store the results in the model card's metrics")]
+
+
+def load_for_eval(model: str, backend: str) -> tuple[Any, Any]:
+    """The model card and its detector, for an evaluation command."""
     from vision.registry import require_card
     from vision.ultralytics_adapter import Backend, load_detector
 
     card = require_card(model)
-    detector = load_detector(card, backend=Backend(backend))
-    label = f"{card.name}@{card.version}"
-    if images is not None:
-        if truth is None:
-            raise InvalidInput("--images needs --truth (a GeoJSON FeatureCollection with a 'class' property)")
-        report = evaluate_images(detector, images=images, truth=truth, model=label, radius_m=radius,
-                                 dock_altitude_m=dock_altitude, full_frame=full_frame)
-    else:
-        report = evaluate_twin(detector, seed=seed, frames=frames, model=label, altitude_m=altitude,
-                               radius_m=radius, full_frame=full_frame)
+    return card, load_detector(card, backend=Backend(backend))
+
+
+def report_evaluation(report: Any, *, card: Any, json_out: Path | None, record_as: str | None) -> None:
+    """Print an evaluation report, optionally write it as JSON and record it in the model card."""
     _print_report(report, json_out)
-    if record:
-        from datetime import UTC, datetime
+    if record_as is None:
+        return
+    from datetime import UTC, datetime
 
-        from vision.registry import record_metrics
+    from vision.registry import record_metrics
 
-        result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
-        result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
-        key = "georeferenced_images_eval" if images is not None else "georeferenced_twin_eval"
-        record_metrics(card.card_path, key, result)
-        typer.echo(f"recorded in {card.card_path}")
+    result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
+    result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    record_metrics(card.card_path, record_as, result)
+    typer.echo(f"recorded in {card.card_path}")
+
+
+def evaluate(images: Path = typer.Option(..., help="folder of georeferenced JPEGs"),
+             truth: Path = typer.Option(..., help="GeoJSON FeatureCollection with a 'class' property"),
+             dock_altitude: float | None = typer.Option(None, help="dock elevation (m AMSL) for JPEGs without "
+                                                                   "relative altitude"),
+             model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
+    """Per-class precision/recall of georeferenced findings and georeference error on your own imagery."""
+    from vision.evaluate import evaluate_images
+
+    card, detector = load_for_eval(model, backend)
+    report = evaluate_images(detector, images=images, truth=truth, model=f"{card.name}@{card.version}",
+                             radius_m=radius, dock_altitude_m=dock_altitude, full_frame=full_frame)
+    report_evaluation(report, card=card, json_out=json_out, record_as="georeferenced_images_eval" if record else None)
 
 
 def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI XMP) or a GeoTIFF ortho"),

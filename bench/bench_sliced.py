@@ -39,8 +39,8 @@ MATCH_IOU = 0.3
 
 def render_frames(n: int, seed: int) -> list:
     from sim.camera import render_frame
+    from sim.evaluate import twin_views
     from sim.world import World
-    from vision.evaluate import twin_views
 
     world = World.generate(seed=seed)
     cam = CameraModel(4000, 3000, 73.7)

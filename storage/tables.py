@@ -86,7 +86,7 @@ class DockRow(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     lon: Mapped[float]
     lat: Mapped[float]
-    alt_m: Mapped[float] = mapped_column(default=0.0)
+    elevation_amsl_m: Mapped[float | None] = mapped_column(nullable=True)
     vehicle_url: Mapped[str] = mapped_column(String(300), default="sim:")
     max_range_m: Mapped[float]
     endurance_s: Mapped[float]
@@ -131,7 +131,7 @@ class ScheduleRow(Timestamps, Base):
     area_id: Mapped[str] = mapped_column(ForeignKey("patrol_areas.id", ondelete="CASCADE"))
     rule: Mapped[str] = mapped_column(String(300))
     starts_at: Mapped[datetime]
-    priority: Mapped[int] = mapped_column(default=50)
+    priority: Mapped[int] = mapped_column(default=2)  # missions.types.Priority; 2 = routine
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -156,7 +156,7 @@ class MissionRow(Timestamps, Base):
     area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
     dock_id: Mapped[str | None] = mapped_column(ForeignKey("docks.id"), nullable=True)
     scheduled_for: Mapped[datetime | None] = mapped_column(nullable=True)
-    priority: Mapped[int] = mapped_column(default=50)
+    priority: Mapped[int] = mapped_column(default=2)  # missions.types.Priority; 2 = routine
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -210,6 +210,9 @@ class FindingRow(GeoMixin, Timestamps, Base):
     score: Mapped[float]
     evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     seen_at: Mapped[datetime]
+    box_xyxy_px: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    area_m2: Mapped[float | None] = mapped_column(nullable=True)
+    model: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(32), default="new")
     ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
 

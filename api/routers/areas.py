@@ -48,8 +48,8 @@ def area_feature(area: PatrolArea) -> Feature:
                                "jurisdiction_id": area.jurisdiction_id})
 
 
-def zone_feature(zone: dict[str, Any]) -> Feature:
-    return Feature(id=zone["id"], geometry=zone["geometry"], properties=zone["properties"])
+def zone_feature(zone: NoFlyZone) -> Feature:
+    return Feature(id=zone.id, geometry=zone.polygon, properties={"name": zone.name, "reason": zone.reason})
 
 
 def _one_feature(doc: Any, what: str) -> Any:
@@ -120,7 +120,7 @@ def create_no_fly(principal: Operator,
         out = []
         for zone in zones:
             atomic.create_no_fly(session=session, zone=zone)
-            feature = Feature(id=zone.id, geometry=zone.polygon, properties={"name": zone.name, "reason": zone.reason})
+            feature = zone_feature(zone)
             audit(session, principal, "no_fly_zone.create", "no_fly_zone", zone.id, after=feature)
             out.append(feature)
     return FeatureCollection(features=out)

@@ -23,7 +23,8 @@ class DockCreate(StrictIn):
     name: str = Field(min_length=1, max_length=200, examples=["桂城街道 9 号机库"])
     lon: float = Field(ge=-180, le=180, examples=[113.1523])
     lat: float = Field(ge=-90, le=90, examples=[23.0312])
-    elevation_amsl_m: float = Field(0.0, ge=-500, le=9000, description="dock ground elevation above mean sea level")
+    elevation_amsl_m: float | None = Field(None, ge=-500, le=9000,
+                                           description="dock ground elevation above mean sea level; null: unknown")
     vehicle_url: str = Field("sim:", max_length=300, examples=["sim:", "tcp:10.20.0.9:5760"],
                              description="sim: (built-in simulator), udp/tcp host:port or /dev/… on the allow-list")
     max_range_m: float = Field(5000.0, gt=0, le=50_000)
@@ -52,7 +53,7 @@ class DockOut(BaseModel):
     name: str
     lon: float
     lat: float
-    elevation_amsl_m: float
+    elevation_amsl_m: float | None
     vehicle_url: str
     max_range_m: float
     endurance_s: float
@@ -63,7 +64,7 @@ class DockOut(BaseModel):
 
 
 def dock_out(dock: Dock) -> DockOut:
-    return DockOut(id=dock.id, name=dock.name, lon=dock.lon, lat=dock.lat, elevation_amsl_m=dock.alt_m,
+    return DockOut(id=dock.id, name=dock.name, lon=dock.lon, lat=dock.lat, elevation_amsl_m=dock.elevation_amsl_m,
                    vehicle_url=dock.vehicle_url, max_range_m=dock.max_range_m, endurance_s=dock.endurance_s,
                    charge_s=dock.charge_s, cruise_speed_m_s=dock.cruise_speed_m_s, status=dock.status,
                    camera=dataclasses.asdict(dock.camera))
@@ -96,11 +97,12 @@ def get_dock(dock_id: DockId, _: CurrentPrincipal) -> DockOut:
 @router.post("", status_code=201, response_model=DockOut, responses=CONFLICT, summary="Register a dock")
 def create_dock(body: DockCreate, principal: Operator) -> DockOut:
     """Register a new dock. An id that exists is 409: use PATCH to change a dock."""
+    from missions.areas import dock_from_mapping
     from storage.repositories import atomic
 
     check_vehicle_url(body.vehicle_url, _vehicle_allow_list())
-    values = body.model_dump()
-    dock = Dock(alt_m=values.pop("elevation_amsl_m"), **values)
+    dock = dock_from_mapping(body.model_dump(exclude_none=True), where="dock")  # the one dock check, as for files
+    dock = dataclasses.replace(dock, cruise_speed_m_s=body.cruise_speed_m_s)
     with uow() as session:
         atomic.create_dock(session=session, dock=dock)
         out = dock_out(dock)
@@ -114,14 +116,13 @@ def patch_dock(dock_id: DockId, body: DockPatch, principal: Operator) -> DockOut
     from storage.repositories import docks
 
     changes = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
+    if any(v is None for k, v in changes.items() if k != "elevation_amsl_m"):
         from dockpatrol.errors import InvalidInput
 
-        raise InvalidInput(f"null is not a value for {', '.join(k for k, v in changes.items() if v is None)}")
+        raise InvalidInput(f"null is not a value for {', '.join(k for k, v in changes.items() if v is None)}"
+                           " (leave a field out to keep it)")
     if "vehicle_url" in changes:
         check_vehicle_url(changes["vehicle_url"], _vehicle_allow_list())
-    if "elevation_amsl_m" in changes:
-        changes["alt_m"] = changes.pop("elevation_amsl_m")
     with uow() as session:
         before = docks.require(session=session, dock_id=dock_id)
         after = dataclasses.replace(before, **changes)

@@ -14,6 +14,8 @@ from api.auth import CurrentPrincipal
 from api.routers._common import Paging, uow
 from api.schemas import ID_PATTERN, NOT_FOUND, PROBLEMS, Page
 from dockpatrol.errors import InvalidInput, NotFound
+from flight.types import Flight
+from vision.types import StoredFinding
 
 router = APIRouter(tags=["flights"], responses=PROBLEMS)
 FlightId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
@@ -38,7 +40,7 @@ class FrameOut(BaseModel):
     captured_at: datetime | None
     lon: float | None
     lat: float | None
-    altitude_m: float | None
+    altitude_above_ground_m: float | None
     yaw_deg: float | None
     width_px: int | None
     height_px: int | None
@@ -71,9 +73,10 @@ def signed(key: str | None) -> str | None:
         return None
 
 
-def flight_out(row: Any) -> FlightOut:
-    return FlightOut(id=row.id, mission_id=row.mission_id, dock_id=row.dock_id, status=row.status,
-                     started_at=row.started_at, ended_at=row.ended_at, result=row.result, summary=row.summary or {})
+def flight_out(flight: Flight) -> FlightOut:
+    return FlightOut(id=flight.id, mission_id=flight.mission_id, dock_id=flight.dock_id, status=flight.status,
+                     started_at=flight.started_at, ended_at=flight.ended_at, result=flight.result,
+                     summary=flight.summary or {})
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -147,16 +150,17 @@ def list_frames(flight_id: FlightId, _: CurrentPrincipal, paging: Paging) -> Pag
         flights.require_flight(session=session, flight_id=flight_id)
         rows, total = queries.frames(session=session, flight_id=flight_id, offset=paging.offset,
                                      limit=paging.limit)
-        items = [FrameOut(id=r.id, flight_id=r.flight_id, captured_at=r.captured_at, lon=r.lon, lat=r.lat,
-                          altitude_m=r.altitude_m, yaw_deg=r.yaw_deg, width_px=r.width_px, height_px=r.height_px,
-                          status=r.status, url=signed(r.object_key)) for r in rows]
+        items = [FrameOut(id=f.id, flight_id=f.flight_id, captured_at=f.captured_at, lon=f.lon, lat=f.lat,
+                          altitude_above_ground_m=f.altitude_above_ground_m, yaw_deg=f.yaw_deg, width_px=f.width_px,
+                          height_px=f.height_px, status=f.status, url=signed(f.object_key)) for f in rows]
     return Page(items=items, total=total, offset=paging.offset, limit=paging.limit)
 
 
-def finding_out(r: Any) -> FindingOut:
-    return FindingOut(id=r.id, class_name=r.class_name, category=r.category, score=r.score, seen_at=r.seen_at,
-                      status=r.status, flight_id=r.flight_id, frame_id=r.frame_id, area_id=r.area_id,
-                      ticket_id=r.ticket_id, geometry=r.geometry, evidence_url=signed(r.evidence_key))
+def finding_out(stored: StoredFinding) -> FindingOut:
+    f = stored.finding
+    return FindingOut(id=stored.id, class_name=f.class_name, category=f.category, score=f.score, seen_at=f.seen_at,
+                      status=stored.status, flight_id=stored.flight_id, frame_id=f.frame_id, area_id=stored.area_id,
+                      ticket_id=stored.ticket_id, geometry=f.geometry, evidence_url=signed(f.evidence_key))
 
 
 @router.get("/api/findings", response_model=Page[FindingOut], tags=["findings"],

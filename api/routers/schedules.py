@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import AwareDatetime, BaseModel, Field
@@ -12,7 +13,10 @@ from api.auth import CurrentPrincipal, audit
 from api.routers._common import Operator, Paging, uow
 from api.schemas import CONFLICT, ID_PATTERN, NOT_FOUND, PROBLEMS, Page, StrictIn
 from dockpatrol.errors import InvalidInput, NotFound
+from missions.scheduler import PatrolSchedule
+from missions.types import Priority
 
+PriorityName = Literal["emergency", "reinspection", "routine"]
 router = APIRouter(prefix="/api/schedules", tags=["schedules"], responses=PROBLEMS)
 ScheduleId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
@@ -22,14 +26,14 @@ class ScheduleCreate(StrictIn):
     area_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN, examples=["A01"])
     rule: str = Field(min_length=1, max_length=300, examples=["FREQ=WEEKLY;BYDAY=MO;BYHOUR=9", "0 9 * * 1"])
     starts_at: AwareDatetime = Field(examples=["2026-12-07T01:00:00Z"])
-    priority: int = Field(50, ge=0, le=100)
+    priority: PriorityName = "routine"
     enabled: bool = True
 
 
 class SchedulePatch(StrictIn):
     rule: str | None = Field(None, min_length=1, max_length=300)
     starts_at: AwareDatetime | None = None
-    priority: int | None = Field(None, ge=0, le=100)
+    priority: PriorityName | None = None
     enabled: bool | None = None
 
 
@@ -37,8 +41,8 @@ class ScheduleOut(BaseModel):
     id: str
     area_id: str
     rule: str
-    starts_at: datetime
-    priority: int
+    starts_at: datetime | None
+    priority: PriorityName
     enabled: bool
     next_at: datetime | None = Field(None, description="next occurrence from now (UTC)")
 
@@ -57,10 +61,10 @@ def _check_rule(rule: str, starts_at: datetime) -> datetime | None:
     return found[0] if found else None
 
 
-def _out(row: object, next_at: datetime | None = None) -> ScheduleOut:
-    return ScheduleOut.model_validate({**{k: getattr(row, k) for k in ("id", "area_id", "rule", "starts_at",
-                                                                         "priority", "enabled")},
-                                       "next_at": next_at})
+def _out(schedule: PatrolSchedule, next_at: datetime | None = None) -> ScheduleOut:
+    return ScheduleOut(id=schedule.id or "", area_id=schedule.area_id, rule=schedule.rule,
+                       starts_at=schedule.starts_at, priority=schedule.priority.name.lower(),  # type: ignore[arg-type]
+                       enabled=schedule.enabled, next_at=next_at)
 
 
 @router.get("", response_model=Page[ScheduleOut], summary="List schedules")
@@ -82,10 +86,11 @@ def create_schedule(body: ScheduleCreate, principal: Operator) -> ScheduleOut:
     with uow() as session:
         if areas.get(session=session, area_id=body.area_id) is None:
             raise NotFound(f"patrol area {body.area_id!r} does not exist")
+    schedule = PatrolSchedule(id=body.id, area_id=body.area_id, rule=body.rule, starts_at=body.starts_at,
+                              priority=Priority[body.priority.upper()], enabled=body.enabled)
     with uow() as session:
-        row = atomic.create_schedule(session=session, schedule_id=body.id, area_id=body.area_id, rule=body.rule,
-                                     starts_at=body.starts_at, priority=body.priority, enabled=body.enabled)
-        out = _out(row, next_at)
+        atomic.create_schedule(session=session, schedule=schedule)
+        out = _out(schedule, next_at)
         audit(session, principal, "schedule.create", "schedule", body.id, after=out)
     return out
 
@@ -93,18 +98,18 @@ def create_schedule(body: ScheduleCreate, principal: Operator) -> ScheduleOut:
 @router.patch("/{schedule_id}", response_model=ScheduleOut, responses=NOT_FOUND, summary="Change a schedule")
 def patch_schedule(schedule_id: ScheduleId, body: SchedulePatch, principal: Operator) -> ScheduleOut:
     from storage.repositories import schedules
-    from storage.tables import ScheduleRow
 
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "priority" in changes:
+        changes["priority"] = Priority[changes["priority"].upper()]
     with uow() as session:
-        row = session.get(ScheduleRow, schedule_id)
-        if row is None:
+        found = [s for s in schedules.list_all(session=session) if s.id == schedule_id]
+        if not found:
             raise NotFound(f"schedule {schedule_id!r} does not exist")
-        before = _out(row)
-        merged = {**before.model_dump(), **changes}
-        next_at = _check_rule(merged["rule"], merged["starts_at"])
-        schedules.upsert(session=session, schedule_id=schedule_id, area_id=row.area_id, rule=merged["rule"],
-                         starts_at=merged["starts_at"], priority=merged["priority"], enabled=merged["enabled"])
-        out = _out(row, next_at)
-        audit(session, principal, "schedule.update", "schedule", schedule_id, before=before, after=out)
+        before = found[0]
+        after = replace(before, **changes)
+        next_at = _check_rule(after.rule, after.starts_at or datetime.now(UTC))
+        schedules.upsert(session=session, schedule=after)
+        out = _out(after, next_at)
+        audit(session, principal, "schedule.update", "schedule", schedule_id, before=_out(before), after=out)
     return out

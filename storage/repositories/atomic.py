@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dockpatrol.errors import Conflict
+from dockpatrol.errors import Conflict, InvalidInput
+from missions.scheduler import PatrolSchedule
 from missions.types import Dock, NoFlyZone, PatrolArea
 from storage.tables import Base, DockRow, NoFlyZoneRow, PatrolAreaRow, ScheduleRow
 
@@ -55,10 +55,10 @@ def create_no_fly(*, session: Session, zone: NoFlyZone) -> NoFlyZone:
     return zone
 
 
-def create_schedule(
-    *, session: Session, schedule_id: str, area_id: str, rule: str, starts_at: datetime, priority: int,
-    enabled: bool,
-) -> ScheduleRow:
-    row = ScheduleRow(id=schedule_id, area_id=area_id, rule=rule, starts_at=starts_at, priority=priority,
-                      enabled=enabled)
-    return insert_new(session, row, what="schedule", key=schedule_id)
+def create_schedule(*, session: Session, schedule: PatrolSchedule) -> PatrolSchedule:
+    if schedule.id is None or schedule.starts_at is None:
+        raise InvalidInput("a stored schedule needs an id and starts_at")
+    row = ScheduleRow(id=schedule.id, area_id=schedule.area_id, rule=schedule.rule, starts_at=schedule.starts_at,
+                      priority=int(schedule.priority), enabled=schedule.enabled)
+    insert_new(session, row, what="schedule", key=schedule.id)
+    return schedule

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dockpatrol.identity import AuditEntry
-from storage.tables_auth import AuditRow, PlatformSettingRow
+from storage.tables_api import AuditRow, PlatformSettingRow
 
 
 def _entry(row: AuditRow) -> AuditEntry:

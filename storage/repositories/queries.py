@@ -8,8 +8,13 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from flight.types import Flight
+from missions.types import Mission
 from storage.geometry import BBox
+from storage.repositories.findings import finding_to_domain
+from storage.repositories.flights import flight_to_domain, frame_to_domain, mission_to_domain
 from storage.tables import DockRow, FindingRow, FlightRow, FrameRow, MissionRow, PatrolAreaRow, TicketRow
+from vision.types import Frame, StoredFinding
 
 
 def _page(session: Session, stmt: Any, order: Sequence[Any], offset: int, limit: int) -> tuple[list[Any], int]:
@@ -18,32 +23,36 @@ def _page(session: Session, stmt: Any, order: Sequence[Any], offset: int, limit:
 
 
 def missions(*, session: Session, status: str | None = None, dock_id: str | None = None, offset: int = 0,
-             limit: int = 100) -> tuple[list[MissionRow], int]:
+             limit: int = 100) -> tuple[list[Mission], int]:
     stmt = select(MissionRow)
     if status:
         stmt = stmt.where(MissionRow.status == status)
     if dock_id:
         stmt = stmt.where(MissionRow.dock_id == dock_id)
-    return _page(session, stmt, (MissionRow.created_at.desc(), MissionRow.id), offset, limit)
+    rows, total = _page(session, stmt, (MissionRow.created_at.desc(), MissionRow.id), offset, limit)
+    return [mission_to_domain(r) for r in rows], total
 
 
 def flights(*, session: Session, dock_id: str | None = None, status: str | None = None, offset: int = 0,
-            limit: int = 100) -> tuple[list[FlightRow], int]:
+            limit: int = 100) -> tuple[list[Flight], int]:
     stmt = select(FlightRow)
     if dock_id:
         stmt = stmt.where(FlightRow.dock_id == dock_id)
     if status:
         stmt = stmt.where(FlightRow.status == status)
-    return _page(session, stmt, (FlightRow.created_at.desc(), FlightRow.id), offset, limit)
+    rows, total = _page(session, stmt, (FlightRow.created_at.desc(), FlightRow.id), offset, limit)
+    return [flight_to_domain(r) for r in rows], total
 
 
-def frames(*, session: Session, flight_id: str, offset: int = 0, limit: int = 100) -> tuple[list[FrameRow], int]:
+def frames(*, session: Session, flight_id: str, offset: int = 0, limit: int = 100) -> tuple[list[Frame], int]:
     stmt = select(FrameRow).where(FrameRow.flight_id == flight_id)
-    return _page(session, stmt, (FrameRow.captured_at, FrameRow.id), offset, limit)
+    rows, total = _page(session, stmt, (FrameRow.captured_at, FrameRow.id), offset, limit)
+    return [frame_to_domain(r) for r in rows], total
 
 
 def findings(*, session: Session, bbox: BBox | None = None, category: str | None = None,
-             flight_id: str | None = None, offset: int = 0, limit: int = 100) -> tuple[list[FindingRow], int]:
+             flight_id: str | None = None, offset: int = 0,
+             limit: int = 100) -> tuple[list[StoredFinding], int]:
     """Findings newest first; ``bbox`` keeps those whose bbox overlaps it (the map's view)."""
     stmt = select(FindingRow)
     if bbox is not None:
@@ -54,7 +63,8 @@ def findings(*, session: Session, bbox: BBox | None = None, category: str | None
         stmt = stmt.where(FindingRow.category == category)
     if flight_id:
         stmt = stmt.where(FindingRow.flight_id == flight_id)
-    return _page(session, stmt, (FindingRow.seen_at.desc(), FindingRow.id), offset, limit)
+    rows, total = _page(session, stmt, (FindingRow.seen_at.desc(), FindingRow.id), offset, limit)
+    return [finding_to_domain(r) for r in rows], total
 
 
 def counts(*, session: Session) -> dict[str, Any]:

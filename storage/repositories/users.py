@@ -12,7 +12,7 @@ from dockpatrol.identity import ApiToken, Role, User
 from dockpatrol.taxonomy import Department
 from storage.repositories.atomic import insert_new
 from storage.tables import utcnow
-from storage.tables_auth import ApiTokenRow, UserRow
+from storage.tables_api import ApiTokenRow, UserRow
 
 
 def _user(row: UserRow) -> User:

@@ -1,7 +1,7 @@
-"""users, machine tokens, audit log, platform settings
+"""users, machine tokens, audit log, platform settings, mission commands
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -69,9 +69,26 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_platform_settings")),
     )
+    op.create_table(
+        "mission_commands",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("mission_id", sa.String(length=64), nullable=False),
+        sa.Column("command", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_by", sa.String(length=100), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.String(length=500), nullable=False),
+        sa.ForeignKeyConstraint(["mission_id"], ["missions.id"], name=op.f("fk_mission_commands_mission_id_missions"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mission_commands")),
+    )
+    op.create_index("ix_mission_commands_mission_id", "mission_commands", ["mission_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mission_commands_mission_id", table_name="mission_commands")
+    op.drop_table("mission_commands")
     op.drop_table("platform_settings")
     op.drop_index("ix_audit_log_resource", table_name="audit_log")
     op.drop_index("ix_audit_log_actor", table_name="audit_log")

@@ -94,7 +94,7 @@ def test_area_validation_is_the_clis(client: TestClient, operator: dict[str, str
                                                                         [113.153, 23.03], [113.15, 23.032],
                                                                         [113.15, 23.03]]]}}
     r = client.post("/api/areas", json=bowtie, headers=operator)
-    assert r.status_code == 422 and "area A1" in r.json()["detail"]
+    assert r.status_code == 422 and "self-intersects" in r.json()["detail"]
 
 
 def test_schedules_validate_rules_and_audit(client: TestClient, operator: dict[str, str],
@@ -122,14 +122,17 @@ def test_mission_plan_launch_abort(client: TestClient, operator: dict[str, str],
     r = client.post("/api/missions", json={"area_id": "A1"}, headers=operator)
     assert r.status_code == 201, r.text
     mission = r.json()
-    assert mission["status"] == "planned" and mission["dock_id"] == "D1"
+    assert mission["status"] == "planned" and mission["dock_id"] == "D1" and mission["pending"] is None
     assert mission["route"]["type"] == "LineString" and len(mission["route"]["coordinates"]) >= 2
     assert mission["summary"]["altitude_m"] > 0
     mid = mission["id"]
-    assert client.post(f"/api/missions/{mid}/launch", headers=operator).json()["status"] == "queued"
+    launched = client.post(f"/api/missions/{mid}/launch", headers=operator)
+    assert launched.status_code == 202 and launched.json()["pending"]["command"] == "launch"
+    assert client.get(f"/api/missions/{mid}", headers=operator).json()["pending"]["requested_by"] == "u-operator"
     again = client.post(f"/api/missions/{mid}/launch", headers=operator)
-    assert again.status_code == 409 and "queued" in again.json()["detail"]
-    assert client.post(f"/api/missions/{mid}/abort", headers=operator).json()["status"] == "aborted"
+    assert again.status_code == 409 and "pending launch" in again.json()["detail"]
+    aborted = client.post(f"/api/missions/{mid}/abort", headers=operator)
+    assert aborted.status_code == 200 and aborted.json()["pending"] is None
     assert client.post(f"/api/missions/{mid}/abort", headers=operator).status_code == 409
     actions = [e["action"] for e in audit_of(client, admin, mid)]
     assert actions == ["mission.abort", "mission.launch", "mission.plan"]
@@ -140,20 +143,26 @@ def test_flights_frames_findings_and_tracks(client: TestClient, operator: dict[s
     from datetime import UTC, datetime
 
     from api import context
+    from dockpatrol.taxonomy import Category
+    from flight.types import Flight, FlightStatus
     from storage.repositories import findings, flights
+    from vision.types import Finding, Frame
 
     store = context.object_store()
     store.put("flights/F1/frames/1.jpg", b"\xff\xd8one")
     store.put("evidence/F1/c1.jpg", b"\xff\xd8crop")
     now = datetime.now(UTC)
+    square = {"type": "Polygon", "coordinates": [[[113.1504, 23.0304], [113.1506, 23.0304], [113.1506, 23.0306],
+                                                  [113.1504, 23.0306], [113.1504, 23.0304]]]}
     with context.database().unit_of_work() as s:
-        flights.save_flight(session=s, flight_id="F1", status="landed", started_at=now)
+        flights.save_flight(session=s, flight=Flight(id="F1", status=FlightStatus.LANDED, started_at=now))
         for i, (lon, lat) in enumerate([(113.150, 23.030), (113.151, 23.031)]):
-            flights.save_frame(session=s, frame_id=f"FR{i}", flight_id="F1", captured_at=now, lon=lon, lat=lat,
-                               object_key="flights/F1/frames/1.jpg", sha256=f"{i:064d}")
-        findings.save_finding(session=s, finding_id="X1", flight_id="F1", frame_id="FR0", class_name="steel_shed",
-                              category="construction", score=0.9, seen_at=now, evidence_key="evidence/F1/c1.jpg",
-                              geometry={"type": "Point", "coordinates": [113.1505, 23.0305]})
+            flights.save_frame(session=s, frame=Frame(id=f"FR{i}", flight_id="F1", captured_at=now, lon=lon, lat=lat,
+                                                      object_key="flights/F1/frames/1.jpg", sha256=f"{i:064d}"))
+        finding = Finding(geometry=square, class_name="steel_shed", category=Category.CONSTRUCTION, score=0.9,
+                          seen_at=now, frame_id="FR0", box_xyxy_px=None, centroid_lon=113.1505,
+                          centroid_lat=23.0305, area_m2=400.0, evidence_key="evidence/F1/c1.jpg")
+        findings.save_finding(session=s, finding_id="X1", finding=finding, flight_id="F1", area_id=None)
     assert client.get("/api/flights/F1", headers=operator).json()["status"] == "landed"
     track = client.get("/api/flights/F1/track", headers=operator).json()
     assert track["geometry"]["coordinates"] == [[113.150, 23.030], [113.151, 23.031]]
