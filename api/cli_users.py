@@ -67,3 +67,45 @@ def users_list() -> None:
     for u in found:
         typer.echo(f"{u.username}\t{','.join(sorted(u.roles))}\t{u.department or '-'}\t"
                    f"{'active' if u.active else 'disabled'}")
+
+
+#: One demo account per role; the demo prints these so a visitor can sign in as each kind of user.
+DEMO_USERS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("admin", "admin", None, "系统管理员 Admin"),
+    ("operator", "operator", None, "调度员 Dock operator"),
+    ("enforcement", "enforcement", "enforcement", "城管执法 Enforcement"),
+    ("environmental", "environmental", "environmental", "生态环境 Environmental"),
+    ("fire", "fire", "fire_emergency", "消防应急 Fire & emergency"),
+    ("ops", "ops_centre", None, "运营中心 Operations centre"),
+)
+DEMO_PASSWORD_SUFFIX = "-demo-2026"
+
+
+def seed_demo_users() -> list[tuple[str, str, str]]:
+    """Create the demo accounts that do not exist yet; returns (username, password, role) of every one."""
+    from api.auth import hash_password
+    from api.context import database
+    from dockpatrol.errors import Conflict
+    from dockpatrol.identity import Role
+    from dockpatrol.taxonomy import Department
+    from storage.repositories import users
+
+    out = []
+    for username, role, department, display in DEMO_USERS:
+        password = f"{username}{DEMO_PASSWORD_SUFFIX}"
+        try:
+            with database().unit_of_work() as session:
+                users.create_user(session=session, username=username, password_hash=hash_password(password),
+                                  roles=frozenset({Role(role)}), display_name=display,
+                                  department=Department(department) if department else None)
+        except Conflict:
+            pass  # seeded before: keep the account (and any password its owner set)
+        out.append((username, password, role))
+    return out
+
+
+@users_app.command("seed-demo")
+def users_seed_demo() -> None:
+    """Add one demo account per role (idempotent) and print the credentials. Demo districts only."""
+    for username, password, role in seed_demo_users():
+        typer.echo(f"{role:14s} {username:14s} {password}")

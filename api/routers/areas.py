@@ -97,6 +97,17 @@ def create_area(principal: Operator,
     return out
 
 
+@router.get("/api/grids", response_model=FeatureCollection, summary="Jurisdiction grids (网格) as GeoJSON")
+def list_grids(_: CurrentPrincipal) -> FeatureCollection:
+    """The cells tickets are routed by; the console draws them as the map's base outlines."""
+    from storage.repositories import jurisdictions
+
+    with uow() as session:
+        return FeatureCollection(features=[
+            Feature(id=j.id, geometry=j.polygon, properties={"name": j.name, "kind": j.kind, "parent_id": j.parent_id})
+            for j in jurisdictions.list_all(session=session)])
+
+
 @router.get("/api/no-fly-zones", response_model=FeatureCollection, summary="No-fly zones as GeoJSON")
 def list_no_fly(_: CurrentPrincipal) -> FeatureCollection:
     from storage.repositories import areas

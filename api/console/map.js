@@ -1,0 +1,129 @@
+// The map: no internet tiles. Jurisdiction grids and patrol areas are the base outlines; docks,
+// no-fly zones, findings, flight tracks and planned routes are layers on top.
+import * as L from "./vendor/leaflet/leaflet-src.esm.js";
+import { t } from "./i18n.js";
+
+export const STATUS_COLOURS = {
+  ready: "#1a9e5c", charging: "#d69a00", flying: "#1f6feb", maintenance: "#8a6d3b", offline: "#c0392b",
+};
+export const CATEGORY_COLOURS = { construction: "#e8590c", pollution: "#2b8a3e", fire: "#c92a2a" };
+
+let map;
+const layers = {};
+let layerControl;
+
+export function createMap(el) {
+  map = L.map(el, { zoomControl: true, attributionControl: false, preferCanvas: false, minZoom: 10, maxZoom: 20 });
+  map.setView([23.03, 113.15], 13);
+  for (const name of ["grids", "areas", "nofly", "routes", "tracks", "findings", "docks"]) {
+    layers[name] = L.layerGroup().addTo(map);
+  }
+  L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+  const note = L.control({ position: "bottomright" });
+  note.onAdd = () => {
+    const div = L.DomUtil.create("div", "map-note");
+    div.dataset.i18n = "map.nobase";
+    div.textContent = t("map.nobase");
+    return div;
+  };
+  note.addTo(map);
+  relabelLayers();
+  return map;
+}
+
+export function relabelLayers() {
+  if (layerControl) layerControl.remove();
+  const overlays = {};
+  for (const name of ["grids", "areas", "nofly", "docks", "findings", "tracks", "routes"]) {
+    overlays[t(`layer.${name === "nofly" ? "nofly" : name}`)] = layers[name];
+  }
+  layerControl = L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(map);
+}
+
+export function invalidate() {
+  if (map) setTimeout(() => map.invalidateSize(), 0);
+}
+
+function label(text, cls) {
+  return { permanent: true, direction: "center", className: `map-label ${cls || ""}`, opacity: 0.9, interactive: false, content: text };
+}
+
+export function drawGrids(fc) {
+  layers.grids.clearLayers();
+  L.geoJSON(fc, {
+    style: { color: "#7d8fa3", weight: 1, dashArray: "4 3", fill: true, fillColor: "#ffffff", fillOpacity: 0.35 },
+    onEachFeature: (f, lyr) => lyr.bindTooltip(f.properties.name, { sticky: true, className: "map-tip" }),
+  }).addTo(layers.grids);
+}
+
+export function drawAreas(fc, { onClick } = {}) {
+  layers.areas.clearLayers();
+  L.geoJSON(fc, {
+    style: { color: "#1864ab", weight: 2, fillColor: "#4dabf7", fillOpacity: 0.18 },
+    onEachFeature: (f, lyr) => {
+      lyr.bindTooltip(`${f.id} · ${f.properties.name}`, { sticky: true, className: "map-tip" });
+      if (onClick) lyr.on("click", () => onClick(f));
+    },
+  }).addTo(layers.areas);
+}
+
+export function drawNoFly(fc) {
+  layers.nofly.clearLayers();
+  L.geoJSON(fc, {
+    style: { color: "#c92a2a", weight: 1.5, fillColor: "#ff8787", fillOpacity: 0.25, dashArray: "2 4" },
+    onEachFeature: (f, lyr) => lyr.bindTooltip(`⛔ ${f.properties.name}`, { sticky: true, className: "map-tip" }),
+  }).addTo(layers.nofly);
+}
+
+export function drawDocks(docks, { onClick } = {}) {
+  layers.docks.clearLayers();
+  for (const d of docks) {
+    const colour = STATUS_COLOURS[d.status] || "#555";
+    const icon = L.divIcon({
+      className: "dock-icon",
+      html: `<span class="dock-pin" style="--c:${colour}" data-testid="dock-marker" data-dock="${encodeURIComponent(d.id)}"></span>`,
+      iconSize: [22, 22], iconAnchor: [11, 11],
+    });
+    const m = L.marker([d.lat, d.lon], { icon, title: `${d.id} ${d.name}`, keyboard: true }).addTo(layers.docks);
+    m.bindTooltip(`${d.id} · ${d.name} · ${t(`status.${d.status}`)}`, { direction: "top", offset: [0, -10], className: "map-tip" });
+    if (onClick) m.on("click", () => onClick(d));
+    L.circle([d.lat, d.lon], { radius: d.max_range_m, color: colour, weight: 0.6, opacity: 0.35, fill: false, dashArray: "1 6", interactive: false })
+      .addTo(layers.docks);
+  }
+}
+
+export function drawFindings(items) {
+  layers.findings.clearLayers();
+  for (const f of items) {
+    const c = CATEGORY_COLOURS[f.category] || "#555";
+    L.geoJSON(f.geometry, {
+      style: { color: c, weight: 2, fillColor: c, fillOpacity: 0.35 },
+      pointToLayer: (_, ll) => L.circleMarker(ll, { radius: 6, color: "#fff", weight: 1.5, fillColor: c, fillOpacity: 0.95 }),
+    }).bindTooltip(`${t(`cat.${f.category}`)} · ${f.class_name} · ${(f.score * 100).toFixed(0)}%`, { className: "map-tip" })
+      .addTo(layers.findings);
+  }
+}
+
+export function drawTrack(geojson, { replace = false } = {}) {
+  if (replace) layers.tracks.clearLayers();
+  if (!geojson || !(geojson.geometry || geojson.type === "FeatureCollection")) return;
+  L.geoJSON(geojson, { style: { color: "#1f6feb", weight: 3, opacity: 0.85 } }).addTo(layers.tracks);
+}
+
+export function drawRoute(route, { focus = false } = {}) {
+  layers.routes.clearLayers();
+  if (!route) return;
+  const line = L.geoJSON(route, { style: { color: "#7048e8", weight: 2.5, dashArray: "6 4" } }).addTo(layers.routes);
+  if (focus) map.fitBounds(line.getBounds(), { padding: [40, 40], maxZoom: 17 });
+}
+
+export function fitTo(...collections) {
+  const group = L.featureGroup();
+  for (const fc of collections) if (fc && fc.features && fc.features.length) L.geoJSON(fc).addTo(group);
+  const bounds = group.getBounds();
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });
+}
+
+export function flyToDock(d) {
+  map.setView([d.lat, d.lon], Math.max(map.getZoom(), 15));
+}
