@@ -6,18 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import auth, context, problems
-from api.middleware import BodySizeLimit
+from api.middleware import BodySizeLimit, SecurityHeaders
 from api.routers import admin, areas, docks, flights, missions, platform, schedules
 from api.schemas import Problem
 from dockpatrol import __version__
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 #: npm installs the console's map library here at set-up (`make console`); nothing comes from a CDN.
-VENDOR_DIRS = {"leaflet": CONSOLE_DIR / "node_modules" / "leaflet" / "dist"}
+VENDOR_DIRS = {"leaflet": CONSOLE_DIR / "node_modules" / "leaflet" / "dist",
+               "swagger-ui": CONSOLE_DIR / "node_modules" / "swagger-ui-dist"}
+#: The console only loads its own files; Leaflet positions map panes with inline styles.
+CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 DESCRIPTION = """Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference, ticket.
 
@@ -28,9 +33,10 @@ Mutations are recorded in the audit log (`GET /api/audit`)."""
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="dockpatrol", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="dockpatrol", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     problems.install(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders, console_prefix="/console", console_csp=CONSOLE_CSP)
     for router in (auth.router, docks.router, areas.router, schedules.router, missions.router, flights.router,
                    admin.router, platform.router):
         app.include_router(router)
@@ -44,6 +50,14 @@ def create_app() -> FastAPI:
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/console/")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the npm package installed at set-up (FastAPI's default loads it from a CDN)."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="dockpatrol API",
+                                   swagger_js_url="/console/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/console/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
 
     for name, path in VENDOR_DIRS.items():
         if path.is_dir():

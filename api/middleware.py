@@ -1,4 +1,4 @@
-"""ASGI middleware: a request body size limit answered with a clear 413 problem+json."""
+"""ASGI middleware: a request body size limit answered with a clear 413 problem+json, security headers."""
 
 from __future__ import annotations
 
@@ -72,3 +72,29 @@ class BodySizeLimit:
                     "headers": [(b"content-type", PROBLEM_JSON.encode()),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Headers every response carries (no sniffing, no referrer leaks, no framing); a CSP on the console."""
+
+    BASE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"))
+
+    def __init__(self, app: Any, *, console_prefix: str, console_csp: str) -> None:
+        self.app, self.prefix, self.csp = app, console_prefix, console_csp.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(self.BASE)
+        if scope.get("path", "").startswith(self.prefix):
+            extra.append((b"content-security-policy", self.csp))
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -127,8 +127,8 @@ async function enter() {
     mapView.createMap(document.getElementById("map"));
     state.mapReady = true;
   }
-  await loadBase();
   renderTabs();
+  await loadBase();
   setInterval(tickClock, 1000);
   tickClock();
   route();

@@ -11,9 +11,10 @@ export const CATEGORY_COLOURS = { construction: "#e8590c", pollution: "#2b8a3e",
 let map;
 const layers = {};
 let layerControl;
+let legend;
 
 export function createMap(el) {
-  map = L.map(el, { zoomControl: true, attributionControl: false, preferCanvas: false, minZoom: 10, maxZoom: 20 });
+  map = L.map(el, { zoomControl: true, attributionControl: false, minZoom: 10, maxZoom: 20, zoomSnap: 0.25 });
   map.setView([23.03, 113.15], 13);
   for (const name of ["grids", "areas", "nofly", "routes", "tracks", "findings", "docks"]) {
     layers[name] = L.layerGroup().addTo(map);
@@ -27,11 +28,29 @@ export function createMap(el) {
     return div;
   };
   note.addTo(map);
+  legend = L.control({ position: "bottomleft" });
+  legend.onAdd = () => L.DomUtil.create("div", "map-legend");
+  legend.addTo(map);
   relabelLayers();
   return map;
 }
 
+function fillLegend() {
+  const box = legend.getContainer();
+  box.replaceChildren();
+  const row = (colour, text, shape) => {
+    const r = L.DomUtil.create("div", "legend-row", box);
+    const sw = L.DomUtil.create("span", `legend-swatch ${shape}`, r);
+    sw.style.setProperty("--c", colour);
+    L.DomUtil.create("span", "", r).textContent = text;
+  };
+  for (const [status, colour] of Object.entries(STATUS_COLOURS)) row(colour, t(`status.${status}`), "dot");
+  for (const [cat, colour] of Object.entries(CATEGORY_COLOURS)) row(colour, t(`cat.${cat}`), "square");
+  row("#c92a2a", t("layer.nofly"), "hatch");
+}
+
 export function relabelLayers() {
+  fillLegend();
   if (layerControl) layerControl.remove();
   const overlays = {};
   for (const name of ["grids", "areas", "nofly", "docks", "findings", "tracks", "routes"]) {
@@ -42,10 +61,6 @@ export function relabelLayers() {
 
 export function invalidate() {
   if (map) setTimeout(() => map.invalidateSize(), 0);
-}
-
-function label(text, cls) {
-  return { permanent: true, direction: "center", className: `map-label ${cls || ""}`, opacity: 0.9, interactive: false, content: text };
 }
 
 export function drawGrids(fc) {
@@ -85,7 +100,13 @@ export function drawDocks(docks, { onClick } = {}) {
       iconSize: [22, 22], iconAnchor: [11, 11],
     });
     const m = L.marker([d.lat, d.lon], { icon, title: `${d.id} ${d.name}`, keyboard: true }).addTo(layers.docks);
-    m.bindTooltip(`${d.id} · ${d.name} · ${t(`status.${d.status}`)}`, { direction: "top", offset: [0, -10], className: "map-tip" });
+    m.bindTooltip(d.id, { permanent: true, direction: "right", offset: [10, 0], className: "dock-label" });
+    m.bindPopup(`<strong></strong><br><span></span>`);
+    m.on("popupopen", (ev) => {
+      const el = ev.popup.getElement();
+      el.querySelector("strong").textContent = `${d.id} · ${d.name}`;
+      el.querySelector("span").textContent = `${t(`status.${d.status}`)} · ${(d.max_range_m / 1000).toFixed(1)} km`;
+    });
     if (onClick) m.on("click", () => onClick(d));
     L.circle([d.lat, d.lon], { radius: d.max_range_m, color: colour, weight: 0.6, opacity: 0.35, fill: false, dashArray: "1 6", interactive: false })
       .addTo(layers.docks);

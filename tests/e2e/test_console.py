@@ -194,7 +194,7 @@ def test_operator_puts_a_dock_into_maintenance(browser: object, console_url: str
     page.wait_for_selector("[data-testid=dock-card] .status-maintenance")
     card = page.locator("[data-testid=dock-card]").first
     card.get_by_role("button", name="Set ready").click()
-    page.wait_for_function("document.querySelectorAll('[data-testid=dock-card] .status-maintenance').length === 0")
+    page.wait_for_selector("[data-testid=dock-card] .status-maintenance", state="detached")
     page.close()
 
 

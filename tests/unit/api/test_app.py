@@ -96,3 +96,15 @@ def test_link_lifetime_is_bounded(client: TestClient) -> None:
     store.put("evidence/y.jpg", b"y")
     with pytest.raises(InvalidInput):
         store.presigned_url("evidence/y.jpg", expires_s=MAX_LINK_LIFETIME_S + 1)
+
+
+def test_console_and_api_docs_are_served_offline_with_security_headers(client: TestClient) -> None:
+    page = client.get("/console/")
+    assert page.status_code == 200 and "app.js" in page.text
+    assert "'self'" in page.headers["content-security-policy"] and page.headers["x-frame-options"] == "DENY"
+    assert "http" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console/"
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text and "/console/vendor/swagger-ui/" in docs.text
+    assert client.get("/console/vendor/leaflet/leaflet-src.esm.js").status_code == 200
+    assert client.get("/console/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
