@@ -57,3 +57,24 @@ export async function all(path, params = {}) {
     if (items.length >= page.total || page.items.length === 0) return items;
   }
 }
+
+/** Follow a Server-Sent Events stream with the bearer header (EventSource cannot send one). */
+export async function follow(path, onEvent, { signal } = {}) {
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${token()}`, Accept: "text/event-stream" }, signal });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = (block.match(/^event: (.*)$/m) || [])[1];
+      const data = (block.match(/^data: (.*)$/m) || [])[1];
+      if (event) onEvent(event, data ? JSON.parse(data) : null);
+    }
+  }
+}

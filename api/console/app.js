@@ -1,5 +1,5 @@
 // dockpatrol console: sign-in, role-aware screens, the map. Plain ES modules, no build step.
-import { all, api, ApiError, forget, login, setUnauthorizedHandler, token } from "./api.js";
+import { all, api, ApiError, follow, forget, login, setUnauthorizedHandler, token } from "./api.js";
 import { applyLabels, currentLang, t, toggleLang } from "./i18n.js";
 import * as mapView from "./map.js";
 import { STATUS_COLOURS } from "./map.js";
@@ -186,6 +186,16 @@ async function loadBase() {
   mapView.drawFindings(findings.items);
   const flights = await api("/api/flights", { params: { limit: 5 } });
   for (const f of flights.items) mapView.drawTrack(await api(`/api/flights/${encodeURIComponent(f.id)}/track`));
+  const flying = await api("/api/flights", { params: { status: "flying", limit: 20 } });
+  for (const f of flying.items) followFlight(f.id);
+}
+
+/** Live positions of a flying patrol, drawn as they are stored; the stream ends when it lands. */
+function followFlight(id) {
+  follow(`/api/flights/${encodeURIComponent(id)}/live`, (event, data) => {
+    if (event === "positions") mapView.extendTrack(id, data);
+    if (event === "status" && data.status !== "flying") refreshDocks();
+  }).catch(() => {});
 }
 
 async function refreshDocks() {

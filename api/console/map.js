@@ -148,3 +148,14 @@ export function fitTo(...collections) {
 export function flyToDock(d) {
   map.setView([d.lat, d.lon], Math.max(map.getZoom(), 15));
 }
+
+const liveTracks = {};
+
+/** Extend a live flight's track with new positions ([lon, lat] pairs). */
+export function extendTrack(flightId, points) {
+  const latlngs = points.map(([lon, lat]) => [lat, lon]);
+  if (!liveTracks[flightId]) {
+    liveTracks[flightId] = L.polyline([], { color: "#1f6feb", weight: 3.5 }).addTo(layers.tracks);
+  }
+  for (const ll of latlngs) liveTracks[flightId].addLatLng(ll);
+}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api import context
@@ -139,6 +143,55 @@ def get_track(flight_id: FlightId, _: CurrentPrincipal) -> dict[str, Any]:
             pass  # a damaged log falls back to the photo positions below
     geometry = {"type": "LineString", "coordinates": points} if len(points) >= 2 else None
     return {"type": "Feature", "geometry": geometry, "properties": {"flight_id": flight_id, "source": "frames"}}
+
+
+#: How often the live stream looks for news, and how long one stream may stay open.
+LIVE_POLL_S = 1.0
+LIVE_MAX_S = 30 * 60
+ENDED = ("landed", "failed")
+
+
+def _snapshot(flight_id: str) -> tuple[FlightOut, list[list[float]]]:
+    from storage.repositories import flights
+
+    with uow() as session:
+        flight = flight_out(flights.require_flight(session=session, flight_id=flight_id))
+        points = [[f.lon, f.lat] for f in flights.frames_of_flight(session=session, flight_id=flight_id)
+                  if f.lon is not None and f.lat is not None]
+    return flight, points
+
+
+@router.get("/api/flights/{flight_id}/live", responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}}}},
+            response_class=StreamingResponse, summary="Live flight status and positions (Server-Sent Events)")
+async def live(flight_id: FlightId, _: CurrentPrincipal) -> StreamingResponse:
+    """`status` events when the flight's status changes, `positions` events with the new photo
+    positions as they are stored, a comment line as a heartbeat; the stream ends when the flight
+    has landed or failed (or after 30 minutes: reconnect). Send the bearer header (use fetch, not
+    EventSource, which cannot)."""
+    from fastapi.concurrency import run_in_threadpool
+
+    first = await run_in_threadpool(_snapshot, flight_id)  # 404 before the stream starts
+
+    async def events() -> AsyncIterator[str]:
+        flight, points = first
+        sent_status, sent_points = None, 0
+        started = time.monotonic()
+        while True:
+            if flight.status != sent_status:
+                sent_status = flight.status
+                yield f"event: status\ndata: {flight.model_dump_json()}\n\n"
+            if len(points) > sent_points:
+                yield f"event: positions\ndata: {json.dumps(points[sent_points:])}\n\n"
+                sent_points = len(points)
+            if flight.status in ENDED or time.monotonic() - started > LIVE_MAX_S:
+                yield "event: end\ndata: {}\n\n"
+                return
+            yield ": waiting\n\n"
+            await asyncio.sleep(LIVE_POLL_S)
+            flight, points = await run_in_threadpool(_snapshot, flight_id)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @router.get("/api/flights/{flight_id}/frames", response_model=Page[FrameOut], responses=NOT_FOUND,

@@ -176,6 +176,13 @@ def test_flights_frames_findings_and_tracks(client: TestClient, operator: dict[s
     assert client.get(inside["items"][0]["evidence_url"]).content == b"\xff\xd8crop"
     assert client.get("/api/findings", params={"bbox": "nan,1,2,3"}, headers=operator).status_code == 422
     assert client.get("/api/flights/NOPE/track", headers=operator).status_code == 404
+    with client.stream("GET", "/api/flights/F1/live", headers=operator) as live:
+        assert live.headers["content-type"].startswith("text/event-stream")
+        body = "".join(live.iter_text())
+    events = [line.removeprefix("event: ") for line in body.splitlines() if line.startswith("event: ")]
+    assert events == ["status", "positions", "end"]
+    assert '"status":"landed"' in body and "[113.15, 23.03]" in body
+    assert client.get("/api/flights/NOPE/live", headers=operator).status_code == 404
 
 
 def test_users_tokens_and_audit_are_admin_business(client: TestClient, admin: dict[str, str],
@@ -209,3 +216,33 @@ def test_openapi_documents_problem_json_and_security(client: TestClient) -> None
     assert "application/problem+json" in create["responses"]["422"]["content"]
     assert create["security"] and doc["components"]["securitySchemes"]
     assert create["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_live_stream_follows_a_flight_until_it_lands(client: TestClient, operator: dict[str, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from api import context
+    from api.routers import flights as flights_router
+    from flight.types import Flight, FlightStatus
+    from storage.repositories import flights
+    from vision.types import Frame
+
+    monkeypatch.setattr(flights_router, "LIVE_POLL_S", 0.05)
+    with context.database().unit_of_work() as s:
+        flights.save_flight(session=s, flight=Flight(id="F2", status=FlightStatus.FLYING))
+    seen: list[str] = []
+    with client.stream("GET", "/api/flights/F2/live", headers=operator) as live:
+        lines = live.iter_lines()
+        for line in lines:
+            if line.startswith("event: "):
+                seen.append(line.removeprefix("event: "))
+            if seen == ["status"]:
+                with context.database().unit_of_work() as s:
+                    flights.save_frame(session=s, frame=Frame(id="F2-1", flight_id="F2", lon=113.2, lat=23.1,
+                                                              captured_at=datetime.now(UTC), object_key="k.jpg",
+                                                              sha256="a" * 64))
+                    flights.save_flight(session=s, flight=Flight(id="F2", status=FlightStatus.LANDED))
+                seen.append("(landed)")
+    assert seen[:2] == ["status", "(landed)"] and seen[-1] == "end"
+    assert seen.count("status") == 2 and "positions" in seen
