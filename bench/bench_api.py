@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,12 +26,6 @@ import httpx
 
 LON0, LAT0, SPAN_DEG = 113.10, 23.00, 0.12  # a ~12 km square district
 VIEW_DEG = 0.02  # a map view of ~2 km across at street zoom
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fresh_pg(url: str) -> str:
@@ -104,11 +96,10 @@ def p(values: list[float], q: float) -> float:
 
 
 def run_backend(name: str, rows: int, requests: int) -> None:
-    import uvicorn
-
     from api import context
     from api.app import create_app
     from api.auth import hash_password
+    from api.local_server import serving
     from dockpatrol.identity import Role
     from dockpatrol.settings import reset_settings_cache
     from storage.repositories import queries, users
@@ -121,15 +112,8 @@ def run_backend(name: str, rows: int, requests: int) -> None:
         users.create_user(session=session, username="bench", password_hash=hash_password("bench-password"),
                           roles=frozenset({Role.OPS_CENTRE}))
     seeded_s = time.perf_counter() - t0
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)  # wait for the server's started flag
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with serving(create_app()) as base, httpx.Client(base_url=base, timeout=60) as client:
             token = client.post("/api/auth/token", data={"username": "bench", "password": "bench-password"})
             client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
             boxes = views(requests)
@@ -157,8 +141,6 @@ def run_backend(name: str, rows: int, requests: int) -> None:
                     ms.append((time.perf_counter() - start) * 1000)
                 lists[path] = p(ms, 95)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         context.reset()
     http95, peer95 = p(http_ms, 95), p(peer_ms, 95)
     print(f"[{name}] {rows:,} findings seeded in {seeded_s:.1f} s; {requests} map views of "

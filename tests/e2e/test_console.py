@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +22,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("DOCKPATROL_REQUIRE_SERVERS"),
                        reason=f"Debian chromium not installed at {CHROMIUM} (scripts/services.sh install)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed_flight() -> None:
@@ -67,12 +58,11 @@ def _seed_flight() -> None:
 
 @pytest.fixture(scope="module")
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from api import context
     from api.app import create_app
     from api.cli_users import seed_demo_users
     from api.demo_district import seed
+    from api.local_server import serving
     from dockpatrol.settings import reset_settings_cache
 
     data_dir = tmp_path_factory.mktemp("console")
@@ -84,19 +74,10 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         seed(session)
     seed_demo_users()
     _seed_flight()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)  # bounded poll on the server's started flag
-    assert server.started
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serving(create_app()) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         context.reset()
         if old is None:
             os.environ.pop("DOCKPATROL_DATA_DIR", None)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,12 +16,6 @@ class Server:
     url: str
     admin: dict[str, str]
     operator: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fresh_pg(pg_url: str) -> None:
@@ -42,10 +33,9 @@ def _fresh_pg(pg_url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    import uvicorn
-
     from api import auth, context
     from api.app import create_app
+    from api.local_server import serving
     from dockpatrol.identity import Role
     from dockpatrol.settings import reset_settings_cache
     from storage.repositories import users
@@ -60,25 +50,14 @@ def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
         for name, role in (("admin", Role.ADMIN), ("op", Role.OPERATOR)):
             users.create_user(session=session, username=name, password_hash=auth.hash_password(PASSWORD),
                               roles=frozenset({role}))
-    port = _free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", limit_concurrency=200)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.05)  # polling a condition (server started) with a bounded deadline
-    assert srv.started, "API server did not start in 30 s"
-    url = f"http://127.0.0.1:{port}"
+    with serving(create_app(), limit_concurrency=200) as url:
 
-    def login(name: str) -> dict[str, str]:
-        r = httpx.post(f"{url}/api/auth/token", data={"username": name, "password": PASSWORD}, timeout=30)
-        r.raise_for_status()
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        def login(name: str) -> dict[str, str]:
+            r = httpx.post(f"{url}/api/auth/token", data={"username": name, "password": PASSWORD}, timeout=30)
+            r.raise_for_status()
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-    try:
-        yield Server(url=url, admin=login("admin"), operator=login("op"))
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
-        context.reset()
+        try:
+            yield Server(url=url, admin=login("admin"), operator=login("op"))
+        finally:
+            context.reset()
