@@ -53,4 +53,6 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
     if not 1 <= (port or settings.api_port) <= 65535:
         raise ConfigError(f"DOCKPATROL_API_PORT {settings.api_port} is outside 1..65535")
     context.database()  # fail fast with a clear line if the database is unusable
-    uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    typer.echo(f"console: http://{bind_host}:{bind_port}/console/   API docs: http://{bind_host}:{bind_port}/docs")
+    uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")

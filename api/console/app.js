@@ -80,6 +80,7 @@ async function start() {
       toggleLang();
       applyLabels();
       if (state.me) {
+        showWhoami();
         mapView.relabelLayers();
         renderTabs();
         route();
@@ -120,8 +121,7 @@ async function enter() {
   state.me = await api("/api/auth/me");
   document.getElementById("login").hidden = true;
   document.getElementById("app").hidden = false;
-  const who = document.getElementById("whoami");
-  who.textContent = `${state.me.name} · ${state.me.roles.map((r) => t(`role.${r}`)).join(" / ")}`;
+  showWhoami();
   applyLabels();
   if (!state.mapReady) {
     mapView.createMap(document.getElementById("map"));
@@ -132,6 +132,10 @@ async function enter() {
   setInterval(tickClock, 1000);
   tickClock();
   route();
+}
+
+function showWhoami() {
+  document.getElementById("whoami").textContent = `${state.me.name} · ${state.me.roles.map((r) => t(`role.${r}`)).join(" / ")}`;
 }
 
 function tickClock() {
