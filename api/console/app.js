@@ -1,64 +1,23 @@
 // dockpatrol console: sign-in, role-aware screens, the map. Plain ES modules, no build step.
-import { all, api, ApiError, follow, forget, login, setUnauthorizedHandler, token } from "./api.js";
+import { all, api, follow, forget, login, setUnauthorizedHandler, token } from "./api.js";
 import { applyLabels, currentLang, t, toggleLang } from "./i18n.js";
 import * as mapView from "./map.js";
 import { STATUS_COLOURS } from "./map.js";
+import { renderReview, renderSla, renderTickets } from "./tickets.js";
+import { bars, fmtTime, guarded, h, section, statusChip, toast } from "./ui.js";
 
+// `needs`: an API path the screen works with; the screen is offered only when this server has it.
 const SCREENS = {
   map: { roles: null, render: renderOverview },
   operator: { roles: ["admin", "operator"], render: renderOperator },
+  tickets: { roles: ["admin", "enforcement", "environmental", "fire", "ops_centre"], needs: "/api/tickets",
+    render: (panel) => renderTickets(panel, { me: state.me }) },
+  review: { roles: ["admin", "environmental"], needs: "/api/review", render: renderReview },
   ops: { roles: ["admin", "ops_centre"], render: renderOps },
   admin: { roles: ["admin"], render: renderAdmin },
 };
 
-const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false };
-
-// ---- small DOM helpers (text only: no user data is ever parsed as HTML) ------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "class") el.className = v;
-    else if (k === "style") el.style.cssText = v;
-    else el.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
-
-function toast(message, kind = "info") {
-  const el = document.getElementById("toast");
-  el.textContent = message;
-  el.className = `toast ${kind}`;
-  el.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (el.hidden = true), 4000);
-}
-
-function statusChip(status) {
-  return h("span", { class: `chip status-${status}`, style: `--c:${STATUS_COLOURS[status] || "#667"}` }, t(`status.${status}`));
-}
-
-function fmtTime(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return d.toLocaleString(currentLang() === "zh" ? "zh-CN" : "en-GB", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
-}
-
-function section(titleKey, ...children) {
-  return h("section", { class: "card" }, h("h2", {}, t(titleKey)), ...children);
-}
-
-async function guarded(fn) {
-  try {
-    return await fn();
-  } catch (err) {
-    toast(err instanceof ApiError ? err.message : String(err), "error");
-    return undefined;
-  }
-}
+const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false, paths: new Set() };
 
 // ---- sign-in ---------------------------------------------------------------------------------------
 
@@ -119,6 +78,8 @@ async function start() {
 
 async function enter() {
   state.me = await api("/api/auth/me");
+  const doc = await fetch("/openapi.json").then((r) => r.json()).catch(() => ({ paths: {} }));
+  state.paths = new Set(Object.keys(doc.paths || {}));
   document.getElementById("login").hidden = true;
   document.getElementById("app").hidden = false;
   showWhoami();
@@ -143,7 +104,8 @@ function tickClock() {
 }
 
 function allowed(screen) {
-  const roles = SCREENS[screen].roles;
+  const { roles, needs } = SCREENS[screen];
+  if (needs && !state.paths.has(needs)) return false;
   return !roles || state.me.roles.some((r) => roles.includes(r));
 }
 
@@ -171,6 +133,8 @@ function defaultScreen() {
   const r = state.me.roles;
   if (r.includes("operator")) return "operator";
   if (r.includes("ops_centre")) return "ops";
+  if (r.includes("environmental") && allowed("review")) return "review";
+  if (allowed("tickets")) return "tickets";
   return "map";
 }
 
@@ -217,17 +181,6 @@ function highlightDock(id) {
 }
 
 // ---- overview ----------------------------------------------------------------------------------------
-
-function bars(counts, labelOf, colourOf) {
-  const entries = Object.entries(counts);
-  const max = Math.max(1, ...entries.map(([, n]) => n));
-  if (!entries.length) return h("p", { class: "muted" }, t("common.none"));
-  return h("div", { class: "bars" }, entries.map(([k, n]) =>
-    h("div", { class: "bar-row" },
-      h("span", { class: "bar-label" }, labelOf(k)),
-      h("span", { class: "bar-track" }, h("span", { class: "bar", style: `width:${(100 * n) / max}%;background:${colourOf(k)}` })),
-      h("span", { class: "bar-value" }, n))));
-}
 
 async function renderOverview(panel) {
   const stats = await api("/api/stats");
@@ -340,7 +293,10 @@ async function renderOps(panel) {
   const stats = await api("/api/stats");
   const audit = await api("/api/audit", { params: { limit: 15 } });
   const hasTickets = Object.keys(stats.tickets_by_department).length > 0;
+  const sla = h("div", { class: "stack" });
+  if (state.paths.has("/api/tickets/stats")) await renderSla(sla);
   panel.replaceChildren(
+    sla,
     section("ops.ticketsByDept", hasTickets ? bars(stats.tickets_by_department, (k) => t(`dept.${k}`), () => "#1864ab") : h("p", { class: "muted" }, t("ops.noTickets"))),
     section("ops.ticketsByStatus", hasTickets ? bars(stats.tickets_by_status, (k) => k, () => "#5c7cfa") : h("p", { class: "muted" }, t("ops.noTickets"))),
     section("overview.fleet", bars(stats.docks_by_status, (k) => t(`status.${k}`), (k) => STATUS_COLOURS[k] || "#888")),

@@ -16,7 +16,7 @@ let legend;
 export function createMap(el) {
   map = L.map(el, { zoomControl: true, attributionControl: false, minZoom: 10, maxZoom: 20, zoomSnap: 0.25 });
   map.setView([23.03, 113.15], 13);
-  for (const name of ["grids", "areas", "nofly", "routes", "tracks", "findings", "docks"]) {
+  for (const name of ["grids", "areas", "nofly", "routes", "tracks", "findings", "tickets", "docks"]) {
     layers[name] = L.layerGroup().addTo(map);
   }
   L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
@@ -53,7 +53,7 @@ export function relabelLayers() {
   fillLegend();
   if (layerControl) layerControl.remove();
   const overlays = {};
-  for (const name of ["grids", "areas", "nofly", "docks", "findings", "tracks", "routes"]) {
+  for (const name of ["grids", "areas", "nofly", "docks", "findings", "tickets", "tracks", "routes"]) {
     overlays[t(`layer.${name === "nofly" ? "nofly" : name}`)] = layers[name];
   }
   layerControl = L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(map);
@@ -158,4 +158,29 @@ export function extendTrack(flightId, points) {
     liveTracks[flightId] = L.polyline([], { color: "#1f6feb", weight: 3.5 }).addTo(layers.tracks);
   }
   for (const ll of latlngs) liveTracks[flightId].addLatLng(ll);
+}
+
+let focusLayer;
+
+export function drawTickets(items, { onClick } = {}) {
+  layers.tickets.clearLayers();
+  for (const tk of items) {
+    const overdue = tk.due_at && new Date(tk.due_at) < new Date();
+    const c = CATEGORY_COLOURS[tk.category] || "#555";
+    L.geoJSON(tk.geometry, {
+      style: { color: overdue ? "#c92a2a" : c, weight: overdue ? 3 : 2, fillColor: c, fillOpacity: 0.4 },
+      pointToLayer: (_, ll) => L.circleMarker(ll, { radius: 7, color: overdue ? "#c92a2a" : "#fff", weight: 2, fillColor: c, fillOpacity: 0.95 }),
+    }).bindTooltip(tk.number, { className: "map-tip" }).on("click", () => onClick && onClick(tk)).addTo(layers.tickets);
+  }
+}
+
+export function focusGeometry(geometry) {
+  if (focusLayer) focusLayer.remove();
+  if (!geometry) return;
+  focusLayer = L.geoJSON(geometry, { style: { color: "#fab005", weight: 4, fill: false } }).addTo(map);
+  map.fitBounds(focusLayer.getBounds(), { maxZoom: 18, padding: [80, 80] });
+}
+
+export function focusTicket(ticket) {
+  focusGeometry(ticket.geometry);
 }
