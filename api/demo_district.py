@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockpatrol.geo import LocalProjection
-from dockpatrol.taxonomy import Category, Department
+from dockpatrol.taxonomy import Category
 from missions.types import Dock, Jurisdiction, NoFlyZone, PatrolArea, Priority
 
 CENTER_LON, CENTER_LAT = 113.15, 23.03
@@ -60,21 +60,6 @@ NO_FLY: tuple[tuple[str, str, float, float, float, str], ...] = (
 )
 
 GRID_COLS, GRID_ROWS, GRID_CELL_M = 4, 4, 1000.0
-
-#: Default routing: fire to fire & emergency within 2 h, pollution to environment within 48 h,
-#: construction to enforcement within 72 h; a catch-all keeps nothing unrouted.
-ROUTING_RULES: tuple[dict[str, Any], ...] = (
-    {"id": "R-FIRE", "name": "Fire risk → 消防应急 (2 h)", "order": 10, "match": {"category": "fire"},
-     "department": Department.FIRE_EMERGENCY, "sla_hours": 2.0},
-    {"id": "R-WATER", "name": "Water discoloration → 生态环境 (24 h)", "order": 20,
-     "match": {"class_name": "water_discoloration"}, "department": Department.ENVIRONMENTAL, "sla_hours": 24.0},
-    {"id": "R-POLL", "name": "Pollution → 生态环境 (48 h)", "order": 30, "match": {"category": "pollution"},
-     "department": Department.ENVIRONMENTAL, "sla_hours": 48.0},
-    {"id": "R-CONS", "name": "Illegal construction → 城管执法 (72 h)", "order": 40,
-     "match": {"category": "construction"}, "department": Department.ENFORCEMENT, "sla_hours": 72.0},
-    {"id": "R-ANY", "name": "Anything else → 城管执法 (72 h)", "order": 1000, "match": {},
-     "department": Department.ENFORCEMENT, "sla_hours": 72.0},
-)
 
 
 @dataclass(frozen=True)
@@ -143,6 +128,8 @@ def seed(session: Any, district: District | None = None) -> District:
     from missions.areas import locate_jurisdiction
     from missions.scheduler import PatrolSchedule
     from storage.repositories import areas, docks, jurisdictions, schedules
+    from storage.repositories import tickets as tickets_repo
+    from tickets.rules import DEFAULT_RULES_PATH, load_rules_file
 
     district = district or build_district()
     street = Jurisdiction(id=STREET_ID, name="桂城街道 Guicheng Street", kind="street",
@@ -160,10 +147,9 @@ def seed(session: Any, district: District | None = None) -> District:
             priority=Priority.ROUTINE))
     for zone in district.no_fly:
         areas.upsert_no_fly(session=session, zone=zone)
-    for rule in ROUTING_RULES:
-        schedules.upsert_rule(session=session, rule_id=rule["id"], name=rule["name"], match=rule["match"],
-                              department=str(rule["department"]), sla_hours=rule["sla_hours"],
-                              order=rule["order"])
+    # The district's routing policy (departments, per-class thresholds, rules) is data: tickets/rulesets/default.yaml.
+    tickets_repo.save_ruleset(session=session, source=str(DEFAULT_RULES_PATH), ruleset=load_rules_file(
+        DEFAULT_RULES_PATH, known_grids={g.id for g in district.grids}))
     return district
 
 

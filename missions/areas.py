@@ -556,7 +556,10 @@ def locate_jurisdiction(cells: Iterable[Jurisdiction], *, lon: float, lat: float
     covering = [c for c in cells if shapely.geometry.shape(c.polygon).covers(point)]
     if not covering:
         return None
-    return min(covering, key=lambda c: (round(area_m2(shapely.geometry.shape(c.polygon)), 3), c.id))
+    areas = {c.id: area_m2(shapely.geometry.shape(c.polygon)) for c in covering}
+    smallest = min(areas.values())
+    # Neighbours laid out as equal differ by the rounding of their vertices: within 0.1 % counts as equal.
+    return min((c for c in covering if areas[c.id] <= smallest * 1.001), key=lambda c: c.id)
 
 
 # --- docks ---------------------------------------------------------------------------------------

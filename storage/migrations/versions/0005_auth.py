@@ -1,7 +1,7 @@
 """users, machine tokens, audit log, platform settings, mission commands
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -64,7 +64,7 @@ def upgrade() -> None:
     op.create_table(
         "platform_settings",
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("value", sa.JSON(), nullable=True),
+        sa.Column("value", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_platform_settings")),

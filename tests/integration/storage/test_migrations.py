@@ -68,3 +68,31 @@ def test_0002_renames_elevation_and_moves_priorities_to_one_scale(empty_engine: 
         assert docks.require(session=session, dock_id="D1").elevation_amsl_m == 8.5
         mission = flights.require_mission(session=session, mission_id="M1")
         assert (mission.status, mission.priority) == (MissionStatus.COMPLETED, Priority.ROUTINE)
+
+
+def test_0003_keeps_tickets_and_deliveries_written_before_it(empty_engine: Engine) -> None:
+    """Tickets and outbox rows of the old schema read back through the new repository, state intact."""
+    assert upgrade(empty_engine, "0002") == "0002"
+    poly = '{"type":"Polygon","coordinates":[[[113.15,23.03],[113.1501,23.03],[113.1501,23.0301],[113.15,23.03]]]}'
+    geometry = "ST_GeomFromGeoJSON(:g)" if empty_engine.dialect.name == "postgresql" else ":g"
+    with empty_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO tickets (id, number, category, class_name, department, status, priority, evidence, routing, "
+            "geometry, min_lon, min_lat, max_lon, max_lat, created_at, updated_at) VALUES ('T1', 'GC-1', "
+            f"'construction', 'steel_shed', 'enforcement', 'dispatched', 40, '[]', '{{}}', {geometry}, 113.15, 23.03, "
+            "113.1501, 23.0301, :t, :t)"), {"t": T0, "g": poly})
+        conn.execute(text(
+            "INSERT INTO outbox (idempotency_key, topic, destination, payload, created_at, attempts, next_attempt_at, "
+            "delivered_at, last_error) VALUES ('k1', 'ticket.created', 'http://x', '{}', :t, 1, :t, :t, ''), "
+            "('k2', 'ticket.dispatched', 'http://x', '{}', :t, 0, :t, NULL, '')"), {"t": T0})
+    assert upgrade(empty_engine, "0003") == "0003"
+    from sqlalchemy.orm import Session
+
+    from storage.repositories import tickets
+    from tickets.types import TicketStatus
+
+    with Session(empty_engine) as session:
+        t = tickets.require(session=session, ticket_id="T1")
+        assert (t.status, t.version, t.sightings, t.reopen_count) == (TicketStatus.DISPATCHED, 1, 1, 0)
+        assert {e.idempotency_key: e.status for e in tickets.list_outbox(session=session)} == {
+            "k1": "delivered", "k2": "pending"}

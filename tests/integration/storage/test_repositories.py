@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from dockpatrol.camera import CameraModel, GeoPose
-from dockpatrol.errors import Conflict, NotFound
+from dockpatrol.errors import NotFound
 from dockpatrol.taxonomy import Category
 from flight.types import Flight, FlightStatus
 from missions.scheduler import PatrolSchedule
@@ -22,7 +22,7 @@ from missions.types import (
     PatrolArea,
     Priority,
 )
-from storage.repositories import _base, areas, docks, findings, flights, jurisdictions, schedules, tickets
+from storage.repositories import _base, areas, docks, findings, flights, jurisdictions, schedules
 from storage.tables import FlightRow
 from vision.types import Finding, FindingStatus, Frame, FrameStatus, StoredFinding
 
@@ -104,34 +104,6 @@ def test_jurisdiction_on_a_shared_border_goes_to_the_lowest_id(session: Session)
     for jid, polygon in (("G2", east), ("G1", west)):
         jurisdictions.upsert(session=session, jurisdiction=Jurisdiction(id=jid, name=jid, polygon=polygon))
     assert jurisdictions.containing(session=session, lon=113.15, lat=23.005).id == "G1"
-
-
-def test_ticket_history_and_transition(session: Session) -> None:
-    tickets.create(session=session, ticket_id="T1", actor="pipeline", number="GC-0001", category="construction",
-                   class_name="steel_shed", department="enforcement", geometry=square(113.15, 23.03, 0.0001),
-                   due_at=T0 + timedelta(hours=72))
-    tickets.transition(session=session, ticket_id="T1", to_status="dispatched", actor="operator:li")
-    steps = [(h.action, h.from_status, h.to_status) for h in tickets.history(session=session, ticket_id="T1")]
-    assert steps == [("created", None, "new"), ("status", "new", "dispatched")]
-    assert tickets.require(session=session, ticket_id="T1").due_at == T0 + timedelta(hours=72)
-    with pytest.raises(Conflict):
-        tickets.create(session=session, ticket_id="T1", actor="x", number="GC-0002", category="fire",
-                       class_name="smoke", department="fire_emergency", geometry=square(113.15, 23.03))
-
-
-def test_outbox_is_idempotent_and_retries(session: Session) -> None:
-    first = tickets.enqueue(session=session, idempotency_key="ticket:T1:created", topic="ticket.created",
-                            destination="https://ops.example/tickets", payload={"id": "T1"})
-    again = tickets.enqueue(session=session, idempotency_key="ticket:T1:created", topic="ticket.created",
-                            destination="https://ops.example/tickets", payload={"id": "T1"})
-    assert first.id == again.id
-    now = datetime.now(UTC)
-    assert [r.id for r in tickets.due_deliveries(session=session, now=now)] == [first.id]
-    tickets.mark_failed(session=session, outbox_id=first.id, error="HTTP 503", retry_at=now + timedelta(minutes=5))
-    assert tickets.due_deliveries(session=session, now=now) == []
-    assert [r.id for r in tickets.due_deliveries(session=session, now=now + timedelta(minutes=6))] == [first.id]
-    tickets.mark_delivered(session=session, outbox_id=first.id)
-    assert tickets.due_deliveries(session=session, now=now + timedelta(days=1)) == []
 
 
 def _flight_with_a_frame(session: Session) -> tuple[Mission, Flight, Frame]:

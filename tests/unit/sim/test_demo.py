@@ -22,7 +22,7 @@ def test_demo_seed_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
     first = counts()
     assert main(["demo", "--no-patrol"]) == 0
     assert counts() == first
-    assert first == {"docks": 8, "patrol_areas": 12, "jurisdictions": 17, "schedules": 12, "routing_rules": 5}
+    assert first == {"docks": 8, "patrol_areas": 12, "jurisdictions": 17, "schedules": 12, "routing_rules": 6}
     assert "8 docks, 12 patrol areas" in capsys.readouterr().out
 
 
