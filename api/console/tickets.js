@@ -74,7 +74,8 @@ export async function openTicket(panel, id, ctx) {
   const tk = d.ticket;
   mapView.focusTicket(tk);
   const note = h("textarea", { rows: 2, placeholder: t("ticket.note"), "data-testid": "ticket-note" });
-  const actions = h("div", { class: "actions wrap" }, d.actions.map((a) => h("button", {
+  // Transfer needs a target department: the operations centre does it from the rules screen or the API.
+  const actions = h("div", { class: "actions wrap" }, d.actions.filter((a) => a !== "transfer").map((a) => h("button", {
     class: a === "reject" ? "danger small" : "primary small", "data-testid": `action-${a}`,
     onclick: () => guarded(async () => {
       await api(`/api/tickets/${encodeURIComponent(tk.id)}/transitions`, { method: "POST",

@@ -24,6 +24,41 @@ pytestmark = [
 ]
 
 
+def _seed_tickets() -> None:
+    """Two routed tickets (enforcement, fire) and two faint objects waiting in the review queue."""
+    import io
+    from datetime import UTC, datetime
+
+    from PIL import Image
+
+    from api import context
+    from pipeline.tickets import ticket_objects
+    from tickets.types import Candidate
+
+    def square(lon: float, lat: float = 23.035) -> dict:
+        ring = [[lon, lat], [lon + 3e-5, lat], [lon + 3e-5, lat + 3e-5], [lon, lat + 3e-5], [lon, lat]]
+        return {"type": "Polygon", "coordinates": [ring]}
+
+    for name, colour in (("shed", (70, 110, 160)), ("dump1", (120, 110, 90)), ("dump2", (90, 100, 70))):
+        buf = io.BytesIO()
+        Image.new("RGB", (96, 96), colour).save(buf, format="JPEG")
+        context.object_store().put(f"evidence/F-demo/{name}.jpg", buf.getvalue(), content_type="image/jpeg")
+    now = datetime.now(UTC)
+    with context.database().unit_of_work() as s:
+        ticket_objects(session=s, at=now, objects=[
+            Candidate(key="F-demo:shed", class_name="steel_shed", category="construction", score=0.9,
+                      geometry=square(113.137), seen_at=now, flight_id="F-demo",
+                      evidence_key="evidence/F-demo/shed.jpg"),
+            Candidate(key="F-demo:smoke", class_name="smoke", category="fire", score=0.9, geometry=square(113.165),
+                      seen_at=now, flight_id="F-demo"),
+            Candidate(key="F-demo:dump1", class_name="garbage_dump", category="pollution", score=0.2,
+                      geometry=square(113.139), seen_at=now, flight_id="F-demo",
+                      evidence_key="evidence/F-demo/dump1.jpg"),
+            Candidate(key="F-demo:dump2", class_name="bare_soil", category="pollution", score=0.2,
+                      geometry=square(113.141, 23.031), seen_at=now, flight_id="F-demo",
+                      evidence_key="evidence/F-demo/dump2.jpg")])
+
+
 def _seed_flight() -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -74,6 +109,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         seed(session)
     seed_demo_users()
     _seed_flight()
+    _seed_tickets()
     try:
         with serving(create_app()) as url:
             yield url
@@ -118,12 +154,12 @@ def sign_in(browser: object, url: str, username: str, *, lang: str = "zh") -> ob
 
 
 ROLE_TABS = {
-    "admin": ["map", "operator", "ops", "admin"],
+    "admin": ["map", "operator", "tickets", "review", "ops", "admin"],
     "operator": ["map", "operator"],
-    "enforcement": ["map"],
-    "environmental": ["map"],
-    "fire": ["map"],
-    "ops": ["map", "ops"],
+    "enforcement": ["map", "tickets"],
+    "environmental": ["map", "tickets", "review"],
+    "fire": ["map", "tickets"],
+    "ops": ["map", "tickets", "ops"],
 }
 
 
@@ -201,4 +237,49 @@ def test_overview_screenshot_for_the_readme(browser: object, console_url: str) -
     assert path.stat().st_size > 20_000
     if os.environ.get("DOCKPATROL_UPDATE_DOCS"):
         shutil.copy(path, Path(__file__).resolve().parents[2] / "docs" / "console.png")
+    page.close()
+
+
+def test_enforcement_moves_a_ticket_through_its_lifecycle(browser: object, console_url: str) -> None:
+    page = sign_in(browser, console_url, "enforcement", lang="en")
+    page.click("[data-testid=tab-tickets]")
+    page.wait_for_selector("[data-testid=ticket-row]")
+    assert page.locator("[data-testid=ticket-row]").count() == 1  # the fire ticket is not theirs
+    page.click("[data-testid=ticket-row]")
+    page.wait_for_selector("[data-testid=ticket-detail]")
+    page.wait_for_selector("[data-testid=evidence] img")
+    page.screenshot(path=str(ARTIFACTS / "enforcement-ticket.png"))
+    for action, status in (("accept", "Accepted"), ("start", "In progress"), ("resolve", "Verifying"),
+                           ("close", "Closed")):
+        page.fill("[data-testid=ticket-note]", f"{action} from the console")
+        page.click(f"[data-testid=action-{action}]")
+        page.wait_for_selector(f"[data-testid=ticket-detail] .chip:has-text('{status}')")
+    history = page.inner_text("[data-testid=history]")
+    assert "close from the console" in history and "Verifying → Closed" in history
+    page.screenshot(path=str(ARTIFACTS / "enforcement-closed.png"))
+    page.close()
+
+
+def test_environmental_reviews_with_the_keyboard(browser: object, console_url: str) -> None:
+    page = sign_in(browser, console_url, "environmental", lang="en")
+    page.click("[data-testid=tab-review]")
+    page.wait_for_selector("[data-testid=review-item]")
+    page.screenshot(path=str(ARTIFACTS / "review-queue.png"))
+    first = page.get_attribute("[data-testid=review-item]", "data-item")
+    page.fill("[data-testid=review-reason]", "wet asphalt, not soil")
+    page.click("[data-testid=review-reject]")
+    page.wait_for_selector(f"[data-testid=review-item]:not([data-item='{first}'])")
+    page.locator("body").click(position={"x": 5, "y": 300})  # focus out of the reason box
+    page.keyboard.press("a")
+    page.wait_for_selector("[data-testid=review-empty]")
+    page.close()
+
+
+def test_ops_centre_sees_deadlines_per_department(browser: object, console_url: str) -> None:
+    page = sign_in(browser, console_url, "ops", lang="en")
+    page.click("[data-testid=tab-ops]")
+    page.wait_for_selector("[data-testid=sla-table]")
+    departments = page.inner_text("[data-testid=sla-table]")
+    assert "Enforcement" in departments and "Fire & emergency" in departments
+    page.screenshot(path=str(ARTIFACTS / "ops-centre.png"))
     page.close()
