@@ -137,6 +137,8 @@ const LABELS = {
   "review.empty": ["审核队列已清空。", "The review queue is empty."],
   "review.keys": ["快捷键：A 确认 · R 驳回 · D 稍后 · J/K 下一条/上一条", "Keys: A accept · R reject · D defer · J/K next/previous"],
   "review.before": ["之前", "Before"],
+  "review.evidence": ["识别证据", "Evidence"],
+  "ticket.notReinspected": ["尚未复核巡查", "Not re-inspected yet"],
   "review.after": ["之后", "After"],
   "ops.sla": ["时限达标率", "SLA compliance"],
   "ops.open": ["待办", "Open"],

@@ -174,11 +174,15 @@ export function drawTickets(items, { onClick } = {}) {
   }
 }
 
+/** Bring an object into view and ring it: detections are metres across, too small to see unmarked. */
 export function focusGeometry(geometry) {
   if (focusLayer) focusLayer.remove();
   if (!geometry) return;
-  focusLayer = L.geoJSON(geometry, { style: { color: "#fab005", weight: 4, fill: false } }).addTo(map);
-  map.fitBounds(focusLayer.getBounds(), { maxZoom: 18, padding: [80, 80] });
+  const shape = L.geoJSON(geometry, { style: { color: "#fab005", weight: 3, fillOpacity: 0.3 } });
+  const centre = shape.getBounds().getCenter();
+  const ring = L.marker(centre, { interactive: false, icon: L.divIcon({ className: "", html: '<div class="focus-ring"></div>', iconSize: [34, 34], iconAnchor: [17, 17] }) });
+  focusLayer = L.layerGroup([shape, ring]).addTo(map);
+  map.setView(centre, 17, { animate: false });
 }
 
 export function focusTicket(ticket) {

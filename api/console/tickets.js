@@ -1,6 +1,6 @@
 // Tickets (工单) for the departments and the operations centre, and the review queue for reviewers.
 import { api } from "./api.js";
-import { t } from "./i18n.js";
+import { currentLang, t } from "./i18n.js";
 import * as mapView from "./map.js";
 import { bars, fmtTime, guarded, h, section, toast } from "./ui.js";
 
@@ -17,7 +17,7 @@ function ticketChip(status) {
 function label(className) {
   const zh = { steel_shed: "彩钢棚", rooftop_addition: "楼顶加建", construction_site: "施工工地", garbage_dump: "垃圾堆放",
     bare_soil: "裸土未覆盖", water_discoloration: "水体异色", smoke: "烟雾", open_fire: "明火", burn_scar: "火烧迹地" };
-  return document.documentElement.lang === "en" ? className.replaceAll("_", " ") : zh[className] || className;
+  return currentLang() === "en" ? className.replaceAll("_", " ") : zh[className] || className;
 }
 
 /** "3 h 20 min left" / "overdue by 2 d 4 h": the deadline as a person reads it. */
@@ -62,10 +62,13 @@ export async function renderTickets(panel, { me }) {
     rows.length ? h("ul", { class: "list tickets" }, rows) : h("p", { class: "muted" }, t("ticket.none"))));
 }
 
-function evidencePair(beforeUrl, afterUrl, beforeKey = "ticket.before", afterKey = "ticket.after") {
+/** Before and after side by side; ``single`` shows one image full width (an object has no "before"). */
+function evidencePair(beforeUrl, afterUrl, { beforeKey = "ticket.before", afterKey = "ticket.after",
+  missingKey = "ticket.noEvidence", single = false } = {}) {
   const img = (url, key) => h("figure", { class: "evidence" },
-    url ? h("img", { src: url, alt: t(key), loading: "lazy" }) : h("div", { class: "no-image" }, t("ticket.noEvidence")),
+    url ? h("img", { src: url, alt: t(key), loading: "lazy" }) : h("div", { class: "no-image" }, t(missingKey)),
     h("figcaption", {}, t(key)));
+  if (single) return h("div", { class: "evidence-single", "data-testid": "evidence" }, img(afterUrl || beforeUrl, "review.evidence"));
   return h("div", { class: "evidence-pair", "data-testid": "evidence" }, img(beforeUrl, beforeKey), img(afterUrl, afterKey));
 }
 
@@ -95,7 +98,7 @@ export async function openTicket(panel, id, ctx) {
         h("span", {}, `${t("ticket.score")}: ${(tk.score * 100).toFixed(0)}%`),
         h("span", {}, `${t("ticket.sightings")}: ${tk.sightings}`)),
       h("div", { class: "sla-big" }, `${t("ticket.due")} ${fmtTime(tk.due_at)} · `, slaBadge(tk.due_at)),
-      evidencePair(d.evidence.before_url, d.evidence.after_url),
+      evidencePair(d.evidence.before_url, d.evidence.after_url, { missingKey: "ticket.notReinspected" }),
       d.actions.length ? h("div", { class: "act" }, note, actions) : null),
     section("ticket.history", h("ol", { class: "timeline", "data-testid": "history" }, d.history.map((e) => h("li", {},
       h("div", { class: "muted small" }, `${fmtTime(e.at)} · ${e.actor}`),
@@ -142,7 +145,8 @@ export async function renderReview(panel) {
       h("div", { class: "dock-head" }, h("strong", {}, `${label(item.class_name)} · ${(item.score * 100).toFixed(0)}%`),
         h("span", { class: "muted small" }, `${index + 1} / ${items.length}`)),
       h("div", { class: "muted small" }, `${item.kind} · ${item.reason} · ${fmtTime(item.created_at)}`),
-      evidencePair(item.before_url, item.after_url, "review.before", "review.after"),
+      evidencePair(item.before_url, item.after_url, { beforeKey: "review.before", afterKey: "review.after",
+        single: item.kind !== "change" }),
       reason,
       h("div", { class: "actions" },
         h("button", { class: "primary", "data-testid": "review-accept", onclick: () => decide("accept") }, t("review.accept")),
