@@ -298,7 +298,7 @@ async function renderOps(panel) {
   panel.replaceChildren(
     sla,
     section("ops.ticketsByDept", hasTickets ? bars(stats.tickets_by_department, (k) => t(`dept.${k}`), () => "#1864ab") : h("p", { class: "muted" }, t("ops.noTickets"))),
-    section("ops.ticketsByStatus", hasTickets ? bars(stats.tickets_by_status, (k) => k, () => "#5c7cfa") : h("p", { class: "muted" }, t("ops.noTickets"))),
+    section("ops.ticketsByStatus", hasTickets ? bars(stats.tickets_by_status, (k) => t(`tstatus.${k}`), () => "#5c7cfa") : h("p", { class: "muted" }, t("ops.noTickets"))),
     section("overview.fleet", bars(stats.docks_by_status, (k) => t(`status.${k}`), (k) => STATUS_COLOURS[k] || "#888")),
     section("ops.audit", auditTable(audit.items)),
   );

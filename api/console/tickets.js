@@ -181,7 +181,9 @@ export async function renderSla(container) {
     h("tbody", {}, stats.departments.map((s) => h("tr", {}, h("td", {}, t(`dept.${s.key}`)), h("td", {}, s.open),
       h("td", { class: s.overdue ? "bad" : "" }, s.overdue), h("td", {}, s.due_soon),
       h("td", {}, s.sla_compliance === null ? "—" : `${(s.sla_compliance * 100).toFixed(0)}%`)))));
-  const chart = bars(Object.fromEntries(stats.departments.map((s) => [s.key, Math.round((s.sla_compliance ?? 0) * 100)])),
+  // Departments with nothing resolved yet have no compliance figure: left out rather than shown as 0 %.
+  const chart = bars(Object.fromEntries(stats.departments.filter((s) => s.sla_compliance !== null)
+    .map((s) => [s.key, Math.round(s.sla_compliance * 100)])),
     (k) => t(`dept.${k}`), (k) => ({ enforcement: "#e8590c", environmental: "#2b8a3e", fire_emergency: "#c92a2a" }[k] || "#1864ab"));
   container.replaceChildren(
     section("ops.sla", table, h("div", { class: "chart-title muted small" }, `${t("ops.sla")} (%)`), chart),
