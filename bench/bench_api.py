@@ -1,11 +1,14 @@
-"""p95 of the map's list requests, end to end over HTTP, with 100,000 geo rows; target < 100 ms.
+"""p95 of the console's list requests end to end over HTTP (auth, JSON, problem handling), target < 100 ms.
 
-Until the ticket list API lands, the geo list benched is findings (same shape as tickets: GeoJSON
-plus bbox columns, filtered by the map's viewport, newest first, a page of 100); docks and areas
-are benched as the console loads them. Peer, measured in the same run: the same findings page
-read in-process straight from the repository (no HTTP, no auth, no JSON), so the ratio is what
-the API adds. Backends: SQLite (a file) and PostgreSQL+PostGIS when DOCKPATROL_BENCH_PG_URL is set
-(that database is emptied first: use a scratch database).
+1. GET /api/tickets with the map's bbox (plus status and department filters, a page of 100) over
+   100,000 tickets, filled and queried exactly as bench_tickets.py does for the repository.
+2. GET /api/findings with the map's bbox over 100,000 findings.
+3. GET /api/docks, /api/areas, /api/grids as the console loads them.
+
+Peer, measured in the same run: the same ticket and findings pages read in-process straight from
+the repository (no HTTP, no auth, no JSON); the ratio is what the API adds. Backends: SQLite (a
+file) and PostgreSQL+PostGIS when DOCKPATROL_BENCH_PG_URL is set (that database is emptied first:
+use a scratch database).
 
 Run: PYTHONPATH=. .venv/bin/python bench/bench_api.py [--rows 100000] [--requests 200]
 """
@@ -81,6 +84,16 @@ def seed(rows: int) -> None:
             conn.execute(text("ANALYZE findings"))
 
 
+def _bench_tickets() -> Any:
+    """bench_tickets.py's fill and query generator (one definition of the district's 100k tickets)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_tickets", Path(__file__).with_name("bench_tickets.py"))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def views(n: int) -> list[str]:
     rng = random.Random(11)
     out = []
@@ -103,19 +116,37 @@ def run_backend(name: str, rows: int, requests: int) -> None:
     from dockpatrol.identity import Role
     from dockpatrol.settings import reset_settings_cache
     from storage.repositories import queries, users
+    from storage.repositories import tickets as tickets_repo
 
     reset_settings_cache()
     context.reset()
     t0 = time.perf_counter()
     seed(rows)
+    tickets_bench = _bench_tickets()
+    tickets_bench.fill(context.database().engine, rows)
+    ticket_queries = tickets_bench.queries(requests)
     with context.database().unit_of_work() as session:
         users.create_user(session=session, username="bench", password_hash=hash_password("bench-password"),
-                          roles=frozenset({Role.OPS_CENTRE}))
+                          roles=frozenset({Role.OPS_CENTRE}))  # sees every department, as the centre's map does
     seeded_s = time.perf_counter() - t0
     try:
         with serving(create_app()) as base, httpx.Client(base_url=base, timeout=60) as client:
             token = client.post("/api/auth/token", data={"username": "bench", "password": "bench-password"})
             client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            ticket_ms, ticket_peer_ms, ticket_found = [], [], []
+            for bbox, statuses, departments in ticket_queries:
+                params = {"bbox": ",".join(f"{v:.6f}" for v in bbox), "status": ",".join(statuses),
+                          "department": departments[0], "limit": 100}
+                start = time.perf_counter()
+                r = client.get("/api/tickets", params=params)
+                ticket_ms.append((time.perf_counter() - start) * 1000)
+                r.raise_for_status()
+                ticket_found.append(len(r.json()["items"]))
+                start = time.perf_counter()
+                with context.database().unit_of_work() as session:
+                    tickets_repo.list_tickets(session=session, statuses=statuses, departments=departments,
+                                              bbox=bbox, limit=101)
+                ticket_peer_ms.append((time.perf_counter() - start) * 1000)
             boxes = views(requests)
             for box in boxes[:10]:  # warm caches and connection pools
                 client.get("/api/findings", params={"bbox": box, "limit": 100}).raise_for_status()
@@ -125,7 +156,7 @@ def run_backend(name: str, rows: int, requests: int) -> None:
                 r = client.get("/api/findings", params={"bbox": box, "limit": 100})
                 http_ms.append((time.perf_counter() - start) * 1000)
                 r.raise_for_status()
-                found.append(r.json()["total"])
+                found.append(len(r.json()["items"]))
             peer_ms = []
             for box in boxes:
                 start = time.perf_counter()
@@ -143,8 +174,15 @@ def run_backend(name: str, rows: int, requests: int) -> None:
     finally:
         context.reset()
     http95, peer95 = p(http_ms, 95), p(peer_ms, 95)
-    print(f"[{name}] {rows:,} findings seeded in {seeded_s:.1f} s; {requests} map views of "
-          f"{VIEW_DEG * 111:.1f} km, median {statistics.median(found):.0f} findings in view, page of 100")
+    t95, tpeer95 = p(ticket_ms, 95), p(ticket_peer_ms, 95)
+    print(f"[{name}] {rows:,} tickets and {rows:,} findings seeded in {seeded_s:.1f} s")
+    print(f"[{name}] GET /api/tickets?bbox&status&department  p50 {statistics.median(ticket_ms):6.1f} ms  "
+          f"p95 {t95:6.1f} ms  (target < 100 ms: {'met' if t95 < 100 else 'MISSED'}; median "
+          f"{statistics.median(ticket_found):.0f} tickets on the page)")
+    print(f"[{name}] peer: repository list_tickets in-process  p95 {tpeer95:6.1f} ms  -> API/peer ratio "
+          f"{t95 / tpeer95:.2f}x")
+    print(f"[{name}] {requests} map views of "
+          f"{VIEW_DEG * 111:.1f} km, median {statistics.median(found):.0f} findings on the page")
     print(f"[{name}] GET /api/findings?bbox  p50 {statistics.median(http_ms):6.1f} ms  p95 {http95:6.1f} ms  "
           f"(target < 100 ms: {'met' if http95 < 100 else 'MISSED'})")
     print(f"[{name}] peer: repository query in-process  p95 {peer95:6.1f} ms  -> API/peer ratio "

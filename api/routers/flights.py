@@ -216,17 +216,27 @@ def finding_out(stored: StoredFinding) -> FindingOut:
                       ticket_id=stored.ticket_id, geometry=f.geometry, evidence_url=signed(f.evidence_key))
 
 
-@router.get("/api/findings", response_model=Page[FindingOut], tags=["findings"],
+class FindingPage(BaseModel):
+    """A page of findings; ``next_offset`` is null on the last page (no total: counting a wide view is slow)."""
+
+    items: list[FindingOut]
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+@router.get("/api/findings", response_model=FindingPage, tags=["findings"],
             summary="Findings in the map's view, newest first")
 def list_findings(_: CurrentPrincipal, paging: Paging, bbox: BBoxQuery = None,
                   category: Annotated[str | None, Query(max_length=32)] = None,
-                  flight_id: Annotated[str | None, Query(max_length=64)] = None) -> Page[FindingOut]:
+                  flight_id: Annotated[str | None, Query(max_length=64)] = None) -> FindingPage:
     from storage.repositories import queries
 
     with uow() as session:
-        rows, total = queries.findings(session=session, bbox=parse_bbox(bbox), category=category,
+        rows, more = queries.findings(session=session, bbox=parse_bbox(bbox), category=category,
                                        flight_id=flight_id, offset=paging.offset, limit=paging.limit)
-        return Page(items=[finding_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+        return FindingPage(items=[finding_out(r) for r in rows], offset=paging.offset, limit=paging.limit,
+                           next_offset=paging.offset + paging.limit if more else None)
 
 
 @router.get("/api/findings/{finding_id}", response_model=FindingOut, responses=NOT_FOUND, tags=["findings"],

@@ -51,9 +51,11 @@ def frames(*, session: Session, flight_id: str, offset: int = 0, limit: int = 10
 
 
 def findings(*, session: Session, bbox: BBox | None = None, category: str | None = None,
-             flight_id: str | None = None, offset: int = 0,
-             limit: int = 100) -> tuple[list[StoredFinding], int]:
-    """Findings newest first; ``bbox`` keeps those whose bbox overlaps it (the map's view)."""
+             flight_id: str | None = None, offset: int = 0, limit: int = 100) -> tuple[list[StoredFinding], bool]:
+    """Findings newest first and whether more follow; ``bbox`` keeps those overlapping the map's view.
+
+    No total count: counting every finding in a wide view costs more than the page itself.
+    """
     stmt = select(FindingRow)
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
@@ -63,8 +65,9 @@ def findings(*, session: Session, bbox: BBox | None = None, category: str | None
         stmt = stmt.where(FindingRow.category == category)
     if flight_id:
         stmt = stmt.where(FindingRow.flight_id == flight_id)
-    rows, total = _page(session, stmt, (FindingRow.seen_at.desc(), FindingRow.id), offset, limit)
-    return [finding_to_domain(r) for r in rows], total
+    rows = list(session.scalars(stmt.order_by(FindingRow.seen_at.desc(), FindingRow.id).offset(offset)
+                                .limit(limit + 1)))
+    return [finding_to_domain(r) for r in rows[:limit]], len(rows) > limit
 
 
 def counts(*, session: Session) -> dict[str, Any]:
