@@ -123,10 +123,13 @@ function route() {
   let screen = (location.hash.match(/^#\/(\w+)/) || [])[1] || defaultScreen();
   if (!SCREENS[screen] || !allowed(screen)) screen = defaultScreen();
   for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.screen === screen);
+  // Each visit renders into its own element: a slow render of a screen already left writes into a
+  // detached element, never over the screen now shown.
   const panel = document.getElementById("panel");
-  panel.replaceChildren(h("p", { class: "muted" }, t("common.loading")));
+  const view = h("div", { class: "screen", "data-screen": screen }, h("p", { class: "muted" }, t("common.loading")));
+  panel.replaceChildren(view);
   panel.dataset.screen = screen;
-  SCREENS[screen].render(panel).then(() => mapView.invalidate());
+  SCREENS[screen].render(view).then(() => mapView.invalidate());
 }
 
 function defaultScreen() {

@@ -155,7 +155,7 @@ export async function renderReview(panel) {
   };
   if (reviewKeys) document.removeEventListener("keydown", reviewKeys);
   reviewKeys = (ev) => {
-    if (panel.dataset.screen !== "review" || ev.target.matches("input, textarea, select") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (!panel.isConnected || panel.dataset.screen !== "review" || ev.target.matches("input, textarea, select") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const k = ev.key.toLowerCase();
     if (k === "a") decide("accept");
     else if (k === "r") reason.value.trim() ? decide("reject") : reason.focus();
