@@ -122,6 +122,7 @@ function route() {
   if (!state.me) return;
   let screen = (location.hash.match(/^#\/(\w+)/) || [])[1] || defaultScreen();
   if (!SCREENS[screen] || !allowed(screen)) screen = defaultScreen();
+  if (location.hash !== `#/${screen}`) history.replaceState(null, "", `#/${screen}`);  // the address names the screen
   for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.screen === screen);
   // Each visit renders into its own element: a slow render of a screen already left writes into a
   // detached element, never over the screen now shown.
@@ -157,6 +158,10 @@ async function loadBase() {
   mapView.drawFindings(findings.items);
   const flights = await api("/api/flights", { params: { limit: 5 } });
   for (const f of flights.items) mapView.drawTrack(await api(`/api/flights/${encodeURIComponent(f.id)}/track`));
+  if (allowed("tickets")) {
+    const open = await api("/api/tickets", { params: { status: "new,dispatched,accepted,in_progress,reopened", limit: 500 } });
+    mapView.drawTickets(open.items, { onClick: (tk) => { location.hash = "#/tickets"; } });
+  }
   const flying = await api("/api/flights", { params: { status: "flying", limit: 20 } });
   for (const f of flying.items) followFlight(f.id);
 }

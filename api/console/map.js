@@ -167,10 +167,13 @@ export function drawTickets(items, { onClick } = {}) {
   for (const tk of items) {
     const overdue = tk.due_at && new Date(tk.due_at) < new Date();
     const c = CATEGORY_COLOURS[tk.category] || "#555";
-    L.geoJSON(tk.geometry, {
-      style: { color: overdue ? "#c92a2a" : c, weight: overdue ? 3 : 2, fillColor: c, fillOpacity: 0.4 },
-      pointToLayer: (_, ll) => L.circleMarker(ll, { radius: 7, color: overdue ? "#c92a2a" : "#fff", weight: 2, fillColor: c, fillOpacity: 0.95 }),
-    }).bindTooltip(tk.number, { className: "map-tip" }).on("click", () => onClick && onClick(tk)).addTo(layers.tickets);
+    // Objects are metres across: a marker at the centre keeps them visible at district zoom.
+    const shape = L.geoJSON(tk.geometry, { style: { color: c, weight: 2, fillColor: c, fillOpacity: 0.4 } });
+    const pin = L.circleMarker(shape.getBounds().getCenter(), {
+      radius: 7, color: overdue ? "#c92a2a" : "#fff", weight: overdue ? 3 : 2, fillColor: c, fillOpacity: 0.95,
+    });
+    L.featureGroup([shape, pin]).bindTooltip(`${tk.number} · ${t(`tstatus.${tk.status}`)}`, { className: "map-tip" })
+      .on("click", () => onClick && onClick(tk)).addTo(layers.tickets);
   }
 }
 
