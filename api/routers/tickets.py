@@ -386,10 +386,11 @@ def defer_review(item_id: ItemId, principal: Reviewer,
 
 @router.get("/api/rules", tags=["rules"], summary="The district's routing rules (departments, rules, default)")
 def get_rules(_: Supervisor) -> dict[str, Any]:
+    """The rules document in the same form PUT takes (and `dockpatrol rules load` reads as YAML)."""
     from pipeline.tickets import ensure_ruleset
 
     with uow() as session:
-        return jsonable_encoder(ensure_ruleset(session=session))
+        return jsonable_encoder(ensure_ruleset(session=session).to_document())
 
 
 @router.put("/api/rules", tags=["rules"], summary="Replace the routing rules (validated as `dockpatrol rules check`)")
@@ -403,8 +404,9 @@ def put_rules(principal: Admin, body: Annotated[dict[str, Any], Body()]) -> dict
         before = repo.load_ruleset(session=session)
         repo.save_ruleset(session=session, ruleset=ruleset, source=f"api:{principal.actor}")
         audit(session, principal, "rules.replace", "routing_rules", "district",
-              before=jsonable_encoder(before) if before else None, after=jsonable_encoder(ruleset))
-        return jsonable_encoder(ruleset)
+              before=jsonable_encoder(before.to_document()) if before else None,
+              after=jsonable_encoder(ruleset.to_document()))
+        return jsonable_encoder(ruleset.to_document())
 
 
 class SubscriptionIn(StrictIn):

@@ -85,6 +85,8 @@ def test_machine_token_works_until_revoked(client: TestClient, admin: dict[str, 
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
     wrong = {"Authorization": f"Bearer {token[:-2]}xx"}
     assert client.get("/api/docks", headers=wrong).status_code == 401
+    audit = client.get("/api/audit", params={"resource_id": token_id}, headers=admin).json()["items"]
+    assert [e["action"] for e in audit] == ["token.revoke", "token.create"]
 
 
 def test_only_admins_manage_users(client: TestClient, headers_for: Headers) -> None:

@@ -151,6 +151,14 @@ def test_rules_and_subscriptions_are_admin_business(client: TestClient, seeded: 
                                                     admin: dict[str, str], headers_for: Headers) -> None:
     rules = client.get("/api/rules", headers=headers_for(Role.OPS_CENTRE))
     assert rules.status_code == 200 and rules.json()["departments"]
+    doc = rules.json()
+    doc["rules"] = doc["rules"][:-1]
+    assert client.put("/api/rules", json=doc, headers=headers_for(Role.OPS_CENTRE)).status_code == 403
+    replaced = client.put("/api/rules", json=doc, headers=admin)
+    assert replaced.status_code == 200 and len(replaced.json()["rules"]) == len(rules.json()["rules"]) - 1
+    bad = client.put("/api/rules", json={**doc, "colour": "red"}, headers=admin)
+    assert bad.status_code == 422 and "colour" in bad.json()["detail"]
+    assert [e["action"] for e in audit_of(client, admin, "district")] == ["rules.replace"]
     sub = {"id": "city-ops", "url": "https://ops.example.gov/hooks", "secret": "s3cret-key"}
     assert client.put("/api/subscriptions/city-ops", json=sub, headers=headers_for(Role.OPS_CENTRE)).status_code == 403
     r = client.put("/api/subscriptions/city-ops", json=sub, headers=admin)
