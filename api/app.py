@@ -67,6 +67,11 @@ def create_app() -> FastAPI:
     return app
 
 
+def missing_console_assets() -> list[str]:
+    """The npm packages the console needs that set-up has not installed yet."""
+    return [name for name, path in VENDOR_DIRS.items() if not path.is_dir()]
+
+
 def _document_problem_schema(app: FastAPI) -> None:
     """Make sure the OpenAPI document always carries the Problem schema the error responses name."""
     original = app.openapi

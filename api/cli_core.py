@@ -55,4 +55,8 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
     context.database()  # fail fast with a clear line if the database is unusable
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     typer.echo(f"console: http://{bind_host}:{bind_port}/console/   API docs: http://{bind_host}:{bind_port}/docs")
+    from api.app import missing_console_assets
+
+    for name in missing_console_assets():
+        typer.echo(f"warning: the console's {name} files are not installed; run `make console` (npm ci)", err=True)
     uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
