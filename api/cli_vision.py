@@ -56,11 +56,12 @@ def models_list(models_dir: Path | None = typer.Option(None, help="default: DOCK
 
 
 def models_validate(cards: list[Path] = typer.Argument(None, help="card files (default: every card)"),
-                    load: bool = typer.Option(True, help="also load the weights and compare their classes"),
+                    load: bool = typer.Option(True, help="also read the class names stored in the weights and "
+                                                         "compare them with the card's"),
                     models_dir: Path | None = typer.Option(None)) -> None:
     """Validate cards: schema, taxonomy classes, files, digests and (with --load) the weights' classes."""
     from dockpatrol.errors import DockpatrolError, InvalidInput
-    from vision.registry import card_paths, check_files, load_card
+    from vision.registry import card_paths, check_class_names, check_files, embedded_class_names, load_card
 
     paths = list(cards or card_paths(models_dir))
     if not paths:
@@ -71,15 +72,9 @@ def models_validate(cards: list[Path] = typer.Argument(None, help="card files (d
             card = load_card(path)
             check_files(card)
             if load:
-                from vision.ultralytics_adapter import weights_class_names
-
                 for weights in (card.weights_path, card.onnx_path):
-                    if weights is None:
-                        continue
-                    names = weights_class_names(weights)
-                    if names and len(names) != len(card.classes):
-                        raise InvalidInput(f"{weights.name} has {len(names)} classes, the card lists "
-                                           f"{len(card.classes)}")
+                    if weights is not None:
+                        check_class_names(card, embedded_class_names(weights), weights_name=weights.name)
             typer.echo(f"ok      {path.name}: {card.name} {card.version}, {len(card.classes)} classes")
         except DockpatrolError as exc:
             failed += 1

@@ -25,6 +25,7 @@ class CameraModel:
     height_px: int = 3000
     hfov_deg: float = 73.7
     name: str = "generic-4k"
+    source: str = ""  # where the optics came from (a tag, a table, an override), recorded with frames
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0:

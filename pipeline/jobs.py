@@ -45,19 +45,20 @@ def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
     """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept."""
     from storage.platform import database, object_store
     from storage.repositories import flights
-    from vision.ingest import IngestedImage, RejectedImage, ingest_bytes
+    from vision.ingest import FrameOptions, IngestedImage, RejectedImage, ingest_bytes
 
     store = object_store()
     data = store.get(raw_key)
     frame_id = frame_id_for(flight_id, raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        ingested = ingest_bytes(data, source=raw_key)
-        if not isinstance(ingested, IngestedImage):
+        # the pose is checked before the pixels are decoded: a frame that cannot be placed costs no decode
+        ingested = ingest_bytes(data, source=raw_key, options=FrameOptions(require_pose=True))
+        if not isinstance(ingested, IngestedImage) or ingested.pose is None:
             raise RejectedImage(_ortho_reason(), source=raw_key, size_bytes=len(data), sha256=digest,
                                 detail="an orthophoto arrived where a drone frame was expected")
-        pose = ingested.meta.pose()
-        camera = ingested.meta.camera()
+        pose = ingested.pose
+        camera = ingested.camera.camera
     except RejectedImage as exc:
         quarantine_key = f"quarantine/{flight_id}/{raw_key.rsplit('/', 1)[-1]}"
         store.put(quarantine_key, data)
@@ -76,7 +77,8 @@ def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
             session=session, frame_id=frame_id, flight_id=flight_id, object_key=raw_key, sha256=digest,
             captured_at=meta.captured_at, lon=pose.lon, lat=pose.lat, altitude_m=pose.altitude_m,
             yaw_deg=pose.yaw_deg, pitch_deg=pose.pitch_deg, roll_deg=pose.roll_deg,
-            camera={"width_px": camera.width_px, "height_px": camera.height_px, "hfov_deg": camera.hfov_deg},
+            camera={"width_px": camera.width_px, "height_px": camera.height_px, "hfov_deg": camera.hfov_deg,
+                    "source": camera.source},
             width_px=meta.width_px, height_px=meta.height_px, status="stored", error="",
         )
     return {"frame_id": frame_id, "status": "stored"}

@@ -8,6 +8,8 @@ weights means writing a card; no code changes.
 from __future__ import annotations
 
 import hashlib
+import io
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +194,91 @@ def check_files(card: ModelCard) -> None:
         want = card.sha256.get(path.name)
         if want and file_sha256(path) != want:
             raise InvalidInput(f"model card {card.card_path.name}: {path.name} does not match its sha256 digest")
+
+
+class _Stub:
+    """Stands in for any class a checkpoint pickle names; keeps the state it is given, runs no code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
+        return _Stub(*args)
+
+
+_SAFE_GLOBALS = frozenset({("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float",
+                                                     "str", "bool")} | {("collections", "OrderedDict")})
+
+
+class _InertUnpickler(pickle.Unpickler):
+    """Reads a torch checkpoint's object graph without importing or executing anything it names."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        return _Stub
+
+    def persistent_load(self, pid: Any) -> None:
+        return None  # tensor storages: not needed for the names, never loaded
+
+
+def _names_from(obj: Any) -> dict[int, str] | None:
+    names = obj.get("names") if isinstance(obj, dict) else None
+    if isinstance(names, dict) and names:
+        return {int(k): str(v) for k, v in names.items()}
+    if isinstance(names, list | tuple) and names:
+        return dict(enumerate(str(v) for v in names))
+    return None
+
+
+def embedded_class_names(path: Path) -> dict[int, str]:
+    """Class names stored in ultralytics weights (.pt checkpoint or .onnx export), read without torch.
+
+    The .pt pickle is read with an unpickler that resolves no classes (nothing in the file runs);
+    an .onnx file carries the names in its metadata. Empty when the file holds none.
+    """
+    import ast
+    import zipfile
+
+    path = Path(path)
+    try:
+        if path.suffix == ".onnx":
+            import onnx
+
+            meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+            parsed = ast.literal_eval(meta.get("names", "{}"))
+            return _names_from({"names": parsed}) or {}
+        with zipfile.ZipFile(path) as zf:
+            pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+            root = _InertUnpickler(io.BytesIO(zf.read(pkl))).load()
+    except (OSError, ValueError, SyntaxError, StopIteration, zipfile.BadZipFile, pickle.UnpicklingError,
+            EOFError) as exc:
+        raise InvalidInput(f"cannot read the class names stored in {path.name}: {exc}") from None
+    model = root.get("ema") or root.get("model") if isinstance(root, dict) else None
+    state = getattr(model, "state", None)
+    return _names_from(state) or _names_from(root) or {}
+
+
+def check_class_names(card: ModelCard, names: Mapping[int, str], *, weights_name: str) -> None:
+    """Raise InvalidInput unless the weights' embedded class names match the card's, id for id.
+
+    A card whose names are swapped would route one class's detections to another team; the
+    names stored in the weights are the only ground truth a card can be checked against.
+    """
+    if not names:
+        return
+    if len(names) != len(card.classes):
+        raise InvalidInput(f"model card {card.card_path.name}: {weights_name} has {len(names)} classes, "
+                           f"the card lists {len(card.classes)}")
+    wrong = [(c.model_id, c.model_name, names.get(c.model_id)) for c in card.classes
+             if names.get(c.model_id) != c.model_name]
+    if wrong:
+        listed = "; ".join(f"class {i} is {mine!r} in the card but {theirs!r} in the weights"
+                           for i, mine, theirs in wrong)
+        raise InvalidInput(f"model card {card.card_path.name} does not match {weights_name}: {listed}")
 
 
 def card_paths(models_dir: Path | None = None) -> list[Path]:

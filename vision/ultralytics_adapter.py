@@ -21,7 +21,7 @@ from dockpatrol.offline import configure_ultralytics
 from dockpatrol.taxonomy import CLASS_NAMES
 from vision.detections import Detections
 from vision.detector import letterbox
-from vision.registry import ModelCard
+from vision.registry import ModelCard, check_class_names
 
 configure_ultralytics()
 
@@ -204,10 +204,7 @@ def load_detector(card: ModelCard, *, backend: Backend = Backend.AUTO, device: s
     if not path.is_file():
         raise Unavailable(f"weights file {path} named by model card {card.name!r} is missing")
     net: _TorchNet | _OnnxNet = _OnnxNet(path, device) if backend is Backend.ONNX else _TorchNet(path, device)
-    if net.names and len(net.names) != len(card.classes):
-        raise InvalidInput(
-            f"weights {path.name} have {len(net.names)} classes but card {card.name!r} lists {len(card.classes)}"
-        )
+    check_class_names(card, net.names, weights_name=path.name)
     post = _Postprocess(card.taxonomy_ids(), card.thresholds(), iou_threshold, max_det)
     size = card.input_size_px
     return UltralyticsDetector(net=net, input_wh=(size, size), post=post, backend=backend, batch_size=batch_size,
