@@ -49,7 +49,8 @@ def models_list(models_dir: Path | None = typer.Option(None, help="default: DOCK
         if card.onnx_path is not None:
             files += " +onnx" if card.onnx_path.is_file() else " (onnx missing)"
         scenarios = ", ".join(sorted(c.value for c in card.categories))
-        table.add_row(card.name, card.version, f"{card.input_size_px} px / {card.tile_wh[0]} px tiles",
+        scale = f"{card.gsd_m * 100:.1f} cm GSD" if card.gsd_m else f"{card.tile_wh[0]} px tiles"
+        table.add_row(card.name, card.version, f"{card.input_size_px} px / {scale}",
                       f"{len(card.taxonomy_classes)} ({scenarios})", files,
                       "yes" if card.synthetic_training_data else "no", _fmt(card.metrics.get("map50_mean")))
     Console().print(table)

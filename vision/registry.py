@@ -49,6 +49,8 @@ class ModelCard:
     classes: tuple[CardClass, ...]
     synthetic_training_data: bool
     tile_px: int = 0  # native frame pixels per model input side; 0 = input_size_px (no resize)
+    gsd_m: float | None = None  # ground metres per model-input pixel the model was trained at
+    gsd_range_m: tuple[float, float] | None = None  # the spread of input GSDs seen in training
     description: str = ""
     sha256: Mapping[str, str] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +74,16 @@ class ModelCard:
         side = self.tile_px or self.input_size_px
         return side, side
 
+    def tile_wh_for(self, frame_gsd_m: float | None) -> tuple[int, int]:
+        """Tile size in frame pixels for a frame of ``frame_gsd_m``: the model sees its own scale.
+
+        Without a card ``gsd_m`` (or an unknown frame GSD) this is the fixed ``tile_wh``.
+        """
+        if self.gsd_m is None or frame_gsd_m is None:
+            return self.tile_wh
+        return slice_wh_for_gsd((self.input_size_px, self.input_size_px), input_gsd_m=self.gsd_m,
+                                frame_gsd_m=frame_gsd_m)
+
     @property
     def taxonomy_classes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.taxonomy for c in self.classes if c.taxonomy is not None))
@@ -79,6 +91,18 @@ class ModelCard:
     @property
     def categories(self) -> frozenset[Category]:
         return frozenset(CATEGORY_OF[c] for c in self.taxonomy_classes)
+
+
+#: Smallest tile, in frame pixels: below it a frame is upsampled so far that detail is invented.
+MIN_TILE_PX = 32
+
+
+def slice_wh_for_gsd(input_wh: tuple[int, int], *, input_gsd_m: float, frame_gsd_m: float) -> tuple[int, int]:
+    """Frame pixels per tile so that, resized to ``input_wh``, one input pixel covers ``input_gsd_m`` of ground."""
+    if not (input_gsd_m > 0 and frame_gsd_m > 0):
+        raise InvalidInput(f"ground sample distances must be positive, got model {input_gsd_m}, frame {frame_gsd_m}")
+    factor = input_gsd_m / frame_gsd_m
+    return tuple(max(MIN_TILE_PX, round(side * factor)) for side in input_wh)  # type: ignore[return-value]
 
 
 def _req(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -121,6 +145,24 @@ def _parse_classes(raw: Any, where: str) -> tuple[CardClass, ...]:
     return tuple(sorted(out, key=lambda c: c.model_id))
 
 
+def _parse_gsd(raw: Mapping[str, Any], where: str) -> tuple[float | None, tuple[float, float] | None]:
+    gsd = raw.get("gsd_m")
+    if gsd is None:
+        if raw.get("gsd_range_m") is not None:
+            raise InvalidInput(f"{where}: gsd_range_m needs gsd_m (the ground resolution at the model input)")
+        return None, None
+    if isinstance(gsd, bool) or not isinstance(gsd, int | float) or not 0.001 <= gsd <= 10.0:
+        raise InvalidInput(f"{where}: gsd_m must be metres per input pixel within 0.001..10, got {gsd!r}")
+    span = raw.get("gsd_range_m")
+    if span is None:
+        return float(gsd), None
+    if (not isinstance(span, list) or len(span) != 2 or not all(isinstance(v, int | float) for v in span)
+            or not 0 < span[0] <= gsd <= span[1]):
+        raise InvalidInput(f"{where}: gsd_range_m must be [min, max] metres with min <= gsd_m ({gsd}) <= max, "
+                           f"got {span!r}")
+    return float(gsd), (float(span[0]), float(span[1]))
+
+
 def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
     """A ModelCard from parsed YAML; raises InvalidInput naming the card and the offending field."""
     where = f"model card {card_path.name}"
@@ -139,6 +181,7 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         raise InvalidInput(f"{where}: tile_px must be a whole number of pixels, got {tile!r}")
     if "synthetic_training_data" not in raw or not isinstance(raw["synthetic_training_data"], bool):
         raise InvalidInput(f"{where}: field 'synthetic_training_data' must be true or false")
+    gsd, gsd_range = _parse_gsd(raw, where)
     sha = raw.get("sha256") or {}
     if not isinstance(sha, Mapping):
         raise InvalidInput(f"{where}: 'sha256' must map file names to hex digests")
@@ -152,6 +195,8 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         classes=_parse_classes(raw.get("classes"), where),
         synthetic_training_data=raw["synthetic_training_data"],
         tile_px=tile,
+        gsd_m=gsd,
+        gsd_range_m=gsd_range,
         description=str(raw.get("description", "")),
         sha256={str(k): str(v) for k, v in sha.items()},
         training=dict(raw.get("training") or {}),

@@ -116,10 +116,12 @@ class UltralyticsDetector:
     """A YOLO model as a `Detector`; build it with :func:`load_detector`."""
 
     def __init__(self, *, net: _TorchNet | _OnnxNet, input_wh: tuple[int, int], post: _Postprocess,
-                 backend: Backend, batch_size: int, tile_wh: tuple[int, int] | None = None) -> None:
+                 backend: Backend, batch_size: int, tile_wh: tuple[int, int] | None = None,
+                 input_gsd_m: float | None = None) -> None:
         self._net = net
         self._input_wh = input_wh
         self.tile_wh = tile_wh or input_wh
+        self.input_gsd_m = input_gsd_m
         self._post = post
         self.backend = backend
         self.batch_size = batch_size
@@ -208,7 +210,7 @@ def load_detector(card: ModelCard, *, backend: Backend = Backend.AUTO, device: s
     post = _Postprocess(card.taxonomy_ids(), card.thresholds(), iou_threshold, max_det)
     size = card.input_size_px
     return UltralyticsDetector(net=net, input_wh=(size, size), post=post, backend=backend, batch_size=batch_size,
-                               tile_wh=card.tile_wh)
+                               tile_wh=card.tile_wh, input_gsd_m=card.gsd_m)
 
 
 def weights_class_names(path: Path) -> dict[int, str]:
