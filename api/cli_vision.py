@@ -1,4 +1,5 @@
-"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``."""
+"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``,
+``import``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("detect")(detect)
+    app.command("import")(import_photos)
 
 
 def _fmt(value: float) -> str:
@@ -280,3 +282,38 @@ def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI 
     if out is not None:
         out.write_text(json.dumps({"type": "FeatureCollection", "features": [f.to_geojson() for f in findings]},
                                   indent=1))
+
+
+def import_photos(folder: Path = typer.Argument(..., help="a folder of one flight's JPEG photos"),
+                  dock: str | None = typer.Option(None, help="dock id: its elevation places photos with GPS "
+                                                             "altitude only; its camera fills in missing optics"),
+                  area: str | None = typer.Option(None, help="patrol area id: its scenarios pick what to report "
+                                                             "(default: every category)"),
+                  model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
+                  out: Path | None = typer.Option(None, help="write the objects as GeoJSON here"),
+                  dock_camera: bool = typer.Option(False, help="use the dock's configured camera even where the "
+                                                               "photos' tags state other optics"),
+                  radius: float = typer.Option(3.0, help="sightings of one class closer than this are one object, "
+                                                         "metres")) -> None:
+    """Import a flight's photos: store raw, ingest, detect, group sightings into objects, write GeoJSON.
+
+    Rerunning on the same folder resumes: stored photos and analysed frames are skipped.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.flight_import import import_flight
+
+    with Progress(TextColumn("{task.description:8s}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done)
+
+        report = import_flight(folder, dock_id=dock, area_id=area, card_name=model, out=out,
+                               dock_camera_override=dock_camera, merge_radius_m=radius, progress=progress)
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"findings GeoJSON: {out or ''}{' and ' if out else ''}object store {report.geojson_key}")
