@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class ModelCard:
     classes: tuple[CardClass, ...]
     synthetic_training_data: bool
     tile_px: int = 0  # native frame pixels per model input side; 0 = input_size_px (no resize)
+    onnx_int8_path: Path | None = None  # statically quantised ONNX (CPU), calibrated on representative tiles
     gsd_m: float | None = None  # ground metres per model-input pixel the model was trained at
     gsd_range_m: tuple[float, float] | None = None  # the spread of input GSDs seen in training
     description: str = ""
@@ -173,6 +174,9 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
     onnx = raw.get("onnx")
     if onnx is not None and not isinstance(onnx, str):
         raise InvalidInput(f"{where}: field 'onnx' must be a file name, got {onnx!r}")
+    onnx_int8 = raw.get("onnx_int8")
+    if onnx_int8 is not None and not isinstance(onnx_int8, str):
+        raise InvalidInput(f"{where}: field 'onnx_int8' must be a file name, got {onnx_int8!r}")
     input_size = _req(raw, "input_size_px", int, where)
     if input_size < 32 or input_size % 32:
         raise InvalidInput(f"{where}: input_size_px must be a positive multiple of 32, got {input_size}")
@@ -191,6 +195,7 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         card_path=card_path,
         weights_path=(base / weights).resolve(),
         onnx_path=(base / onnx).resolve() if onnx else None,
+        onnx_int8_path=(base / onnx_int8).resolve() if onnx_int8 else None,
         input_size_px=input_size,
         classes=_parse_classes(raw.get("classes"), where),
         synthetic_training_data=raw["synthetic_training_data"],
@@ -228,7 +233,7 @@ def file_sha256(path: Path) -> str:
 
 def check_files(card: ModelCard) -> None:
     """Raise InvalidInput unless the card's weights exist, are of sane size and match recorded digests."""
-    for path in (card.weights_path, card.onnx_path):
+    for path in (card.weights_path, card.onnx_path, card.onnx_int8_path):
         if path is None:
             continue
         if not path.is_file():
@@ -357,17 +362,23 @@ def cards_for(categories: set[Category] | frozenset[Category], models_dir: Path 
     return [c for c in list_cards(models_dir) if c.categories & set(categories)]
 
 
-def record_metrics(card_path: Path, key: str, value: Any) -> ModelCard:
-    """Store a measured result under ``metrics.<key>`` of a card file, keeping its header comments."""
+def update_card(card_path: Path, change: Callable[[dict[str, Any]], None]) -> ModelCard:
+    """Apply ``change`` to a card file's YAML mapping and write it back, keeping its header comments;
+    a change that would make the card invalid is refused before anything is written."""
     text = Path(card_path).read_text(encoding="utf-8")
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
     raw = yaml.safe_load(text)
     if not isinstance(raw, dict):
         raise InvalidInput(f"model card {Path(card_path).name} is not a mapping")
-    raw.setdefault("metrics", {})[key] = value
+    change(raw)
     parse_card(raw, card_path=Path(card_path).resolve())  # refuse to write a card we would not load
     Path(card_path).write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return load_card(card_path)
+
+
+def record_metrics(card_path: Path, key: str, value: Any) -> ModelCard:
+    """Store a measured result under ``metrics.<key>`` of a card file, keeping its header comments."""
+    return update_card(card_path, lambda raw: raw.setdefault("metrics", {}).__setitem__(key, value))
 
 
 DEFAULT_CARD = "dockpatrol-demo-yolo11n"
