@@ -345,7 +345,7 @@ def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of
              dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) for JPEGs without "
                                                                    "relative altitude"),
              model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch or onnx"),
+             backend: str = typer.Option("auto", help="auto, torch, onnx or onnx-int8"),
              radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
              full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
              json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
@@ -429,7 +429,10 @@ def import_photos(folder: Path = typer.Argument(..., help="a folder of one fligh
                   dock_camera: bool = typer.Option(False, help="use the dock's configured camera even where the "
                                                                "photos' tags state other optics"),
                   radius: float = typer.Option(3.0, help="sightings of one class closer than this are one object, "
-                                                         "metres")) -> None:
+                                                         "metres"),
+                  require_agreement: bool = typer.Option(False, help="drop objects that only one of the frames "
+                                                                     "covering them saw (multi-view agreement)")
+                  ) -> None:
     """Import a flight's photos: store raw, ingest, detect, group sightings into objects, write GeoJSON.
 
     Rerunning on the same folder resumes: stored photos and analysed frames are skipped.
@@ -448,7 +451,8 @@ def import_photos(folder: Path = typer.Argument(..., help="a folder of one fligh
             bar.update(tasks[step], completed=done)
 
         report = import_flight(folder, dock_id=dock, area_id=area, card_name=model, out=out,
-                               dock_camera_override=dock_camera, merge_radius_m=radius, progress=progress)
+                               dock_camera_override=dock_camera, merge_radius_m=radius,
+                               require_agreement=require_agreement, progress=progress)
     for line in report.lines():
         typer.echo(line)
     typer.echo(f"findings GeoJSON: {out or ''}{' and ' if out else ''}object store {report.geojson_key}")

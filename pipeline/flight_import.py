@@ -48,11 +48,18 @@ class ImportedObject:
     frame_ids: tuple[str, ...]
     finding_ids: tuple[str, ...]
     evidence_keys: tuple[str, ...]  # best view first
+    covered_by: int = 0  # analysed frames that had the object's position well inside their view
+
+    @property
+    def confirmed(self) -> bool:
+        """Multi-view agreement: seen in two frames, or in the only frame that covered it."""
+        return len(self.frame_ids) >= min(2, max(1, self.covered_by))
 
     def to_geojson(self) -> dict[str, Any]:
         return {"type": "Feature", "geometry": self.geometry, "properties": {
             "class": self.class_name, "category": self.category, "score": round(self.score, 4),
-            "frames": list(self.frame_ids), "views": len(self.finding_ids), "evidence": list(self.evidence_keys),
+            "frames": list(self.frame_ids), "views": len(self.finding_ids), "covered_by": self.covered_by,
+            "confirmed": self.confirmed, "evidence": list(self.evidence_keys),
             "lon": round(self.lon, 7), "lat": round(self.lat, 7)}}
 
 
@@ -80,12 +87,14 @@ class ImportReport:
     def lines(self) -> list[str]:
         by_class = Counter(o.class_name for o in self.objects)
         multi = sum(1 for o in self.objects if len(o.frame_ids) > 1)
+        lone = sum(1 for o in self.objects if not o.confirmed)
         out = [f"flight {self.flight_id}: {self.photos} photos; stored {self.stored_now} now, ingested "
                f"{self.ingested_now}, analysed {self.analysed_now}" + ("" if self.did_work else " (nothing to do)"),
                "frames: " + ", ".join(f"{k} {v}" for k, v in sorted(self.frames.items())),
                "camera geometry from: " + (", ".join(f"{k} {v}" for k, v in sorted(self.camera_sources.items()))
                                           or "-"),
-               f"{len(self.objects)} objects from {self.findings} findings ({multi} seen in more than one frame)"]
+               f"{len(self.objects)} objects from {self.findings} findings ({multi} seen in more than one frame, "
+               f"{lone} seen by only one of the frames covering them)"]
         out += [f"  {name:20s} {n}" for name, n in sorted(by_class.items())]
         out += list(self.notes)
         return out
@@ -108,9 +117,11 @@ def photos_in(folder: Path) -> list[Path]:
     return photos
 
 
-def group_findings(rows: Sequence[Any], *, radius_m: float) -> list[ImportedObject]:
+def group_findings(rows: Sequence[Any], *, radius_m: float,
+                   footprints: Sequence[shapely.Polygon] = ()) -> list[ImportedObject]:
     """Findings (rows with id, frame_id, class_name, category, score, geometry, evidence_key) grouped into
-    objects: same class, ground footprints within ``radius_m`` of each other."""
+    objects: same class, ground footprints within ``radius_m`` of each other. ``footprints`` (lon/lat, the
+    central part of each analysed frame) count how many frames could have seen each object."""
     from tickets.dedup import cluster_findings
 
     groups = cluster_findings([r.geometry for r in rows], [r.class_name for r in rows], radius_m=radius_m)
@@ -124,19 +135,22 @@ def group_findings(rows: Sequence[Any], *, radius_m: float) -> list[ImportedObje
             lat=float(centre.y), geometry=best.geometry,
             frame_ids=tuple(dict.fromkeys(v.frame_id for v in views)),
             finding_ids=tuple(v.id for v in views),
-            evidence_keys=tuple(v.evidence_key for v in views if v.evidence_key)))
+            evidence_keys=tuple(v.evidence_key for v in views if v.evidence_key),
+            covered_by=sum(1 for f in footprints if f.contains(centre))))
     return sorted(objects, key=lambda o: (o.category, o.class_name, -o.score))
 
 
 def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | None = None,
                   card_name: str | None = None, out: Path | None = None, dock_camera_override: bool = False,
-                  merge_radius_m: float = 3.0, runner: Runner | None = None, progress: Progress | None = None,
+                  merge_radius_m: float = 3.0, require_agreement: bool = False, runner: Runner | None = None,
+                  progress: Progress | None = None,
                   route_objects: Callable[[Sequence[ImportedObject]], None] | None = None) -> ImportReport:
     """Store, ingest, detect and group one flight's photos; write the findings GeoJSON (``out`` and the store).
 
     ``area_id`` picks the scenarios (every category without it); ``dock_id`` gives the dock's elevation
     (for photos with GPS altitude only) and camera (default optics; with ``dock_camera_override`` it beats
-    the tags). ``route_objects`` receives the grouped objects: ticket routing plugs in there.
+    the tags). ``require_agreement`` drops objects that only one of several covering frames saw.
+    ``route_objects`` receives the grouped objects: ticket routing plugs in there.
     """
     from dockpatrol.taxonomy import Category
     from storage.platform import database, object_store
@@ -192,9 +206,15 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
         sources = Counter(str((f.camera or {}).get("source") or "-") for f in frames if f.status == "analysed")
         notes = tuple(f"{f.object_key.rsplit('/', 1)[-1]}: {f.status}: {f.error}" for f in frames
                       if f.status in ("quarantined", "unplaced"))
+        views = [_central_footprint(f) for f in frames if f.status == "analysed"]
         for r in rows:
             session.expunge(r)
-    objects = group_findings(rows, radius_m=merge_radius_m)
+    objects = group_findings(rows, radius_m=merge_radius_m, footprints=views)
+    if require_agreement:
+        dropped = [o for o in objects if not o.confirmed]
+        objects = [o for o in objects if o.confirmed]
+        notes += (f"multi-view agreement: dropped {len(dropped)} objects seen in one of the frames that covered "
+                  "them",)
     if route_objects is not None:
         route_objects(objects)  # the one hand-over to ticket routing
     collection = {"type": "FeatureCollection", "features": [o.to_geojson() for o in objects],
@@ -211,6 +231,26 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
                           geojson_key=geojson_key, out_path=Path(out) if out else None, notes=notes)
     store.put(f"flights/{flight_id}/import-report.txt", "\n".join(report.lines()).encode(), content_type="text/plain")
     return report
+
+
+#: Share of a frame's width/height trimmed from each side before counting it as covering a position:
+#: objects at the very edge are often cut off, and a miss there is not a disagreement.
+_EDGE_SHARE = 0.1
+
+
+def _central_footprint(frame: Any) -> shapely.Polygon:
+    """Ground outline (lon/lat) of the central part of an analysed frame row."""
+    import numpy as np
+
+    from dockpatrol.camera import CameraModel, GeoPose
+    from vision.georef import FrameGeoref, boxes_to_lonlat_polygons
+
+    cam = CameraModel(**frame.camera)
+    georef = FrameGeoref.for_pose(cam, GeoPose(frame.lon, frame.lat, frame.altitude_m, frame.yaw_deg,
+                                               frame.pitch_deg, frame.roll_deg))
+    mx, my = cam.width_px * _EDGE_SHARE, cam.height_px * _EDGE_SHARE
+    box = np.array([[mx, my, cam.width_px - mx, cam.height_px - my]], dtype=float)
+    return boxes_to_lonlat_polygons(box, georef)[0]
 
 
 def _exists(lookup: Callable[[], Any]) -> bool:

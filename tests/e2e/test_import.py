@@ -100,3 +100,15 @@ def test_import_groups_sightings_across_frames_and_resumes(twin_world, tmp_path:
         assert s.scalar(select(func.count()).select_from(FindingRow)) == findings
     assert sorted(o.key for o in object_store().list("flights/")) == keys_before
     assert np.isfinite([f["properties"]["score"] for f in features]).all()
+
+    # multi-view agreement: every object knows how many frames covered it; requiring agreement keeps
+    # only those seen by two frames or by the only frame that covered them
+    for f in features:
+        p = f["properties"]
+        assert p["confirmed"] == (len(p["frames"]) >= min(2, max(1, p["covered_by"])))
+    strict = tmp_path / "confirmed.geojson"
+    assert main(["import", str(folder), "--out", str(strict), "--require-agreement"]) == 0
+    assert "analysed 0" in capsys.readouterr().out
+    kept = json.loads(strict.read_text())["features"]
+    assert all(f["properties"]["confirmed"] for f in kept)
+    assert len(kept) == sum(f["properties"]["confirmed"] for f in features)
