@@ -164,6 +164,8 @@ def models_tune_thresholds(name: str = typer.Argument(..., help="model card name
                                                                "nor the one you evaluate on)"),
                            frames: int = typer.Option(30, help="validation frames to render"),
                            radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
+                           min_recall: float = typer.Option(0.8, help="keep at least this share of the truths "
+                                                                      "each class finds at the lowest threshold"),
                            record: bool = typer.Option(False, help="write the thresholds into the card")) -> None:
     """Choose per-class confidence thresholds (best F1) on georeferenced findings over validation twin frames."""
     import dataclasses
@@ -212,7 +214,8 @@ def models_tune_thresholds(name: str = typer.Argument(..., help="model card name
             return tp, fp, n
         return outcome
 
-    choices = {c.taxonomy: choose_threshold(c.taxonomy, current=c.threshold, outcome=outcome_for(c.taxonomy))
+    choices = {c.taxonomy: choose_threshold(c.taxonomy, current=c.threshold, outcome=outcome_for(c.taxonomy),
+                                            min_recall=min_recall)
                for c in card.classes if c.taxonomy is not None}
     table = Table(title=f"Per-class thresholds on {frames} validation frames of twin world {seed}")
     for col in ("class", "was", "now", "truths", "TP", "FP", "P", "R"):
@@ -229,8 +232,9 @@ def models_tune_thresholds(name: str = typer.Argument(..., help="model card name
                 if item.get("taxonomy") in choices:
                     item["threshold"] = choices[item["taxonomy"]].threshold
             raw.setdefault("metrics", {})["thresholds"] = (
-                f"per class: best F1 of georeferenced findings on {frames} twin frames of validation world {seed} "
-                f"(`dockpatrol models tune-thresholds {name} --seed {seed} --frames {frames} --record`, "
+                f"per class: best F1 of georeferenced findings keeping {min_recall:.0%} of the reachable recall, "
+                f"on {frames} twin frames of validation world {seed} (`dockpatrol models tune-thresholds {name} "
+                f"--seed {seed} --frames {frames} --min-recall {min_recall} --record`, "
                 f"{datetime.now(UTC).date().isoformat()})")
 
         update_card(card.card_path, write)

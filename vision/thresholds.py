@@ -2,7 +2,8 @@
 
 Input is, per class, how many true objects the validation frames hold and the outcome at each
 candidate threshold (true and false positives of findings matched on the ground). The choice
-maximises F-beta (F1 by default; beta < 1 favours precision) and, among equals, keeps the lower threshold.
+maximises F-beta (F1 by default; beta < 1 favours precision) among the thresholds that keep a share
+of the recall, and, among equals, keeps the lower threshold.
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ def f_beta(tp: int, fp: int, fn: int, *, beta: float) -> float:
 
 
 def choose_threshold(class_name: str, *, current: float, outcome: Callable[[float], tuple[int, int, int]],
-                     grid: Sequence[float] | None = None, beta: float = 1.0) -> ThresholdChoice:
+                     grid: Sequence[float] | None = None, beta: float = 1.0,
+                     min_recall: float = 0.0) -> ThresholdChoice:
     """Best threshold for one class; ``outcome(t)`` returns (true positives, false positives, truths) at t.
+
+    Only thresholds keeping at least ``min_recall`` of the truths the lowest threshold finds are
+    considered: with a handful of validation truths per class, F-beta alone happily trades most of
+    a class's recall for one fewer false alarm.
 
     A class with no validation truths keeps ``current`` (nothing to learn from), unless it only
     produced false alarms: then the lowest threshold that silences them, capped at MAX_THRESHOLD.
@@ -68,6 +74,8 @@ def choose_threshold(class_name: str, *, current: float, outcome: Callable[[floa
         chosen = current if quiet is None else quiet
         tp, fp, n = outcome(chosen)
         return ThresholdChoice(class_name, chosen, n, tp, fp)
-    best = max(results, key=lambda r: (round(f_beta(r[1], r[2], r[3] - r[1], beta=beta), 9), -r[0]))
+    reachable = results[0][1]
+    allowed = [r for r in results if r[1] >= min_recall * reachable] or results[:1]
+    best = max(allowed, key=lambda r: (round(f_beta(r[1], r[2], r[3] - r[1], beta=beta), 9), -r[0]))
     t, tp, fp, n = best
     return ThresholdChoice(class_name, t, n, tp, fp)

@@ -45,3 +45,14 @@ def test_grid_and_f_beta() -> None:
     assert f_beta(1, 1, 0, beta=1.0) == pytest.approx(2 / 3)
     assert f_beta(0, 0, 0, beta=1.0) == 0.0
     assert f_beta(1, 0, 1, beta=0.5) > f_beta(1, 1, 0, beta=0.5)  # beta < 1 prefers precision
+
+
+def test_min_recall_keeps_most_of_a_class() -> None:
+    # five objects, three of them scored among many false alarms: F1 alone gives up two of them
+    found = [(0.9, True), (0.85, True), (0.3, True), (0.25, True), (0.2, True)] + [(0.2 + i * 0.01, False)
+                                                                                   for i in range(10)]
+    free = choose_threshold("water_discoloration", current=0.1, outcome=outcome_from(found, truths=5))
+    assert free.true_positives == 3 and free.false_positives == 0
+    kept = choose_threshold("water_discoloration", current=0.1, outcome=outcome_from(found, truths=5),
+                            min_recall=0.8)
+    assert kept.true_positives >= 4 and kept.threshold <= 0.25
