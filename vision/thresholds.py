@@ -3,7 +3,7 @@
 Input is, per class, how many true objects the validation frames hold and the outcome at each
 candidate threshold (true and false positives of findings matched on the ground). The choice
 maximises F-beta (F1 by default; beta < 1 favours precision) among the thresholds that keep a share
-of the recall, and, among equals, keeps the lower threshold.
+of the recall, and, among equals, stays nearest the current threshold.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def choose_threshold(class_name: str, *, current: float, outcome: Callable[[floa
         return ThresholdChoice(class_name, chosen, n, tp, fp)
     reachable = results[0][1]
     allowed = [r for r in results if r[1] >= min_recall * reachable] or results[:1]
-    best = max(allowed, key=lambda r: (round(f_beta(r[1], r[2], r[3] - r[1], beta=beta), 9), -r[0]))
+    # among equally good thresholds, the one nearest the current: move only as far as the data asks
+    best = max(allowed, key=lambda r: (round(f_beta(r[1], r[2], r[3] - r[1], beta=beta), 9), -abs(r[0] - current)))
     t, tp, fp, n = best
     return ThresholdChoice(class_name, t, n, tp, fp)

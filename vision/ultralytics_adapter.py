@@ -21,7 +21,7 @@ from dockpatrol.offline import configure_ultralytics
 from dockpatrol.taxonomy import CLASS_NAMES
 from vision.detections import Detections
 from vision.detector import letterbox
-from vision.registry import ModelCard, check_class_names
+from vision.registry import ModelCard, check_class_names, embedded_class_names
 
 configure_ultralytics()
 
@@ -224,9 +224,8 @@ def load_detector(card: ModelCard, *, backend: Backend = Backend.AUTO, device: s
 
 
 def weights_class_names(path: Path) -> dict[int, str]:
-    """Class names stored in a .pt or .onnx file (validation compares them with the card)."""
-    net = _OnnxNet(path, "cpu") if path.suffix == ".onnx" else _TorchNet(path, "cpu")
-    return net.names
+    """Class names stored in a .pt or .onnx file, read without loading the model (see `embedded_class_names`)."""
+    return embedded_class_names(path)
 
 
 def quantize_onnx_int8(onnx_path: Path, out_path: Path, *, calibration_tiles: np.ndarray) -> Path:

@@ -21,7 +21,7 @@ def test_false_alarms_below_the_true_detections_are_cut() -> None:
     found = [(0.8, True), (0.7, True), (0.6, True)] + [(s, False) for s in (0.2, 0.25, 0.3, 0.35, 0.4)]
     choice = choose_threshold("smoke", current=0.18, outcome=outcome_from(found, truths=3))
     assert 0.4 < choice.threshold <= 0.6
-    assert choice.threshold == pytest.approx(0.41)  # the lowest of the equally good: keeps recall margin
+    assert choice.threshold == pytest.approx(0.41)  # of the equally good, the nearest to the current 0.18
     assert (choice.precision, choice.recall) == (1.0, 1.0)
 
 
@@ -56,3 +56,9 @@ def test_min_recall_keeps_most_of_a_class() -> None:
     kept = choose_threshold("water_discoloration", current=0.1, outcome=outcome_from(found, truths=5),
                             min_recall=0.8)
     assert kept.true_positives >= 4 and kept.threshold <= 0.25
+
+
+def test_an_already_good_threshold_stays() -> None:
+    found = [(0.66, True), (0.05, False)]
+    choice = choose_threshold("open_fire", current=0.166, outcome=outcome_from(found, truths=1))
+    assert choice.threshold == pytest.approx(0.17)  # anything in (0.05, 0.66] is perfect: barely move
