@@ -3,9 +3,11 @@
 Same weights, same frames, same tiles (640 frame px, 0.2 overlap, full-frame pass, greedy NMM on
 IoS 0.5, class-aware), same run. Prints throughput of each and their ratio, recall of each against
 the twin's ground truth, our per-frame wall time ÷ pure model forward time over the same inputs,
-and the peak memory of a fresh process that detects in one frame.
+and the peak memory of a fresh process that detects in one frame. Our backends: PyTorch, float
+ONNX Runtime and INT8 ONNX Runtime (the card's ``onnx_int8``, or one quantised in this run on
+tiles of another twin world); the INT8 line states its recall cost against the float model.
 
-    .venv/bin/python bench/bench_sliced.py [--frames 3] [--card models/dockpatrol-demo-yolo11n.yaml]
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_sliced.py [--frames 8] [--card models/dockpatrol-demo-yolo11n.yaml]
 """
 
 from __future__ import annotations
