@@ -433,7 +433,7 @@ def import_photos(folder: Path = typer.Argument(..., help="a folder of one fligh
                   dock_camera: bool = typer.Option(False, help="use the dock's configured camera even where the "
                                                                "photos' tags state other optics"),
                   radius: float = typer.Option(3.0, help="sightings of one class closer than this are one object, "
-                                                         "metres"),
+                                                         "metres (smoke, stains and bare soil use more)"),
                   require_agreement: bool = typer.Option(False, help="drop objects that only one of the frames "
                                                                      "covering them saw (multi-view agreement)")
                   ) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import shapely
@@ -30,6 +31,11 @@ from pipeline.runner import InProcessRunner, Runner
 PHOTO_SUFFIXES = (".jpg", ".jpeg")
 #: Frame statuses that end a frame's processing; a rerun leaves such frames alone.
 DONE_STATUSES = frozenset({"analysed", "quarantined", "unplaced"})
+
+#: Merge radius for classes whose objects are large and diffuse: a detector boxes a plume or a stain in
+#: pieces (in one frame as in overlapping ones) tens of metres apart (a twin smoke plume is ~25 x 40 m).
+SPREAD_OBJECT_RADIUS_M = MappingProxyType({"smoke": 15.0, "water_discoloration": 10.0, "bare_soil": 8.0,
+                                           "burn_scar": 8.0})
 
 #: (step, done, total) — the CLI draws a progress bar from it.
 Progress = Callable[[str, int, int], None]
@@ -120,11 +126,16 @@ def photos_in(folder: Path) -> list[Path]:
 def group_findings(rows: Sequence[Any], *, radius_m: float,
                    footprints: Sequence[shapely.Polygon] = ()) -> list[ImportedObject]:
     """Findings (rows with id, frame_id, class_name, category, score, geometry, evidence_key) grouped into
-    objects: same class, ground footprints within ``radius_m`` of each other. ``footprints`` (lon/lat, the
+    objects: same class, ground footprints within ``radius_m`` (more for spread classes) of each other. ``footprints`` (lon/lat, the
     central part of each analysed frame) count how many frames could have seen each object."""
     from tickets.dedup import cluster_findings
 
-    groups = cluster_findings([r.geometry for r in rows], [r.class_name for r in rows], radius_m=radius_m)
+    groups: list[list[int]] = []
+    for class_name in sorted({r.class_name for r in rows}):
+        members = [i for i, r in enumerate(rows) if r.class_name == class_name]
+        radius = max(radius_m, SPREAD_OBJECT_RADIUS_M.get(class_name, 0.0))
+        found = cluster_findings([rows[i].geometry for i in members], [class_name] * len(members), radius_m=radius)
+        groups += [[members[i] for i in group] for group in found]
     objects = []
     for group in groups:
         views = sorted((rows[i] for i in group), key=lambda r: -r.score)
