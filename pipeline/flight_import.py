@@ -161,7 +161,9 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
     ``area_id`` picks the scenarios (every category without it); ``dock_id`` gives the dock's elevation
     (for photos with GPS altitude only) and camera (default optics; with ``dock_camera_override`` it beats
     the tags). ``require_agreement`` drops objects that only one of several covering frames saw.
-    ``route_objects`` receives the grouped objects: ticket routing plugs in there.
+    ``route_objects`` receives the grouped objects: ticket routing plugs in there. It is called on every
+    run, a rerun included (a crash may have come between analysis and routing), so it must be idempotent;
+    each object's ``finding_ids`` are stable across runs and serve as its key.
     """
     from dockpatrol.taxonomy import Category
     from storage.platform import database, object_store
@@ -193,23 +195,17 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
         raw_keys.append(key)
         tick("store", i + 1, len(photos))
 
-    runner = runner or InProcessRunner(workers=1)
+    own_runner = InProcessRunner(workers=1) if runner is None else None
+    runner = runner or own_runner
     camera = _camera_args(dock, override=dock_camera_override)
     status = _statuses(flight_id, raw_keys)
-    ingested_now = analysed_now = 0
-    for i, key in enumerate(raw_keys):
-        frame_id = frame_id_for(flight_id, key)
-        if status.get(frame_id) is None:
-            result = runner.submit("frames.ingest", flight_id=flight_id, raw_key=key,
-                                   dock_altitude_m=dock.alt_m if dock else None, **camera).result(timeout=600)
-            status[frame_id] = result["status"]
-            ingested_now += 1
-        if status[frame_id] == "stored":
-            runner.submit("frames.analyse", frame_id=frame_id, card_name=card_name or DEFAULT_CARD,
-                          scenarios=scenarios, area_id=area_id).result(timeout=900)
-            status[frame_id] = "analysed"
-            analysed_now += 1
-        tick("detect", i + 1, len(raw_keys))
+    try:
+        ingested_now, analysed_now = _process(runner, flight_id=flight_id, raw_keys=raw_keys, status=status,
+                                              dock=dock, camera=camera, card_name=card_name or DEFAULT_CARD,
+                                              scenarios=scenarios, area_id=area_id, tick=tick)
+    finally:
+        if own_runner is not None:
+            own_runner.shutdown()
 
     with db.unit_of_work() as session:
         rows = finding_repo.findings_of_flight(session=session, flight_id=flight_id)
@@ -247,6 +243,27 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
 #: Share of a frame's width/height trimmed from each side before counting it as covering a position:
 #: objects at the very edge are often cut off, and a miss there is not a disagreement.
 _EDGE_SHARE = 0.1
+
+
+def _process(runner: Runner, *, flight_id: str, raw_keys: Sequence[str], status: dict[str, str | None], dock: Any,
+             camera: dict[str, Any], card_name: str, scenarios: list[str], area_id: str | None,
+             tick: Progress) -> tuple[int, int]:
+    """Ingest what has no frame yet and analyse what is stored; returns (ingested, analysed) counts."""
+    ingested = analysed = 0
+    for i, key in enumerate(raw_keys):
+        frame_id = frame_id_for(flight_id, key)
+        if status.get(frame_id) is None:
+            result = runner.submit("frames.ingest", flight_id=flight_id, raw_key=key,
+                                   dock_altitude_m=dock.alt_m if dock else None, **camera).result(timeout=600)
+            status[frame_id] = result["status"]
+            ingested += 1
+        if status[frame_id] == "stored":
+            runner.submit("frames.analyse", frame_id=frame_id, card_name=card_name, scenarios=scenarios,
+                          area_id=area_id).result(timeout=900)
+            status[frame_id] = "analysed"
+            analysed += 1
+        tick("detect", i + 1, len(raw_keys))
+    return ingested, analysed
 
 
 def _central_footprint(frame: Any) -> shapely.Polygon:

@@ -112,3 +112,17 @@ def test_import_groups_sightings_across_frames_and_resumes(twin_world, tmp_path:
     kept = json.loads(strict.read_text())["features"]
     assert all(f["properties"]["confirmed"] for f in kept)
     assert len(kept) == sum(f["properties"]["confirmed"] for f in features)
+
+
+def test_objects_are_handed_to_ticket_routing_once_per_run(twin_world, tmp_path: Path) -> None:
+    from pipeline.flight_import import import_flight
+
+    folder = tmp_path / "flight-0816"
+    render_strip(twin_world, folder)
+    handed: list[list] = []
+    first = import_flight(folder, route_objects=lambda objects: handed.append(list(objects)))
+    again = import_flight(folder, route_objects=lambda objects: handed.append(list(objects)))
+    assert len(handed) == 2 and handed[0] and not again.did_work
+    # the same objects, keyed by the same findings, both times: routing can stay idempotent
+    assert [o.finding_ids for o in handed[0]] == [o.finding_ids for o in handed[1]] == \
+        [o.finding_ids for o in first.objects]
