@@ -188,8 +188,9 @@ def _rescaled(d: Detections, factor: float) -> Detections:
 #: Measured on the 2-core dev box, yolo11n at 320 px: forward per tile 20-29 ms with ONNX Runtime vs
 #: 45-51 ms with PyTorch eager at batch 8-16 (90 ms at batch 1); end to end (bench/bench_sliced.py)
 #: 0.85 s vs 1.41 s per 4000x3000 frame. The static INT8 model (class branch and box decoding in float)
-#: ran 1.5x the float ONNX model's frames/s with the same recall on 8 held-out twin frames. So AUTO
-#: picks INT8 ONNX on CPU when the card ships one, else float ONNX, else PyTorch.
+#: ran 1.5-2.2x the float ONNX model's frames/s (3.3x SAHI's); recall on 16 held-out twin frames was
+#: 8/15 vs 9/15 with the tuned thresholds (equal, 6/9, with the earlier ones). So AUTO picks INT8 ONNX on
+#: CPU when the card ships one, else float ONNX, else PyTorch; backend "onnx" keeps the float model.
 _CPU_PREFERS_ONNX = True
 
 
