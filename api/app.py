@@ -17,15 +17,17 @@ SIM_URL = "sim:"
 
 
 class DockIn(BaseModel):
+    """The request body's shape; values are checked by missions.areas.dock_from_mapping, as for files."""
+
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     name: str = Field(min_length=1, max_length=200)
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    alt_m: float = 0.0
-    vehicle_url: str = "sim:"
-    max_range_m: float = Field(default=5000.0, gt=0)
-    endurance_s: float = Field(default=2400.0, gt=0)
-    charge_s: float = Field(default=1800.0, ge=0)
+    lon: float
+    lat: float
+    elevation_amsl_m: float | None = None
+    vehicle_url: str = SIM_URL
+    max_range_m: float | None = None
+    endurance_s: float | None = None
+    charge_s: float | None = None
 
 
 def create_app() -> FastAPI:
@@ -51,13 +53,17 @@ def create_app() -> FastAPI:
 
     @app.post("/api/docks", status_code=201)
     def create_dock(body: DockIn) -> dict[str, Any]:
-        from missions.types import Dock
+        from dataclasses import asdict
+
+        from missions.areas import dock_from_mapping
         from storage.repositories import docks
-        if body.vehicle_url != SIM_URL:  # "sim:" = the built-in simulator stands in for this dock's drone
-            parse_vehicle_url(body.vehicle_url)
+
+        dock = dock_from_mapping(body.model_dump(exclude_none=True), where="dock")
+        if dock.vehicle_url != SIM_URL:  # "sim:" = the built-in simulator stands in for this dock's drone
+            parse_vehicle_url(dock.vehicle_url)
         with context.database().unit_of_work() as session:
-            docks.upsert(session=session, dock=Dock(**body.model_dump()))
-        return body.model_dump()
+            docks.upsert(session=session, dock=dock)
+        return asdict(dock)
 
     @app.get("/api/areas")
     def list_areas() -> dict[str, Any]:

@@ -3,17 +3,25 @@
 Imports of heavy packages (torch, ultralytics, rasterio) happen inside commands so that
 ``dockpatrol --help`` and database commands start fast. Every DockpatrolError becomes one
 ``error: …`` line on stderr and a non-zero exit.
+
+The digital twin's commands (``demo``, ``sim …``) are a plugin: :data:`PLUGINS` names modules loaded
+by name at start-up, so no production module imports ``sim`` (the import-linter contract) and an
+installation without the twin has a CLI without those commands.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_sim, cli_vision
-from api.cli_groups import db_app, models_app, sim_app
+from api import cli_core, cli_flight, cli_missions, cli_tickets, cli_vision
+from api.cli_groups import db_app, models_app
 from dockpatrol.errors import DockpatrolError
+
+#: Modules with a ``register(app)`` that add commands from outside the production packages.
+PLUGINS = ("sim.cli",)
 
 app = typer.Typer(
     name="dockpatrol",
@@ -23,12 +31,29 @@ app = typer.Typer(
     add_completion=False,
 )
 
-app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_sim, cli_vision):
+for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_tickets):
     module.register(app)
+
+
+def load_plugins(names: tuple[str, ...] = PLUGINS) -> list[str]:
+    """Register each plugin that is installed; returns the names loaded."""
+    loaded = []
+    for name in names:
+        try:
+            plugin = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):  # not installed
+                continue
+            raise
+        plugin.register(app)
+        loaded.append(name)
+    return loaded
+
+
+load_plugins()
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

@@ -1,4 +1,4 @@
-"""Core commands: ``db upgrade|current``, ``serve`` and ``demo``."""
+"""Core commands: ``db upgrade|current`` and ``serve`` (``demo`` comes with the twin, from sim/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from api.cli_groups import db_app
 def register(app: typer.Typer) -> None:
     """Attach the core commands to the main app."""
     app.command("serve")(serve)
-    app.command("demo")(demo)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
 
@@ -51,11 +50,3 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
     settings = get_settings()
     context.database()  # fail fast with a clear line if the database is unusable
     uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
-
-
-def demo(patrol: bool = typer.Option(True, help="fly the end-to-end demo patrol after seeding"),
-         again: bool = typer.Option(False, "--again", help="fly the demo patrol again even if it was flown")) -> None:
-    """Seed the demo district (idempotent) and fly an end-to-end patrol over the digital twin."""
-    from api.demo import run_demo
-
-    run_demo(patrol=patrol, again=again)

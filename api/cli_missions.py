@@ -96,7 +96,7 @@ def plan_command(
     for plan in result.sorties:
         path = _sortie_path(output, plan.sortie, plan.sorties)
         if fmt == "qgc":
-            write_qgc(path, plan, home_amsl_m=the_dock.alt_m)
+            write_qgc(path, plan, home_amsl_m=the_dock.elevation_amsl_m)
         else:
             write_plan(path, plan)
         written.append(path)
@@ -126,18 +126,6 @@ def _print_plan(result: PatrolPlan, written: list[Path]) -> None:
 
 
 # --- schedule ----------------------------------------------------------------------------------
-
-
-def _as_schedule(row: Any) -> PatrolSchedule | None:
-    """A PatrolSchedule from the scheduler's own type or a stored schedule row (disabled rows dropped)."""
-    from missions.scheduler import PatrolSchedule
-
-    if isinstance(row, PatrolSchedule):
-        return row
-    if not getattr(row, "enabled", True):
-        return None
-    return PatrolSchedule(area_id=row.area_id, rule=row.rule, starts_at=getattr(row, "starts_at", None),
-                          id=getattr(row, "id", None))
 
 
 def _read_json(path: Path) -> Any:
@@ -185,8 +173,7 @@ def schedule_command(
             if exc.name not in ("api.context", "storage", "sqlalchemy"):
                 raise
             raise ConfigError("no fleet database here; pass --docks FILE --areas FILE") from None
-        docks, areas, rows = load_fleet()
-        schedules = [s for s in (_as_schedule(r) for r in rows) if s is not None]
+        docks, areas, schedules = load_fleet()
     if start is None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         t0 = now + timedelta(minutes=(15 - now.minute % 15) % 15)

@@ -1,5 +1,9 @@
-"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``,
-``import``."""
+"""`dockpatrol` commands of the vision package: ``models list|validate|bundle|quantize``, ``train``, ``eval``,
+``detect``, ``import``.
+
+(Twin evaluation, twin training tiles, twin threshold tuning and twin INT8 calibration are ``dockpatrol sim
+eval|background-tiles|tune-thresholds|quantize``, in sim/cli.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ import json
 import math
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from api.cli_groups import models_app
+
+DEFAULT_CARD_NAME = "dockpatrol-demo-yolo11n"
 
 
 def register(app: typer.Typer) -> None:
@@ -19,9 +27,7 @@ def register(app: typer.Typer) -> None:
     models_app.command("list")(models_list)
     models_app.command("validate")(models_validate)
     models_app.command("bundle")(models_bundle)
-    models_app.command("background-tiles")(models_background_tiles)
     models_app.command("quantize")(models_quantize)
-    models_app.command("tune-thresholds")(models_tune_thresholds)
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("detect")(detect)
@@ -110,38 +116,37 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
     typer.echo(f"wrote {card}")
 
 
-def models_background_tiles(out: Path = typer.Option(..., help="dataset folder (images/train, labels/train)"),
-                            images: int = typer.Option(1000, help="tiles to render"),
-                            seed: int = typer.Option(0, help="twin world seed (use the training world's)"),
-                            imgsz: int = typer.Option(640, help="tile size, px at mission GSD")) -> None:
-    """Render uniformly placed twin tiles (mostly background) to add to a training set as hard negatives."""
-    from vision.train import render_background_tiles
-
-    counts = render_background_tiles(out=out, images=images, seed=seed, imgsz=imgsz)
-    typer.echo(f"wrote {counts['images']} tiles to {out} ({counts['with_labels']} with labels, "
-               f"{counts['skipped']} views skipped)")
-
-
 def models_quantize(name: str = typer.Argument(..., help="model card name (its ONNX export is quantised)"),
-                    images: Path | None = typer.Option(None, help="calibrate on these photos (a folder of JPEGs "
-                                                                  "like the ones the model will see)"),
-                    twin_seed: int = typer.Option(0, help="without --images: calibrate on renders of this twin "
-                                                          "world (use the training world's seed)"),
+                    images: Path = typer.Option(..., help="calibrate on these photos (a folder of JPEGs like the "
+                                                          "ones the model will see)"),
                     tiles: int = typer.Option(240, help="calibration tiles (on held-out twin tiles 64 lost 1 "
                                                         "in 9 float detections, 240 lost 1 in 36)"),
+                    seed: int = typer.Option(0, help="seed of the calibration tiles' placement"),
                     models_dir: Path | None = typer.Option(None)) -> None:
     """Statically quantise a card's ONNX model to INT8 for CPUs and record it in the card (`onnx_int8`)."""
+    from pipeline.flight_import import photos_in
+    from vision.ingest import ingest_file
+    from vision.registry import require_card
+
+    card = require_card(name, models_dir)
+    frames = (ingest_file(p).rgb for p in photos_in(images))
+    quantize_card(card, frames, tiles=tiles, seed=seed, calibrated_on=f"photos in {images}")
+
+
+def quantize_card(card: Any, frames: Iterable[Any], *, tiles: int, seed: int, calibrated_on: str) -> None:
+    """Quantise ``card``'s ONNX export on tiles cut from ``frames`` (RGB arrays); record the INT8 file in the card.
+
+    Shared by ``models quantize`` (the user's photos) and ``sim quantize`` (twin renders).
+    """
     from dockpatrol.errors import InvalidInput
-    from vision.registry import file_sha256, require_card, update_card
+    from vision.registry import file_sha256, update_card
     from vision.slicing import model_tiles
     from vision.ultralytics_adapter import quantize_onnx_int8
 
-    card = require_card(name, models_dir)
     if card.onnx_path is None or not card.onnx_path.is_file():
         raise InvalidInput(f"model card {card.name!r} has no ONNX export to quantise")
     side = card.input_size_px
-    frames = _calibration_frames(images, twin_seed=twin_seed, count=max(2, tiles // 40))
-    stack = model_tiles(frames, input_wh=(side, side), slice_wh=card.tile_wh, count=tiles, seed=twin_seed)
+    stack = model_tiles(frames, input_wh=(side, side), slice_wh=card.tile_wh, count=tiles, seed=seed)
     out = quantize_onnx_int8(card.onnx_path, card.onnx_path.with_suffix(".int8.onnx"), calibration_tiles=stack)
 
     def record(raw: dict) -> None:
@@ -151,112 +156,11 @@ def models_quantize(name: str = typer.Argument(..., help="model card name (its O
         raw.clear()
         raw.update(dict(entries))
         raw.setdefault("sha256", {})[out.name] = file_sha256(out)
-        raw.setdefault("training", {})["int8_calibration"] = (
-            f"{len(stack)} tiles of {'photos in ' + str(images) if images else f'twin world {twin_seed}'}")
+        raw.setdefault("training", {})["int8_calibration"] = f"{len(stack)} tiles of {calibrated_on}"
 
     update_card(card.card_path, record)
     typer.echo(f"wrote {out} ({out.stat().st_size // 1024} KiB) from {len(stack)} calibration tiles; "
                f"recorded in {card.card_path.name}")
-
-
-def models_tune_thresholds(name: str = typer.Argument(..., help="model card name"),
-                           seed: int = typer.Option(7919, help="validation twin world (not the training world "
-                                                               "nor the one you evaluate on)"),
-                           frames: int = typer.Option(30, help="validation frames to render"),
-                           radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-                           min_recall: float = typer.Option(0.8, help="keep at least this share of the truths "
-                                                                      "each class finds at the lowest threshold"),
-                           record: bool = typer.Option(False, help="write the thresholds into the card")) -> None:
-    """Choose per-class confidence thresholds (best F1) on georeferenced findings over validation twin frames."""
-    import dataclasses
-    from datetime import UTC, datetime
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from dockpatrol.camera import CameraModel
-    from sim.camera import render_frame
-    from sim.world import World
-    from vision.analyse import analyse_frame
-    from vision.evaluate import MIN_VISIBLE_FRACTION, TruthItem, match_frame, twin_views
-    from vision.georef import FrameGeoref
-    from vision.registry import require_card, update_card
-    from vision.thresholds import MIN_THRESHOLD, choose_threshold
-    from vision.ultralytics_adapter import load_detector
-
-    card = require_card(name)
-    floor = dataclasses.replace(card, classes=tuple(dataclasses.replace(c, threshold=MIN_THRESHOLD)
-                                                    for c in card.classes))
-    detector = load_detector(floor)
-    world = World.generate(seed=seed)
-    camera = CameraModel()
-    seen = []
-    for i, view in enumerate(twin_views(world, frames=frames, seed=seed, camera=camera)):
-        frame = render_frame(world, camera, view.pose, view.at, seed=seed * 1000 + i, pose_noise=False)
-        georef = FrameGeoref.for_pose(camera, frame.true_pose, projection=world.projection)
-        _, found = analyse_frame(frame.rgb, detector=detector, georef=georef, seen_at=view.at)
-        truths = [TruthItem(v.object_id, v.class_name, world.require(v.object_id).polygon,
-                            v.visible_fraction >= MIN_VISIBLE_FRACTION) for v in frame.objects]
-        seen.append((found, truths))
-        typer.echo(f"\rvalidation frame {i + 1}/{frames}", nl=False, err=True)
-    typer.echo("", err=True)
-
-    def outcome_for(class_name: str):
-        def outcome(threshold: float) -> tuple[int, int, int]:
-            tp = fp = n = 0
-            for found, truths in seen:
-                mine = [t for t in truths if t.class_name == class_name]
-                o = match_frame([f for f in found if f.class_name == class_name and f.score >= threshold], mine,
-                                projection=world.projection, radius_m=radius)
-                tp += o.tp_by_class.get(class_name, 0)
-                fp += o.fp_by_class.get(class_name, 0)
-                n += o.tp_by_class.get(class_name, 0) + o.fn_by_class.get(class_name, 0)
-            return tp, fp, n
-        return outcome
-
-    choices = {c.taxonomy: choose_threshold(c.taxonomy, current=c.threshold, outcome=outcome_for(c.taxonomy),
-                                            min_recall=min_recall)
-               for c in card.classes if c.taxonomy is not None}
-    table = Table(title=f"Per-class thresholds on {frames} validation frames of twin world {seed}")
-    for col in ("class", "was", "now", "truths", "TP", "FP", "P", "R"):
-        table.add_column(col)
-    for c in card.classes:
-        ch = choices.get(c.taxonomy or "")
-        if ch is not None:
-            table.add_row(ch.class_name, f"{c.threshold:.3f}", f"{ch.threshold:.3f}", str(ch.truths),
-                          str(ch.true_positives), str(ch.false_positives), _fmt(ch.precision), _fmt(ch.recall))
-    Console(width=120).print(table)
-    if record:
-        def write(raw: dict) -> None:
-            for item in raw["classes"]:
-                if item.get("taxonomy") in choices:
-                    item["threshold"] = choices[item["taxonomy"]].threshold
-            raw.setdefault("metrics", {})["thresholds"] = (
-                f"per class: best F1 of georeferenced findings keeping {min_recall:.0%} of the reachable recall, "
-                f"on {frames} twin frames of validation world {seed} (`dockpatrol models tune-thresholds {name} "
-                f"--seed {seed} --frames {frames} --min-recall {min_recall} --record`, "
-                f"{datetime.now(UTC).date().isoformat()})")
-
-        update_card(card.card_path, write)
-        typer.echo(f"recorded in {card.card_path}")
-
-
-def _calibration_frames(images: Path | None, *, twin_seed: int, count: int):
-    """RGB frames to cut calibration tiles from: the user's photos, or renders of the twin."""
-    if images is not None:
-        from pipeline.flight_import import photos_in
-        from vision.ingest import ingest_file
-
-        return (ingest_file(p).rgb for p in photos_in(images))
-    from dockpatrol.camera import CameraModel
-    from sim.camera import render_frame
-    from sim.world import World
-    from vision.evaluate import twin_views
-
-    world = World.generate(seed=twin_seed, size_m=800.0)
-    cam = CameraModel(4000, 3000, 73.7)
-    views = twin_views(world, frames=count, seed=twin_seed, camera=cam)
-    return (render_frame(world, cam, v.pose, v.at, seed=i, pose_noise=False).rgb for i, v in enumerate(views))
 
 
 def _default_description(synthetic: bool) -> str:
@@ -341,48 +245,53 @@ def _print_report(report, as_json: Path | None) -> None:
         as_json.write_text(json.dumps(report.to_dict(), indent=2))
 
 
-def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
-             frames: int = typer.Option(8, help="twin frames to render"),
-             altitude: float = typer.Option(60.0, help="metres above ground"),
-             images: Path | None = typer.Option(None, help="folder of georeferenced JPEGs instead of the twin"),
-             truth: Path | None = typer.Option(None, help="GeoJSON truth for --images"),
-             dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) for JPEGs without "
-                                                                   "relative altitude"),
-             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch, onnx or onnx-int8"),
-             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
-             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
-    """Per-class precision/recall of georeferenced findings and georeference error, on twin frames or your own."""
-    from dockpatrol.errors import InvalidInput
-    from vision.evaluate import evaluate_images, evaluate_twin
+#: Options every evaluation command takes (``dockpatrol eval`` here, ``dockpatrol sim eval`` in sim/cli.py).
+EvalModel = Annotated[str, typer.Option(help="model card name")]
+EvalBackend = Annotated[str, typer.Option(help="auto, torch, onnx or onnx-int8")]
+EvalRadius = Annotated[float, typer.Option(help="match radius between centroids, metres")]
+EvalFullFrame = Annotated[bool, typer.Option(help="add a full-frame pass to the tiles")]
+EvalJson = Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")]
+EvalRecord = Annotated[bool, typer.Option(help="store the results in the model card's metrics")]
+
+
+def load_for_eval(model: str, backend: str) -> tuple[Any, Any]:
+    """The model card and its detector, for an evaluation command."""
     from vision.registry import require_card
     from vision.ultralytics_adapter import Backend, load_detector
 
     card = require_card(model)
-    detector = load_detector(card, backend=Backend(backend))
-    label = f"{card.name}@{card.version}"
-    if images is not None:
-        if truth is None:
-            raise InvalidInput("--images needs --truth (a GeoJSON FeatureCollection with a 'class' property)")
-        report = evaluate_images(detector, images=images, truth=truth, model=label, radius_m=radius,
-                                 dock_altitude_m=dock_altitude, full_frame=full_frame)
-    else:
-        report = evaluate_twin(detector, seed=seed, frames=frames, model=label, altitude_m=altitude,
-                               radius_m=radius, full_frame=full_frame)
+    return card, load_detector(card, backend=Backend(backend))
+
+
+def report_evaluation(report: Any, *, card: Any, json_out: Path | None, record_as: str | None) -> None:
+    """Print an evaluation report, optionally write it as JSON and record it in the model card."""
     _print_report(report, json_out)
-    if record:
-        from datetime import UTC, datetime
+    if record_as is None:
+        return
+    from datetime import UTC, datetime
 
-        from vision.registry import record_metrics
+    from vision.registry import record_metrics
 
-        result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
-        result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
-        key = "georeferenced_images_eval" if images is not None else "georeferenced_twin_eval"
-        record_metrics(card.card_path, key, result)
-        typer.echo(f"recorded in {card.card_path}")
+    result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
+    result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    record_metrics(card.card_path, record_as, result)
+    typer.echo(f"recorded in {card.card_path}")
+
+
+def evaluate(images: Path = typer.Option(..., help="folder of georeferenced JPEGs"),
+             truth: Path = typer.Option(..., help="GeoJSON FeatureCollection with a 'class' property"),
+             dock_altitude: float | None = typer.Option(None, help="dock elevation (m AMSL) for JPEGs without "
+                                                                   "relative altitude"),
+             model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
+    """Per-class precision/recall of georeferenced findings and georeference error on your own imagery."""
+    from vision.evaluate import evaluate_images
+
+    card, detector = load_for_eval(model, backend)
+    report = evaluate_images(detector, images=images, truth=truth, model=f"{card.name}@{card.version}",
+                             radius_m=radius, dock_altitude_m=dock_altitude, full_frame=full_frame)
+    report_evaluation(report, card=card, json_out=json_out, record_as="georeferenced_images_eval" if record else None)
 
 
 def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI XMP) or a GeoTIFF ortho"),

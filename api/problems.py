@@ -19,6 +19,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS_OF: list[tuple[type[errors.DockpatrolError], int]] = [
     (errors.NotFound, 404),
+    (errors.Forbidden, 403),
     (errors.Conflict, 409),
     (errors.ConfigError, 500),
     (errors.InvalidInput, 422),

@@ -41,8 +41,8 @@ MATCH_IOU = 0.3
 
 def render_frames(n: int, seed: int) -> list:
     from sim.camera import render_frame
+    from sim.evaluate import twin_views
     from sim.world import World
-    from vision.evaluate import twin_views
 
     world = World.generate(seed=seed)
     cam = CameraModel(4000, 3000, 73.7)
@@ -89,8 +89,8 @@ def int8_card(card: ModelCard, workdir: Path, *, seed: int, tiles: int) -> Model
 def calibration_tiles(card: ModelCard, *, seed: int, count: int) -> np.ndarray:
     """Model-sized tiles of 4000x3000 twin frames of world ``seed``, as `slice_infer` feeds them."""
     from sim.camera import render_frame
+    from sim.evaluate import twin_views
     from sim.world import World
-    from vision.evaluate import twin_views
     from vision.slicing import model_tiles
 
     world = World.generate(seed=seed, size_m=800.0)

@@ -24,13 +24,17 @@ from typing import Any
 import shapely
 from shapely.geometry import shape
 
+from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput, NotFound
+from flight.types import Flight, FlightStatus
+from missions.types import Dock
 from pipeline.jobs import frame_id_for
 from pipeline.runner import InProcessRunner, Runner
+from vision.types import Frame, FrameStatus, StoredFinding
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg")
 #: Frame statuses that end a frame's processing; a rerun leaves such frames alone.
-DONE_STATUSES = frozenset({"analysed", "quarantined", "unplaced"})
+DONE_STATUSES = frozenset({FrameStatus.ANALYSED, FrameStatus.QUARANTINED, FrameStatus.UNPLACED})
 
 #: Merge radius for classes whose objects are large and diffuse: a detector boxes a plume or a stain in
 #: pieces (in one frame as in overlapping ones) tens of metres apart (a twin smoke plume is ~25 x 40 m).
@@ -123,30 +127,31 @@ def photos_in(folder: Path) -> list[Path]:
     return photos
 
 
-def group_findings(rows: Sequence[Any], *, radius_m: float,
+def group_findings(rows: Sequence[StoredFinding], *, radius_m: float,
                    footprints: Sequence[shapely.Polygon] = ()) -> list[ImportedObject]:
-    """Findings (rows with id, frame_id, class_name, category, score, geometry, evidence_key) grouped into
-    objects: same class, ground footprints within ``radius_m`` (more for spread classes) of each other. ``footprints`` (lon/lat, the
-    central part of each analysed frame) count how many frames could have seen each object."""
+    """A flight's stored findings grouped into objects: same class, ground footprints within ``radius_m``
+    (more for spread classes) of each other. ``footprints`` (lon/lat, the central part of each analysed
+    frame) count how many frames could have seen each object."""
     from tickets.dedup import cluster_findings
 
     groups: list[list[int]] = []
-    for class_name in sorted({r.class_name for r in rows}):
-        members = [i for i, r in enumerate(rows) if r.class_name == class_name]
+    for class_name in sorted({r.finding.class_name for r in rows}):
+        members = [i for i, r in enumerate(rows) if r.finding.class_name == class_name]
         radius = max(radius_m, SPREAD_OBJECT_RADIUS_M.get(class_name, 0.0))
-        found = cluster_findings([rows[i].geometry for i in members], [class_name] * len(members), radius_m=radius)
+        found = cluster_findings([rows[i].finding.geometry for i in members], [class_name] * len(members),
+                                 radius_m=radius)
         groups += [[members[i] for i in group] for group in found]
     objects = []
     for group in groups:
-        views = sorted((rows[i] for i in group), key=lambda r: -r.score)
-        best = views[0]
-        centre = shapely.centroid(shapely.union_all([shape(v.geometry) for v in views]))
+        views = sorted((rows[i] for i in group), key=lambda r: -r.finding.score)
+        best = views[0].finding
+        centre = shapely.centroid(shapely.union_all([shape(v.finding.geometry) for v in views]))
         objects.append(ImportedObject(
-            class_name=best.class_name, category=best.category, score=float(best.score), lon=float(centre.x),
-            lat=float(centre.y), geometry=best.geometry,
-            frame_ids=tuple(dict.fromkeys(v.frame_id for v in views)),
+            class_name=best.class_name, category=str(best.category), score=float(best.score),
+            lon=float(centre.x), lat=float(centre.y), geometry=best.geometry,
+            frame_ids=tuple(dict.fromkeys(v.finding.frame_id for v in views if v.finding.frame_id)),
             finding_ids=tuple(v.id for v in views),
-            evidence_keys=tuple(v.evidence_key for v in views if v.evidence_key),
+            evidence_keys=tuple(v.finding.evidence_key for v in views if v.finding.evidence_key),
             covered_by=sum(1 for f in footprints if f.contains(centre))))
     return sorted(objects, key=lambda o: (o.category, o.class_name, -o.score))
 
@@ -181,9 +186,9 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
     flight_id = flight_id_for_folder(folder, dock_id)
     with db.unit_of_work() as session:
         if not _exists(lambda: flights.require_flight(session=session, flight_id=flight_id)):
-            flights.save_flight(session=session, flight_id=flight_id, dock_id=dock_id, vehicle_url="import:",
-                                status="imported", started_at=datetime.now(UTC),
-                                summary={"folder": str(Path(folder).resolve()), "area_id": area_id})
+            flights.save_flight(session=session, flight=Flight(
+                id=flight_id, dock_id=dock_id, vehicle_url="import:", status=FlightStatus.IMPORTED,
+                started_at=datetime.now(UTC), summary={"folder": str(Path(folder).resolve()), "area_id": area_id}))
 
     stored_now = 0
     raw_keys = []
@@ -210,12 +215,11 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
     with db.unit_of_work() as session:
         rows = finding_repo.findings_of_flight(session=session, flight_id=flight_id)
         frames = flights.frames_of_flight(session=session, flight_id=flight_id)
-        sources = Counter(str((f.camera or {}).get("source") or "-") for f in frames if f.status == "analysed")
-        notes = tuple(f"{f.object_key.rsplit('/', 1)[-1]}: {f.status}: {f.error}" for f in frames
-                      if f.status in ("quarantined", "unplaced"))
-        views = [_central_footprint(f) for f in frames if f.status == "analysed"]
-        for r in rows:
-            session.expunge(r)
+    analysed = [f for f in frames if f.status is FrameStatus.ANALYSED]
+    sources = Counter((f.camera.source if f.camera is not None else "") or "-" for f in analysed)
+    notes = tuple(f"{f.object_key.rsplit('/', 1)[-1]}: {f.status}: {f.error}" for f in frames
+                  if f.status in (FrameStatus.QUARANTINED, FrameStatus.UNPLACED))
+    views = [v for v in (_central_footprint(f) for f in analysed) if v is not None]
     objects = group_findings(rows, radius_m=merge_radius_m, footprints=views)
     if require_agreement:
         dropped = [o for o in objects if not o.confirmed]
@@ -245,7 +249,8 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
 _EDGE_SHARE = 0.1
 
 
-def _process(runner: Runner, *, flight_id: str, raw_keys: Sequence[str], status: dict[str, str | None], dock: Any,
+def _process(runner: Runner, *, flight_id: str, raw_keys: Sequence[str], status: dict[str, str | None],
+             dock: Dock | None,
              camera: dict[str, Any], card_name: str, scenarios: list[str], area_id: str | None,
              tick: Progress) -> tuple[int, int]:
     """Ingest what has no frame yet and analyse what is stored; returns (ingested, analysed) counts."""
@@ -254,28 +259,28 @@ def _process(runner: Runner, *, flight_id: str, raw_keys: Sequence[str], status:
         frame_id = frame_id_for(flight_id, key)
         if status.get(frame_id) is None:
             result = runner.submit("frames.ingest", flight_id=flight_id, raw_key=key,
-                                   dock_altitude_m=dock.alt_m if dock else None, **camera).result(timeout=600)
+                                   dock_altitude_m=dock.elevation_amsl_m if dock else None, **camera).result(timeout=600)
             status[frame_id] = result["status"]
             ingested += 1
-        if status[frame_id] == "stored":
+        if status[frame_id] == FrameStatus.STORED:
             runner.submit("frames.analyse", frame_id=frame_id, card_name=card_name, scenarios=scenarios,
                           area_id=area_id).result(timeout=900)
-            status[frame_id] = "analysed"
+            status[frame_id] = FrameStatus.ANALYSED
             analysed += 1
         tick("detect", i + 1, len(raw_keys))
     return ingested, analysed
 
 
-def _central_footprint(frame: Any) -> shapely.Polygon:
-    """Ground outline (lon/lat) of the central part of an analysed frame row."""
+def _central_footprint(frame: Frame) -> shapely.Polygon | None:
+    """Ground outline (lon/lat) of the central part of an analysed frame; None for a frame without a pose."""
     import numpy as np
 
-    from dockpatrol.camera import CameraModel, GeoPose
     from vision.georef import FrameGeoref, boxes_to_lonlat_polygons
 
-    cam = CameraModel(**frame.camera)
-    georef = FrameGeoref.for_pose(cam, GeoPose(frame.lon, frame.lat, frame.altitude_m, frame.yaw_deg,
-                                               frame.pitch_deg, frame.roll_deg))
+    cam, pose = frame.camera, frame.pose()
+    if cam is None or pose is None:
+        return None
+    georef = FrameGeoref.for_pose(cam, pose)
     mx, my = cam.width_px * _EDGE_SHARE, cam.height_px * _EDGE_SHARE
     box = np.array([[mx, my, cam.width_px - mx, cam.height_px - my]], dtype=float)
     return boxes_to_lonlat_polygons(box, georef)[0]
@@ -289,10 +294,10 @@ def _exists(lookup: Callable[[], Any]) -> bool:
     return True
 
 
-def _camera_args(dock: Any, *, override: bool) -> dict[str, Any]:
+def _camera_args(dock: Dock | None, *, override: bool) -> dict[str, Any]:
     if dock is None:
         return {}
-    cam = dock.camera
+    cam: CameraModel = dock.camera
     fields = {"width_px": cam.width_px, "height_px": cam.height_px, "hfov_deg": cam.hfov_deg, "name": cam.name}
     return {"camera_override": fields} if override else {"default_camera": fields}
 
@@ -305,5 +310,5 @@ def _statuses(flight_id: str, raw_keys: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
         for key in raw_keys:
             frame = flights.get_frame(session=session, frame_id=frame_id_for(flight_id, key))
-            out[frame_id_for(flight_id, key)] = frame.status if frame is not None else None
+            out[frame_id_for(flight_id, key)] = str(frame.status) if frame is not None else None
     return out

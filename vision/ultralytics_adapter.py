@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from dockpatrol.errors import InvalidInput, Unavailable
-from dockpatrol.offline import configure_ultralytics
 from dockpatrol.taxonomy import CLASS_NAMES
 from vision.detections import Detections
 from vision.detector import letterbox
+from vision.offline import configure_ultralytics
 from vision.registry import ModelCard, check_class_names, embedded_class_names
 
 configure_ultralytics()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,20 +10,11 @@ import shapely
 
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
+from dockpatrol.taxonomy import Category
 from pipeline.flight_import import group_findings, photos_in
+from vision.types import Finding, StoredFinding
 
 PROJ = LocalProjection.around(113.15, 23.03)
-
-
-@dataclass(frozen=True)
-class Row:
-    id: str
-    frame_id: str
-    class_name: str
-    category: str
-    score: float
-    geometry: dict[str, Any]
-    evidence_key: str | None
 
 
 def square(east_m: float, north_m: float, side_m: float = 2.0) -> dict[str, Any]:
@@ -32,8 +23,13 @@ def square(east_m: float, north_m: float, side_m: float = 2.0) -> dict[str, Any]
     return shapely.geometry.mapping(PROJ.geometry_to_lonlat(box))
 
 
-def row(i: int, frame: str, cls: str, east_m: float, score: float = 0.5) -> Row:
-    return Row(f"FD-{i}", frame, cls, "pollution", score, square(east_m, 0.0), f"ev/{i}.jpg")
+def row(i: int, frame: str, cls: str, east_m: float, score: float = 0.5) -> StoredFinding:
+    geometry = square(east_m, 0.0)
+    centre = shapely.geometry.shape(geometry).centroid
+    finding = Finding(geometry=geometry, class_name=cls, category=Category.POLLUTION, score=score,
+                      seen_at=datetime(2026, 1, 5, 12, tzinfo=UTC), frame_id=frame, box_xyxy_px=None,
+                      centroid_lon=centre.x, centroid_lat=centre.y, area_m2=4.0, evidence_key=f"ev/{i}.jpg")
+    return StoredFinding(id=f"FD-{i}", finding=finding, flight_id="F-1")
 
 
 def test_sightings_group_per_class_with_a_wider_radius_for_spread_classes() -> None:

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def detector():
-    adapter = pytest.importorskip("vision.ultralytics_adapter")
+    import vision.ultralytics_adapter as adapter
+
     card = require_card(DEFAULT_CARD)
     check_files(card)
     assert card.synthetic_training_data and "synthetic" in card.description.lower()
@@ -32,7 +33,7 @@ def test_bundled_card_is_complete() -> None:
 
 def test_bundled_model_finds_objects_on_held_out_twin_frames(detector, twin_world) -> None:
     from sim.camera import render_frame
-    from vision.evaluate import twin_views
+    from sim.evaluate import twin_views
     from vision.slicing import slice_infer
 
     cam = CameraModel(4000, 3000, 73.7)
@@ -56,7 +57,7 @@ def test_int8_quantisation_keeps_the_detections(detector, twin_world, tmp_path) 
     import dataclasses
 
     from sim.camera import render_frame
-    from vision.evaluate import twin_views
+    from sim.evaluate import twin_views
     from vision.slicing import model_tiles
     from vision.ultralytics_adapter import Backend, _detect_head_decoding, load_detector, quantize_onnx_int8
 

@@ -118,8 +118,8 @@ def test_georeference_with_a_camera_stated_only_by_focal_length_and_sensor_size(
     """A frame rendered with a known camera whose EXIF states it only through focal length + sensor
     width (no stated FOV, no 35 mm equivalent): median error under 0.25 m at 60 m AGL."""
     camera_mod = pytest.importorskip("sim.camera")
+    from sim.evaluate import pixel_georef_errors, twin_views
     from sim.jpeg_meta import dji_xmp
-    from vision.evaluate import pixel_georef_errors, twin_views
 
     sensor_mm, focal_mm = 13.2, 10.0
     truth_cam = CameraModel(1200, 900, hfov(sensor_mm, focal_mm), "known")

@@ -1,17 +1,19 @@
-"""Vision against the digital twin: JPEG metadata round trip and georeferencing of rendered frames."""
+"""Twin scoring (sim.evaluate): views over the twin, georeference error of rendered frames, the evaluation
+loop with a detector; and the twin's JPEGs read back like drone photos."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
 import pytest
 
+import sim.camera as camera_mod
 from dockpatrol.camera import CameraModel, GeoPose
-from vision.evaluate import pixel_georef_errors, twin_views
+from sim.evaluate import evaluate_twin, pixel_georef_errors, twin_views
+from vision.detections import Detections
 from vision.ingest import IngestedImage, ingest_bytes
-
-camera_mod = pytest.importorskip("sim.camera")
 
 #: The mission camera's optics at a quarter of the resolution: same footprint, faster renders.
 CAM = CameraModel(4000, 3000, 73.7).scaled(1000)
@@ -59,3 +61,20 @@ def test_twin_views_are_reproducible_and_daytime(twin_world) -> None:
     assert [v.pose for v in a] == [v.pose for v in b]
     noon = twin_world.epoch + timedelta(hours=4)
     assert all(abs(v.at - noon) <= timedelta(hours=3) for v in a)
+
+
+class NothingDetector:
+    input_wh = (320, 320)
+
+    def __call__(self, images):
+        return [Detections.empty() for _ in images]
+
+
+def test_evaluate_twin_plumbing_with_a_blind_detector() -> None:
+    report = evaluate_twin(NothingDetector(), seed=101, frames=2, camera=CameraModel(4000, 3000, 73.7).scaled(800))
+    assert report.frames == 2 and set(report.scores) == {"noise_off", "noise_on"}
+    totals = {k: sum(s.truths for s in v) for k, v in report.scores.items()}
+    assert totals["noise_off"] == totals["noise_on"] > 0
+    assert all(s.true_positives == 0 and s.findings == 0 for s in report.scores["noise_on"])
+    assert report.georef_error["noise_off"].n > 0
+    assert json.loads(json.dumps(report.to_dict(), default=str))["frames"] == 2
