@@ -78,10 +78,17 @@ def fly_cmd(
     link_timeout: float = typer.Option(3.0, help="seconds of silence that count as link loss"),
     min_battery: float = typer.Option(40.0, help="minimum battery percentage to take off"),
     sim_speedup: float = typer.Option(10.0, help="speed-up of the in-process simulator (with --vehicle sim:)"),
+    fence_policy: str = typer.Option("refuse", help="when the plan leaves the vehicle's own fence (FENCE_RADIUS, "
+                                     "FENCE_ALT_MAX): refuse, or adapt (switch its circle off in favour of the "
+                                     "plan's polygon, or raise FENCE_RADIUS / FENCE_ALT_MAX)"),
 ) -> None:
     """Fly a plan: check, upload and verify, arm, take off, follow the mission, land; exit 0 only on success."""
+    from flight.fence import FencePolicy
     from flight.planfile import read_plan_file
 
+    if fence_policy not in {p.value for p in FencePolicy}:
+        raise InvalidInput(f"--fence-policy must be one of {', '.join(p.value for p in FencePolicy)}, "
+                           f"got {fence_policy!r}")
     mission_plan = read_plan_file(plan)
     if log_dir is None:
         from dockpatrol.settings import get_settings
@@ -89,7 +96,8 @@ def fly_cmd(
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         log_dir = get_settings().data_dir / "flights" / mission_plan.dock_id / stamp
     report = asyncio.run(_fly(vehicle, mission_plan, log_dir=log_dir, connect_timeout_s=connect_timeout,
-                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup))
+                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup,
+                              fence_policy=FencePolicy(fence_policy)))
     typer.echo(report.summary())
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -99,7 +107,7 @@ def fly_cmd(
 
 
 async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, link_timeout_s: float,
-               min_battery_percent: float, sim_speedup: float) -> Any:
+               min_battery_percent: float, sim_speedup: float, fence_policy: Any) -> Any:
     async with contextlib.AsyncExitStack() as stack:
         scheme = url.strip().lower().partition(":")[0]
         starter = VEHICLE_STARTERS.get(scheme)
@@ -108,11 +116,12 @@ async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, 
         if starter is not None:
             url = await stack.enter_async_context(starter(plan, speedup=sim_speedup))
         return await _fly_on(url, plan, log_dir=log_dir, connect_timeout_s=connect_timeout_s,
-                             link_timeout_s=link_timeout_s, min_battery_percent=min_battery_percent)
+                             link_timeout_s=link_timeout_s, min_battery_percent=min_battery_percent,
+                             fence_policy=fence_policy)
 
 
 async def _fly_on(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, link_timeout_s: float,
-                  min_battery_percent: float) -> Any:
+                  min_battery_percent: float, fence_policy: Any) -> Any:
     from flight.executor import FlightEvent, FlyOptions, fly
     from flight.vehicle import Vehicle
 
@@ -132,8 +141,8 @@ async def _fly_on(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: floa
     typer.echo(f"connected to system {vehicle.system_id} at {url}")
     _install_interrupts(on_interrupt)
     try:
-        return await fly(plan, vehicle, options=FlyOptions(min_battery_percent=min_battery_percent),
-                         log_dir=log_dir, abort=abort, on_event=on_event)
+        options = FlyOptions(min_battery_percent=min_battery_percent, fence_policy=fence_policy)
+        return await fly(plan, vehicle, options=options, log_dir=log_dir, abort=abort, on_event=on_event)
     finally:
         await vehicle.close()
 

@@ -33,10 +33,13 @@ class MavCmd(IntEnum):
     """MAV_CMD numbers used by patrol missions (values from MAVLink common.xml)."""
 
     NAV_WAYPOINT = 16
+    NAV_LOITER_UNLIM = 17
     NAV_LOITER_TURNS = 18
+    NAV_LOITER_TIME = 19
     NAV_RETURN_TO_LAUNCH = 20
     NAV_LAND = 21
     NAV_TAKEOFF = 22
+    NAV_DELAY = 93
     DO_CHANGE_SPEED = 178
     DO_SET_HOME = 179
     DO_DIGICAM_CONTROL = 203
@@ -57,12 +60,13 @@ class MavFrame(IntEnum):
     GLOBAL_RELATIVE_ALT_INT = 6
 
 
-#: The navigation commands patrol missions use: the vehicle moves for these, and only these carry an
-#: altitude the ceiling applies to. The one list (flight/ and the QGC reader use it too).
-NAV_COMMANDS = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_TURNS, MavCmd.NAV_RETURN_TO_LAUNCH,
-                          MavCmd.NAV_LAND, MavCmd.NAV_TAKEOFF})
-#: Navigation commands that fly to the item's own lat/lon (takeoff climbs in place, RTL flies home).
-POSITION_COMMANDS = NAV_COMMANDS - {MavCmd.NAV_TAKEOFF, MavCmd.NAV_RETURN_TO_LAUNCH}
+#: The navigation commands: the vehicle moves for these (DO items run between them), and only these carry
+#: an altitude the ceiling applies to. The one list (flight/ and the QGC reader use it too).
+NAV_COMMANDS = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_UNLIM, MavCmd.NAV_LOITER_TURNS,
+                          MavCmd.NAV_LOITER_TIME, MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_LAND, MavCmd.NAV_TAKEOFF,
+                          MavCmd.NAV_DELAY})
+#: Navigation commands that fly to the item's own lat/lon (takeoff climbs in place, RTL flies home, a delay waits).
+POSITION_COMMANDS = NAV_COMMANDS - {MavCmd.NAV_TAKEOFF, MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_DELAY}
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,9 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
     ingested = [runner.submit("frames.ingest", flight_id=flight_id, raw_key=k).result(timeout=600)
                 for k in raw_keys]
     statuses = Counter(r["status"] for r in ingested)
-    stored_ids = [r["frame_id"] for r in ingested if r["status"] == FrameStatus.STORED]
+    stored_ids = _camera_attitude(raw_keys, ingested, report.captures, camera=opts.camera, echo=echo)
+    if len(stored_ids) < statuses[FrameStatus.STORED]:
+        statuses[str(FrameStatus.TOO_TILTED)] = statuses[FrameStatus.STORED] - len(stored_ids)
     scenarios = sorted(str(s) for s in area.scenarios)
     echo(f"analysing {len(stored_ids)} frames with {opts.card_name} for {', '.join(scenarios)}")
     for r in (runner.submit("frames.analyse", frame_id=fid, card_name=opts.card_name, scenarios=scenarios,
@@ -234,3 +236,46 @@ def sightings_of_flight(flight_id: str, *, radius_m: float) -> tuple[list[Sighti
                                   len(group), best.evidence_key, tuple(found[i].id for i in group),
                                   tuple(found[i].finding.geometry for i in ranked)))
     return sightings, footprints
+
+
+# ---- the camera's real attitude (issue 10) --------------------------------------------------------------------
+
+
+def _camera_attitude(raw_keys: list[str], ingested: list[dict[str, Any]], captures: Any, *, camera: CameraModel,
+                     echo: Callable[[str], None]) -> list[str]:
+    """Frames to analyse. A camera fixed to the airframe takes the vehicle's attitude at each photo (the
+    flight's CAMERA_FEEDBACK, matched by photo index = file name); frames tilted beyond use stay stored,
+    not analysed, with the reason. A gimbal's own attitude (from the image) is kept as it is."""
+    import dataclasses
+
+    from dockpatrol.camera import CameraMount
+    from storage.platform import database
+    from storage.repositories import flights
+    from vision.georef import place_frame
+
+    stored = [(key, r["frame_id"]) for key, r in zip(raw_keys, ingested, strict=True)
+              if r["status"] == FrameStatus.STORED]
+    if camera.mount == CameraMount.GIMBAL:
+        return [frame_id for _, frame_id in stored]
+    by_index = {c.index: c for c in captures}
+    usable = []
+    with database().unit_of_work() as session:
+        for key, frame_id in stored:
+            frame = flights.require_frame(session=session, frame_id=frame_id)
+            pose = frame.pose()
+            if pose is None:
+                continue
+            stem = Path(key).stem
+            capture = by_index.get(int(stem)) if stem.isdigit() else None
+            placed = place_frame(pose, mount=camera.mount, vehicle_roll_deg=capture.roll_deg if capture else None,
+                                 vehicle_pitch_deg=capture.pitch_deg if capture else None,
+                                 vehicle_yaw_deg=capture.yaw_deg if capture else None)
+            flights.save_frame(session=session, frame=dataclasses.replace(
+                frame, yaw_deg=placed.pose.yaw_deg, pitch_deg=placed.pose.pitch_deg, roll_deg=placed.pose.roll_deg,
+                status=FrameStatus.STORED if placed.usable else FrameStatus.TOO_TILTED, error=placed.reason))
+            if placed.usable:
+                usable.append(frame_id)
+    if len(usable) < len(stored):
+        echo(f"{len(stored) - len(usable)} of {len(stored)} frames kept but not analysed (camera too far off nadir "
+             "or attitude unknown)")
+    return usable

@@ -15,12 +15,14 @@ from dockpatrol.taxonomy import Category
 
 
 class FrameStatus(StrEnum):
-    """A frame's lifecycle: stored raw, then analysed; or kept aside as quarantined (unreadable)
-    or unplaced (readable, but its pose cannot put it on the ground)."""
+    """A frame's lifecycle: stored raw, then analysed; or kept aside as quarantined (unreadable),
+    unplaced (readable, but its pose cannot put it on the ground) or too tilted (the camera looked too
+    far from straight down, or its attitude is unknown, to place findings reliably)."""
 
     STORED = "stored"
     QUARANTINED = "quarantined"
     UNPLACED = "unplaced"
+    TOO_TILTED = "too_tilted"
     ANALYSED = "analysed"
 
 
