@@ -12,11 +12,13 @@ installation without the twin has a CLI without those commands.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+from pathlib import Path
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_ops, cli_tickets, cli_vision
+from api import cli_core, cli_flight, cli_missions, cli_ops, cli_tickets, cli_users, cli_vision
 from api.cli_groups import db_app, models_app
 from dockpatrol.errors import DockpatrolError
 
@@ -34,7 +36,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_tickets, cli_ops):
+for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_tickets, cli_users, cli_ops):
     module.register(app)
 
 
@@ -69,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
+        return EXIT_ERROR
+    except RecursionError:
+        typer.echo("error: the input nests too deeply (more than about a thousand levels); "
+                   "a real GeoJSON or plan file never does", err=True)
+        return EXIT_ERROR
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_ERROR
     except Exception as exc:
@@ -81,6 +90,28 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code) or EXIT_ERROR
         raise
     return 0
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path and what the operating system said about it."""
+    import errno
+
+    path = exc.filename if exc.filename is not None else None
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and path is not None:
+        reason = "exists but is not a directory (a directory is needed here)" if exc.errno == errno.ENOTDIR \
+            else f"{reason} (a file is in the way of a directory)"
+    if exc.errno == errno.EISDIR:
+        reason = "is a directory; give a file path"
+    if exc.filename2 is not None:  # a rename onto the destination: the destination is what the user named
+        path = exc.filename2
+    if path is None:
+        return f"{reason}"
+    name = Path(str(path))
+    temp = re.fullmatch(r"\.(.+)\.[A-Za-z0-9_]{8}", name.name)
+    if temp:  # an atomic write's temp file ".NAME.xxxxxxxx": name the file the user asked for
+        name = name.with_name(temp.group(1))
+    return f"{name}: {reason}"
 
 
 def entry() -> None:

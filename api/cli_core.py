@@ -39,7 +39,8 @@ def db_current() -> None:
 
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
-          port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)"),
+          port: int | None = typer.Option(None, min=1, max=65535,
+                                          help="port 1-65535 (default DOCKPATROL_API_PORT)"),
           patrol: bool = typer.Option(False, "--patrol", help="also run the patrol service in this process "
                                       "(embedded mode: one process flies, analyses and serves)")) -> None:
     """Run the HTTP API (problem+json errors), and with --patrol the patrol service beside it."""
@@ -47,13 +48,22 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
 
     from api import context
     from api.app import create_app
+    from dockpatrol.errors import ConfigError
     from dockpatrol.settings import get_settings
 
     settings = get_settings()
+    if not 1 <= (port or settings.api_port) <= 65535:
+        raise ConfigError(f"DOCKPATROL_API_PORT {settings.api_port} is outside 1..65535")
     context.database()  # fail fast with a clear line if the database is unusable
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    typer.echo(f"console: http://{bind_host}:{bind_port}/console/   API docs: http://{bind_host}:{bind_port}/docs")
+    from api.app import missing_console_assets
+
+    for name in missing_console_assets():
+        typer.echo(f"warning: the console's {name} files are not installed; run `make console` (npm ci)", err=True)
     service = _embedded_service() if patrol else None
     try:
-        uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+        uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
     finally:
         if service is not None:
             service.stop.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +86,10 @@ def plan_command(
 
     if fmt not in ("json", "qgc"):
         raise InvalidInput(f"--format must be json or qgc, got {fmt!r}")
+    for option, value in (("--gsd-cm", gsd_cm), ("--width-m", width_m), ("--radius-m", radius_m),
+                          ("--reserve", reserve), ("--heading-deg", heading_deg)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidInput(f"{option} {value} is not a finite number")
     the_dock = resolve_dock(dock)
     feature = _pick_feature(area, area_id)
     scenarios = parse_scenarios(scenario, where="--scenario", default=frozenset()) or None

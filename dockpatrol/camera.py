@@ -9,7 +9,7 @@ image x right, y down, pixel (i, j) covers [i, i+1) × [j, j+1); yaw clockwise f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -35,6 +35,7 @@ class CameraModel:
     hfov_deg: float = 73.7
     name: str = "generic-4k"
     mount: CameraMount = CameraMount.GIMBAL
+    source: str = ""  # where the optics came from (a tag, a table, an override), recorded with frames
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0:
@@ -72,7 +73,7 @@ class CameraModel:
     def scaled(self, width_px: int) -> CameraModel:
         """Same optics, another resolution (keeps aspect ratio and field of view)."""
         height_px = round(self.height_px * width_px / self.width_px)
-        return CameraModel(width_px, height_px, self.hfov_deg, self.name, self.mount)
+        return replace(self, width_px=width_px, height_px=height_px)
 
 
 @dataclass(frozen=True)

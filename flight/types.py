@@ -9,12 +9,16 @@ from typing import Any
 
 
 class FlightStatus(StrEnum):
-    """A stored flight's lifecycle: pending until takeoff, flying, then landed or failed."""
+    """A stored flight's lifecycle: pending until takeoff, flying, then landed or failed.
+
+    ``imported``: a flight known only from its photos, brought in afterwards (``dockpatrol import``).
+    """
 
     PENDING = "pending"
     FLYING = "flying"
     LANDED = "landed"
     FAILED = "failed"
+    IMPORTED = "imported"
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,18 @@ def frame_id_for(flight_id: str, raw_key: str) -> str:
 
 
 @job("frames.ingest")
-def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
-    """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept."""
+def ingest_frame(flight_id: str, raw_key: str, dock_altitude_m: float | None = None,
+                 camera_override: dict[str, Any] | None = None,
+                 default_camera: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept.
+
+    ``dock_altitude_m`` (above sea level) places frames that carry only GPS altitude; the camera
+    dicts (`CameraModel` fields) are the dock's: an override beats the tags, a default fills in.
+    """
+    from dockpatrol.camera import CameraModel
     from storage.platform import database, object_store
     from storage.repositories import flights
-    from vision.ingest import IngestedImage, RejectedImage, ingest_bytes
+    from vision.ingest import FrameOptions, IngestedImage, RejectedImage, ingest_bytes
     from vision.types import Frame, FrameStatus
 
     store = object_store()
@@ -57,12 +64,16 @@ def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
     data = store.get(raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        ingested = ingest_bytes(data, source=raw_key)
-        if not isinstance(ingested, IngestedImage):
+        # the pose is checked before the pixels are decoded: a frame that cannot be placed costs no decode
+        options = FrameOptions(require_pose=True, dock_altitude_m=dock_altitude_m,
+                               camera_override=CameraModel(**camera_override) if camera_override else None,
+                               default_camera=CameraModel(**default_camera) if default_camera else None)
+        ingested = ingest_bytes(data, source=raw_key, options=options)
+        if not isinstance(ingested, IngestedImage) or ingested.pose is None:
             raise RejectedImage(_ortho_reason(), source=raw_key, size_bytes=len(data), sha256=digest,
                                 detail="an orthophoto arrived where a drone frame was expected")
-        pose = ingested.meta.pose()
-        camera = ingested.meta.camera()
+        pose = ingested.pose
+        camera = ingested.camera.camera
     except RejectedImage as exc:
         quarantine_key = f"quarantine/{flight_id}/{raw_key.rsplit('/', 1)[-1]}"
         store.put(quarantine_key, data)

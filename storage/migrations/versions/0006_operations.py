@@ -1,7 +1,7 @@
 """operations: persisted pipeline jobs, operator aborts, dock status reasons and heartbeats
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 
 - ``jobs``: one row per pipeline step and input (the id is its idempotency key), so a restarted
   service finds what was queued or running when it died, retries with back-off, and shows what failed.
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

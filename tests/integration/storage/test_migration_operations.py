@@ -32,7 +32,7 @@ def test_0006_keeps_docks_and_downgrades_and_upgrades_again(tmp_path: Path) -> N
     from storage.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    upgrade(engine, "0003")
+    upgrade(engine, "0005")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO docks (id, name, lon, lat, elevation_amsl_m, vehicle_url, max_range_m, "
                           "endurance_s, charge_s, cruise_speed_m_s, status, camera, created_at, updated_at) VALUES "
@@ -45,7 +45,7 @@ def test_0006_keeps_docks_and_downgrades_and_upgrades_again(tmp_path: Path) -> N
     cfg = _config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003")
+        command.downgrade(cfg, "0005")
     assert "jobs" not in inspect(engine).get_table_names()
     assert "abort_requested_at" not in {c["name"] for c in inspect(engine).get_columns("missions")}
     assert upgrade(engine) == "0006"

@@ -117,7 +117,7 @@ def _flight_with_a_frame(session: Session) -> tuple[Mission, Flight, Frame]:
     frame = flights.save_frame(session=session, frame=Frame(
         id="FR1", flight_id="F1", object_key="flights/F1/1.jpg", sha256="ab" * 32, captured_at=T0, lon=113.15,
         lat=23.03, altitude_above_ground_m=60.0, yaw_deg=90.0, pitch_deg=-90.0, roll_deg=0.0,
-        camera=CameraModel(800, 600, 73.7), width_px=800, height_px=600))
+        camera=CameraModel(800, 600, 73.7, source="focal_plane"), width_px=800, height_px=600))
     return mission, flight, frame
 
 

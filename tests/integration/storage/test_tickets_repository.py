@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -261,6 +262,7 @@ def test_outbox_written_with_the_change_and_idempotent_keys(district: Session) -
 
 def test_signed_callback_moves_the_ticket_and_a_bad_signature_changes_nothing(
         district: Session, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="dockpatrol.tickets")  # a Celery worker test leaves the root at ERROR
     (tid,) = svc.ticket_objects(session=district, objects=[obj("cb")], at=T0).created
     t = repo.require(session=district, ticket_id=tid)
     body = f'{{"ticket": "{t.number}", "action": "accept", "actor": "city:zhang"}}'.encode()
