@@ -107,8 +107,11 @@ def main() -> None:
                      ledger=ledger, workers=1)
     t = time.perf_counter()
     feed.poll()
-    feed.finish([])
+    done = feed.finish([])
     per_frame_s = (time.perf_counter() - t) / len(photos)
+    if done.analysed != len(photos):
+        raise SystemExit(f"only {done.analysed} of {len(photos)} frames were analysed: {done.failed}")
+    findings_per_frame = sum(x.findings for x in done.latencies) / len(photos)
 
     print(f"frames: {len(photos)} twin photos {camera.width_px}x{camera.height_px} (rendering took "
           f"{render_s:.2f} s each, not counted)")
@@ -118,7 +121,8 @@ def main() -> None:
         print(f"photo→ticket latency: median {statistics.median(tickets):.2f} s, max {tickets[-1]:.2f} s")
     else:
         print("photo→ticket latency: no tickets job installed in this build; photo→finding is the bound")
-    print(f"throughput: {per_frame_s:.2f} s per frame on one worker = {3600 / per_frame_s:.0f} frames/hour/worker")
+    print(f"throughput: {per_frame_s:.2f} s per frame on one worker = {3600 / per_frame_s:.0f} frames/hour/worker "
+          f"({findings_per_frame:.1f} findings per frame)")
     print(f"peer (bare detector chain, no storage or jobs): {statistics.median(bare):.2f} s per frame; "
           f"pipeline ÷ peer = {per_frame_s / statistics.median(bare):.2f}")
     print(f"cpu cores visible: {os.cpu_count()}")
