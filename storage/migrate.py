@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +16,8 @@ from sqlalchemy import Engine, inspect
 from dockpatrol.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: PostgreSQL advisory-lock key held while a process checks or creates the schema ("dockpatr" in ASCII).
+SCHEMA_LOCK_KEY = 0x646F636B70617472
 
 
 def _config() -> Config:
@@ -59,21 +64,48 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     return current_revision(engine) or ""
 
 
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's schema lock: the API, the patrol service and workers may all start at once on an
+    empty database, and only one of them may create the schema (the others then find it done)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY})")
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.schema-lock", "a+") as lock:  # flock: released if the holder dies
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the schema on an empty database; refuse to run against an outdated one."""
-    current = current_revision(engine)
     head = head_revision()
-    if current == head:
+    if current_revision(engine) == head:
         return
-    if current is None:
-        user_tables = [t for t in inspect(engine).get_table_names() if t not in ("spatial_ref_sys",)]
-        if user_tables:
-            raise StorageError(
-                f"database has tables ({', '.join(sorted(user_tables)[:4])}…) but no dockpatrol schema "
-                "version; point DOCKPATROL_DATABASE_URL at an empty or dockpatrol database"
-            )
-        upgrade(engine)
-        return
+    with schema_lock(engine):
+        current = current_revision(engine)  # another process may have created it while we waited
+        if current == head:
+            return
+        if current is None:
+            user_tables = [t for t in inspect(engine).get_table_names() if t not in ("spatial_ref_sys",)]
+            if user_tables:
+                raise StorageError(
+                    f"database has tables ({', '.join(sorted(user_tables)[:4])}…) but no dockpatrol schema "
+                    "version; point DOCKPATROL_DATABASE_URL at an empty or dockpatrol database"
+                )
+            upgrade(engine)
+            return
     raise StorageError(
         f"database schema is at revision {current}, this dockpatrol needs {head}: run `dockpatrol db upgrade`"
     )
