@@ -1,0 +1,474 @@
+"""Change between two patrols of one area: surface change of two mosaics, object change of two finding sets.
+
+Surface change works on two mosaics read onto one analysis grid: the after mosaic is aligned to
+the before one (phase correlation of gradient images, a small residual shift), its bands are
+histogram-matched to the before ones (patrols fly at other hours and weather), and a pixel
+changes when its chromaticity or brightness is found nowhere in the other mosaic's
+neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic carries).
+Moving shadows change brightness, not chromaticity, and are discounted. Changed pixels become
+polygons with area, score and a class where the colours allow. Object change matches grouped
+findings of two patrols by class and ground overlap. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import shapely
+from shapely.geometry import mapping, shape
+
+from dockpatrol.errors import InvalidInput
+from dockpatrol.geo import LocalProjection
+from dockpatrol.taxonomy import CATEGORY_OF, Category
+from vision.mosaic import MosaicGrid, MosaicRaster, mosaic_grid_of, read_mosaic
+
+
+class ChangeKind(StrEnum):
+    """What happened between the two patrols."""
+
+    APPEARED = "appeared"
+    VANISHED = "vanished"
+    GREW = "grew"
+    SURFACE_CHANGE = "surface_change"
+
+
+class SurfaceClass(StrEnum):
+    """What a surface change looks like, where the colours before and after say so."""
+
+    BARE_SOIL_INCREASE = "bare_soil_increase"
+    VEGETATION_LOSS = "vegetation_loss"
+    WATER_COLOUR_CHANGE = "water_colour_change"
+    NEW_STRUCTURE = "new_structure"
+    UNCLASSIFIED = "unclassified"
+
+
+#: The department category that reviews each surface class (None: environmental staff triage it).
+SURFACE_CATEGORY: dict[SurfaceClass, Category | None] = {
+    SurfaceClass.BARE_SOIL_INCREASE: Category.POLLUTION,
+    SurfaceClass.VEGETATION_LOSS: Category.POLLUTION,
+    SurfaceClass.WATER_COLOUR_CHANGE: Category.POLLUTION,
+    SurfaceClass.NEW_STRUCTURE: Category.CONSTRUCTION,
+    SurfaceClass.UNCLASSIFIED: None,
+}
+#: How soon a category's change needs a person: fire before pollution before construction.
+CATEGORY_URGENCY: dict[Category | None, float] = {
+    Category.FIRE: 3.0, Category.POLLUTION: 2.0, Category.CONSTRUCTION: 1.5, None: 1.0,
+}
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One change between two patrols of an area: where (GeoJSON lon/lat), what, how big and how sure.
+
+    ``before_key``/``after_key`` are the object-store keys of the evidence crops (None until stored);
+    ``crop_bounds_m`` is the UTM window the crops show.
+    """
+
+    kind: ChangeKind
+    geometry: dict[str, Any]
+    area_m2: float
+    score: float
+    surface_class: SurfaceClass | None = None
+    class_name: str | None = None
+    category: Category | None = None
+    crop_bounds_m: tuple[float, float, float, float] | None = None
+    before_key: str | None = None
+    after_key: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity of the change (kind, class and rounded outline): the same input gives the same id."""
+        geom = shapely.set_precision(shape(self.geometry), 1e-6)
+        text = f"{self.kind}|{self.surface_class}|{self.class_name}|{shapely.normalize(geom).wkt}"
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    @property
+    def review_weight(self) -> float:
+        """Queue order: score × area (log, so one huge field does not bury everything) × category urgency."""
+        return self.score * math.log1p(max(self.area_m2, 0.0)) * CATEGORY_URGENCY.get(self.category, 1.0)
+
+    def to_geojson(self) -> dict[str, Any]:
+        return {"type": "Feature", "geometry": self.geometry, "properties": {
+            "kind": str(self.kind), "surface_class": None if self.surface_class is None else str(self.surface_class),
+            "class": self.class_name, "category": None if self.category is None else str(self.category),
+            "area_m2": round(self.area_m2, 2), "score": round(self.score, 4),
+            "review_weight": round(self.review_weight, 4), "before_key": self.before_key,
+            "after_key": self.after_key, **self.detail}}
+
+
+@dataclass(frozen=True)
+class ChangeSettings:
+    """Tunable knobs of surface change; the defaults are what the twin evaluation reports."""
+
+    analysis_gsd_m: float = 0.2
+    min_area_m2: float = 4.0
+    chroma_threshold: float = 0.045
+    brightness_threshold: float = 0.55
+    tolerance_m: float = 0.8
+    max_shift_m: float = 3.0
+    smooth_m: float = 0.6
+
+    def __post_init__(self) -> None:
+        for name in ("analysis_gsd_m", "chroma_threshold", "brightness_threshold", "smooth_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidInput(f"change setting {name} must be a positive number, got {value}")
+        for name in ("min_area_m2", "tolerance_m", "max_shift_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInput(f"change setting {name} must be zero or positive, got {value}")
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """The outcome of a comparison: the changes, what was compared, and what could not be and why."""
+
+    events: tuple[ChangeEvent, ...]
+    compared_area_m2: float
+    shift_m: tuple[float, float] = (0.0, 0.0)
+    not_compared: tuple[str, ...] = ()
+
+    @property
+    def compared(self) -> bool:
+        return self.compared_area_m2 > 0
+
+
+def analysis_grid(before: MosaicGrid, after: MosaicGrid, *, gsd_m: float) -> MosaicGrid | None:
+    """The grid both mosaics are read onto: their common extent at ``gsd_m``, in the before CRS; None if disjoint.
+
+    Mosaics in different UTM zones are compared in the before zone (the after one is warped).
+    """
+    if before.epsg != after.epsg:
+        ring = shapely.box(*after.bounds_m)
+        to_before = LocalProjection(before.epsg)
+        after_bounds = to_before.geometry_to_metric(LocalProjection(after.epsg).geometry_to_lonlat(ring)).bounds
+    else:
+        after_bounds = after.bounds_m
+    b = before.bounds_m
+    minx, miny = max(b[0], after_bounds[0]), max(b[1], after_bounds[1])
+    maxx, maxy = min(b[2], after_bounds[2]), min(b[3], after_bounds[3])
+    if maxx - minx < 2 * gsd_m or maxy - miny < 2 * gsd_m:
+        return None
+    return MosaicGrid.for_bounds(epsg=before.epsg, bounds_m=(minx, miny, maxx, maxy), gsd_m=gsd_m)
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def estimate_shift_px(before: MosaicRaster, after: MosaicRaster, *, max_shift_px: float) -> tuple[float, float]:
+    """Residual (dx, dy) in pixels that moves ``after`` onto ``before``; (0, 0) when no reliable peak.
+
+    Phase correlation of gradient magnitudes: edges survive illumination changes that intensities do not.
+    """
+    valid = (before.valid & after.valid).astype(np.float32)
+    if valid.sum() < 64 * 64:
+        return 0.0, 0.0
+
+    def edges(rgb: np.ndarray) -> np.ndarray:
+        g = cv2.GaussianBlur(_gray(rgb), (0, 0), 1.0)
+        mag = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+        return mag * valid
+
+    window = cv2.createHanningWindow((valid.shape[1], valid.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(edges(after.rgb), edges(before.rgb), window)
+    if response < 0.05 or math.hypot(dx, dy) > max_shift_px:
+        return 0.0, 0.0
+    return float(dx), float(dy)
+
+
+def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
+    if dx == 0.0 and dy == 0.0:
+        return raster
+    m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+    size = (raster.rgb.shape[1], raster.rgb.shape[0])
+    rgb = cv2.warpAffine(raster.rgb, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    valid = cv2.warpAffine(raster.valid.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
+
+
+def match_histograms(source: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``source`` (RGB uint8) with each band's histogram over ``valid`` mapped onto ``reference``'s."""
+    out = np.empty_like(source)
+    for band in range(3):
+        s = np.bincount(source[..., band][valid], minlength=256).astype(np.float64)
+        r = np.bincount(reference[..., band][valid], minlength=256).astype(np.float64)
+        s_cdf, r_cdf = np.cumsum(s) / max(s.sum(), 1.0), np.cumsum(r) / max(r.sum(), 1.0)
+        lut = np.interp(s_cdf, r_cdf, np.arange(256.0))
+        out[..., band] = cv2.LUT(source[..., band], np.round(lut).astype(np.uint8))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Features:
+    chroma: np.ndarray  # (rows, cols, 2) r and g chromaticity
+    log_brightness: np.ndarray
+
+
+def _features(rgb: np.ndarray, smooth_px: float) -> _Features:
+    f = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), smooth_px)
+    # An offset keeps chromaticity calm in deep shadow where a few DN swing the ratio.
+    total = f.sum(axis=2) + 3 * 12.0
+    chroma = np.stack([(f[..., 0] + 12.0) / total, (f[..., 1] + 12.0) / total], axis=-1)
+    return _Features(chroma=chroma, log_brightness=np.log(total))
+
+
+def _outside(a: np.ndarray, b: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """How far each value of ``a`` lies outside the range ``b`` takes in the kernel neighbourhood."""
+    return np.maximum(np.maximum(a - cv2.dilate(b, kernel), cv2.erode(b, kernel) - a), 0.0)
+
+
+def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
+                 settings: ChangeSettings) -> np.ndarray:
+    """Per-pixel change score (1 = at threshold) of two aligned, radiometrically matched RGB images."""
+    smooth_px = max(0.5, settings.smooth_m / gsd_m / 2.0)
+    fb, fa = _features(before_rgb, smooth_px), _features(after_rgb, smooth_px)
+    r = max(0, round(settings.tolerance_m / gsd_m))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    chroma = np.zeros(before_rgb.shape[:2], np.float32)
+    for c in range(2):
+        d = np.maximum(_outside(fa.chroma[..., c], fb.chroma[..., c], kernel),
+                       _outside(fb.chroma[..., c], fa.chroma[..., c], kernel))
+        chroma = np.maximum(chroma, d)
+    bright = np.maximum(_outside(fa.log_brightness, fb.log_brightness, kernel),
+                        _outside(fb.log_brightness, fa.log_brightness, kernel))
+    # A brightness-only change is what a moving shadow makes; it counts only when well beyond shadow depth.
+    return np.maximum(chroma / settings.chroma_threshold, bright / settings.brightness_threshold)
+
+
+def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
+                           settings: ChangeSettings | None = None) -> ChangeSet:
+    """Surface changes between two mosaics read onto the same analysis grid."""
+    cfg = settings or ChangeSettings()
+    grid = before.grid
+    if after.grid != grid:
+        raise InvalidInput(f"mosaics lie on different grids ({grid} vs {after.grid}); read both onto one "
+                           "analysis grid first")
+    g = grid.gsd_m
+    valid = before.valid & after.valid
+    min_px = max(1, round(cfg.min_area_m2 / (g * g)))
+    if np.count_nonzero(valid) < max(min_px, 64):
+        return ChangeSet(events=(), compared_area_m2=0.0,
+                         not_compared=("the two mosaics do not overlap: no ground was seen by both patrols",))
+    dx, dy = estimate_shift_px(before, after, max_shift_px=cfg.max_shift_m / g)
+    after = _shifted(after, dx, dy)
+    valid = before.valid & after.valid
+    # Frame edges and the mosaic rim carry seams and fringe pixels: compare only well inside both.
+    r_edge = max(1, round(cfg.tolerance_m / g)) + 1
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r_edge + 1, 2 * r_edge + 1), np.uint8)) > 0
+    matched = match_histograms(after.rgb, before.rgb, valid)
+    score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
+    score[~valid] = 0.0
+    mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
+    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px)
+    uncovered = []
+    missing = np.count_nonzero(before.valid ^ after.valid)
+    if missing:
+        uncovered.append(f"{missing * g * g:.0f} m² were seen by only one of the patrols and not compared")
+    return ChangeSet(events=tuple(events), compared_area_m2=float(np.count_nonzero(valid) * g * g),
+                     shift_m=(round(dx * g, 3), round(-dy * g, 3)), not_compared=tuple(uncovered))
+
+
+def compare_mosaics(before_path: Path, after_path: Path, *, settings: ChangeSettings | None = None) -> ChangeSet:
+    """Read two mosaic files onto their common analysis grid and detect surface changes."""
+    cfg = settings or ChangeSettings()
+    grid = analysis_grid(mosaic_grid_of(before_path), mosaic_grid_of(after_path), gsd_m=cfg.analysis_gsd_m)
+    if grid is None:
+        return ChangeSet(events=(), compared_area_m2=0.0, not_compared=("the two mosaics cover disjoint ground (different areas or no overlap)",))
+    return detect_surface_changes(read_mosaic(before_path, grid=grid), read_mosaic(after_path, grid=grid),
+                                  settings=cfg)
+
+
+def _clean_mask(mask: np.ndarray, *, gsd_m: float, settings: ChangeSettings) -> np.ndarray:
+    """Drop slivers thinner than about a metre (shadow rims, seams) and close small gaps."""
+    r_open = max(1, round(0.5 / gsd_m))
+    k_open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_open + 1, 2 * r_open + 1))
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, k_open)
+    r_close = max(1, round(0.6 / gsd_m))
+    k_close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_close + 1, 2 * r_close + 1))
+    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, k_close)
+
+
+def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np.ndarray, *, grid: MosaicGrid,
+              min_px: int) -> list[ChangeEvent]:
+    from rasterio.features import shapes
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_px]
+    if not keep:
+        return []
+    g = grid.gsd_m
+    projection = grid.projection
+    lut = np.zeros(n, np.int32)
+    lut[keep] = keep
+    kept = lut[labels]
+    events = []
+    outlines: dict[int, list[Any]] = {}
+    for geom, value in shapes(kept, mask=kept > 0, transform=grid.transform, connectivity=8):
+        outlines.setdefault(int(value), []).append(shape(geom))
+    for i in keep:
+        region = labels == i
+        poly = shapely.union_all(outlines[i]).simplify(g * 0.75)
+        if poly.is_empty:
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        surface = classify_surface(before[region], after[region], outline=poly)
+        margin = max(w, h) * g * 0.6 + 4.0
+        minx, miny, maxx, maxy = poly.bounds
+        events.append(ChangeEvent(
+            kind=ChangeKind.SURFACE_CHANGE, geometry=mapping(projection.geometry_to_lonlat(poly)),
+            area_m2=float(stats[i, cv2.CC_STAT_AREA] * g * g),
+            score=float(min(1.0, 1.0 - 1.0 / (1.0 + float(np.percentile(score[region], 75))))),
+            surface_class=surface, category=SURFACE_CATEGORY[surface],
+            crop_bounds_m=(minx - margin, miny - margin, maxx + margin, maxy + margin),
+        ))
+    events.sort(key=lambda e: -e.review_weight)
+    return events
+
+
+def _chroma_mean(pixels: np.ndarray) -> tuple[float, float, float, float]:
+    """(r, g, b chromaticity, mean brightness 0..255) of RGB pixels."""
+    mean = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    total = float(mean.sum()) + 1e-6
+    return float(mean[0] / total), float(mean[1] / total), float(mean[2] / total), total / 3.0
+
+
+def _is_vegetation(c: tuple[float, float, float, float]) -> bool:
+    r, g, b, _ = c
+    return g > r + 0.02 and g > b + 0.04
+
+
+def _is_soil(c: tuple[float, float, float, float]) -> bool:
+    r, g, b, lum = c
+    return r > g + 0.015 and g > b + 0.01 and lum > 70 and r - b > 0.06
+
+
+def _is_water(c: tuple[float, float, float, float]) -> bool:
+    r, g, b, lum = c
+    return lum < 95 and r < 0.33 and g >= r and b >= r - 0.01
+
+
+def classify_surface(before_px: np.ndarray, after_px: np.ndarray, *, outline: Any) -> SurfaceClass:
+    """What a changed region became, from its mean colours before and after and the shape of its outline."""
+    if len(before_px) == 0:
+        return SurfaceClass.UNCLASSIFIED
+    cb, ca = _chroma_mean(before_px), _chroma_mean(after_px)
+    if _is_water(cb) and _is_water(ca):
+        return SurfaceClass.WATER_COLOUR_CHANGE
+    if _is_water(cb) and not _is_water(ca) and not _is_soil(ca):
+        return SurfaceClass.WATER_COLOUR_CHANGE
+    if _is_soil(ca) and not _is_soil(cb):
+        return SurfaceClass.BARE_SOIL_INCREASE
+    rect = outline.minimum_rotated_rectangle
+    rectangular = rect.area > 0 and outline.area / rect.area > 0.8
+    if rectangular and not _is_vegetation(ca) and not _is_soil(ca):
+        return SurfaceClass.NEW_STRUCTURE
+    if _is_vegetation(cb) and not _is_vegetation(ca):
+        return SurfaceClass.VEGETATION_LOSS
+    return SurfaceClass.UNCLASSIFIED
+
+
+# -- object change ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackedObject:
+    """One object a patrol found (its findings grouped): class, ground outline (GeoJSON lon/lat), score."""
+
+    class_name: str
+    geometry: dict[str, Any]
+    score: float
+    evidence_key: str | None = None
+    finding_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObjectMatch:
+    """A before/after pair judged the same object; ``area_ratio`` = after area / before area."""
+
+    before: TrackedObject
+    after: TrackedObject
+    area_ratio: float
+
+
+@dataclass(frozen=True)
+class ObjectChanges:
+    events: tuple[ChangeEvent, ...]
+    persisted: tuple[ObjectMatch, ...]
+
+
+def compare_objects(before: Sequence[TrackedObject], after: Sequence[TrackedObject], *,
+                    grow_ratio: float = 1.3, min_overlap: float = 0.1, min_area_m2: float = 0.0,
+                    compared_lonlat: Any | None = None) -> ObjectChanges:
+    """Match objects by class and ground overlap: appeared, vanished, grew (area × ``grow_ratio``), persisted.
+
+    Two objects match when their overlap is at least ``min_overlap`` of the smaller one; each object
+    matches at most once, best overlap first. Only objects inside ``compared_lonlat`` (the ground both
+    patrols saw, when given) can appear or vanish: what one patrol did not see did not change.
+    """
+    if grow_ratio <= 1.0:
+        raise InvalidInput(f"grow_ratio must be above 1, got {grow_ratio}")
+    if not 0.0 < min_overlap <= 1.0:
+        raise InvalidInput(f"min_overlap must be within (0, 1], got {min_overlap}")
+    every = [*before, *after]
+    if not every:
+        return ObjectChanges(events=(), persisted=())
+    c = shape(every[0].geometry).centroid
+    projection = LocalProjection.around(c.x, c.y)
+    mb = [projection.geometry_to_metric(shape(o.geometry)) for o in before]
+    ma = [projection.geometry_to_metric(shape(o.geometry)) for o in after]
+    seen = None if compared_lonlat is None else projection.geometry_to_metric(compared_lonlat)
+    pairs = []
+    for i, (ob, gb) in enumerate(zip(before, mb, strict=True)):
+        for j, (oa, ga) in enumerate(zip(after, ma, strict=True)):
+            if ob.class_name != oa.class_name or not gb.intersects(ga):
+                continue
+            overlap = gb.intersection(ga).area / max(min(gb.area, ga.area), 1e-9)
+            if overlap >= min_overlap:
+                pairs.append((overlap, i, j))
+    used_b: set[int] = set()
+    used_a: set[int] = set()
+    events, persisted = [], []
+    for _, i, j in sorted(pairs, reverse=True):
+        if i in used_b or j in used_a:
+            continue
+        used_b.add(i)
+        used_a.add(j)
+        ratio = ma[j].area / max(mb[i].area, 1e-9)
+        if ratio >= grow_ratio and ma[j].area - mb[i].area >= min_area_m2:
+            events.append(_object_event(ChangeKind.GREW, after[j], ma[j], projection,
+                                        before_area_m2=mb[i].area, score=min(before[i].score, after[j].score)))
+        else:
+            persisted.append(ObjectMatch(before[i], after[j], ratio))
+    for j, (oa, ga) in enumerate(zip(after, ma, strict=True)):
+        if j not in used_a and ga.area >= min_area_m2 and (seen is None or seen.covers(ga.centroid)):
+            events.append(_object_event(ChangeKind.APPEARED, oa, ga, projection, score=oa.score))
+    for i, (ob, gb) in enumerate(zip(before, mb, strict=True)):
+        if i not in used_b and gb.area >= min_area_m2 and (seen is None or seen.covers(gb.centroid)):
+            events.append(_object_event(ChangeKind.VANISHED, ob, gb, projection, score=ob.score))
+    events.sort(key=lambda e: -e.review_weight)
+    return ObjectChanges(events=tuple(events), persisted=tuple(persisted))
+
+
+def _object_event(kind: ChangeKind, obj: TrackedObject, metric: Any, projection: LocalProjection, *, score: float,
+                  before_area_m2: float | None = None) -> ChangeEvent:
+    minx, miny, maxx, maxy = metric.bounds
+    margin = max(maxx - minx, maxy - miny) * 0.6 + 4.0
+    detail: dict[str, Any] = {"finding_ids": list(obj.finding_ids)}
+    if before_area_m2 is not None:
+        detail["before_area_m2"] = round(before_area_m2, 2)
+    return ChangeEvent(kind=kind, geometry=mapping(projection.geometry_to_lonlat(metric)), area_m2=float(metric.area),
+                       score=float(score), class_name=obj.class_name, category=CATEGORY_OF.get(obj.class_name),
+                       crop_bounds_m=None, detail=detail,
+                       before_key=obj.evidence_key if kind == ChangeKind.VANISHED else None,
+                       after_key=obj.evidence_key if kind != ChangeKind.VANISHED else None)

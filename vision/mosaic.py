@@ -1,0 +1,446 @@
+"""Quick mosaic of a patrol: frames projected from their pose onto the area's common UTM grid.
+
+Each frame is mapped to the grid through the one camera model (``dockpatrol.camera``) on flat
+ground; a pinhole camera maps the ground plane by a homography, so one exact
+``cv2.warpPerspective`` per frame and output tile does the resampling. Overlaps blend by
+nadir-ness (weight peaks at the frame centre and falls to the edges), so the most vertical view
+of each place wins with soft seams. The grid is processed in tiles and frames are decoded only
+while a tile row needs them, which keeps memory flat for large areas. The result is written as a
+Cloud-Optimised GeoTIFF (rio-cogeo) with an internal mask, the base layer a standard tiler opens.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from affine import Affine
+
+from dockpatrol.camera import CameraModel, GeoPose, ground_to_pixels, pixels_to_ground
+from dockpatrol.errors import GeorefError, InvalidInput
+from dockpatrol.geo import LocalProjection
+
+#: Largest mosaic accepted (a 1 km² area at 2.5 cm is 1.6 Gpx).
+MAX_MOSAIC_PIXELS = 2_000_000_000
+#: Output tile side in pixels: the unit of blending and of writing.
+TILE_PX = 1024
+#: Blending weight sharpness: higher keeps the most nadir view and narrows the feathered seam.
+FEATHER_POWER = 6.0
+#: GSD at which frames are aligned to each other or to the previous mosaic.
+REGISTER_GSD_M = 0.25
+#: Largest pose correction registration may apply (GNSS error is a metre or two, yaw a degree or two).
+MAX_CORRECTION_M = 6.0
+MAX_CORRECTION_DEG = 4.0
+#: A frame whose footprint corner lies farther than this from the camera is too oblique to mosaic.
+MAX_GROUND_RANGE_M = 1500.0
+
+
+@dataclass(frozen=True)
+class MosaicGrid:
+    """A north-up raster grid in a UTM CRS: origin at the top-left corner, square pixels of ``gsd_m``."""
+
+    epsg: int
+    west_m: float
+    north_m: float
+    gsd_m: float
+    width_px: int
+    height_px: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.gsd_m) and self.gsd_m > 0):
+            raise InvalidInput(f"mosaic GSD must be a positive number of metres, got {self.gsd_m}")
+        if self.width_px <= 0 or self.height_px <= 0:
+            raise InvalidInput(f"mosaic grid must have pixels, got {self.width_px}×{self.height_px}")
+        if self.width_px * self.height_px > MAX_MOSAIC_PIXELS:
+            raise InvalidInput(f"mosaic would be {self.width_px}×{self.height_px} px (limit {MAX_MOSAIC_PIXELS:,}); "
+                               "use a coarser GSD or a smaller area")
+
+    @classmethod
+    def for_bounds(cls, *, epsg: int, bounds_m: tuple[float, float, float, float], gsd_m: float) -> MosaicGrid:
+        """The grid covering (minx, miny, maxx, maxy) metres, its origin snapped to whole metres.
+
+        Snapping makes every patrol of one area share the grid exactly, so mosaics compare pixel to pixel.
+        """
+        minx, miny, maxx, maxy = (float(v) for v in bounds_m)
+        if not (minx < maxx and miny < maxy):
+            raise InvalidInput(f"mosaic bounds {bounds_m} are empty")
+        if not (math.isfinite(gsd_m) and gsd_m > 0):
+            raise InvalidInput(f"mosaic GSD must be a positive number of metres, got {gsd_m}")
+        west, north = math.floor(minx), math.ceil(maxy)
+        width = math.ceil((math.ceil(maxx) - west) / gsd_m - 1e-9)
+        height = math.ceil((north - math.floor(miny)) / gsd_m - 1e-9)
+        return cls(epsg=epsg, west_m=float(west), north_m=float(north), gsd_m=float(gsd_m), width_px=width,
+                   height_px=height)
+
+    @classmethod
+    def for_area(cls, *, polygon_lonlat: Any, gsd_m: float, margin_m: float = 0.0) -> MosaicGrid:
+        """The grid of a patrol area (a shapely polygon in lon/lat) in the UTM zone of its centre."""
+        c = polygon_lonlat.centroid
+        projection = LocalProjection.around(float(c.x), float(c.y))
+        minx, miny, maxx, maxy = projection.geometry_to_metric(polygon_lonlat).bounds
+        return cls.for_bounds(epsg=projection.epsg, gsd_m=gsd_m,
+                              bounds_m=(minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m))
+
+    @property
+    def transform(self) -> Affine:
+        """Pixel (col, row) corner → UTM metres, the rasterio/GDAL convention."""
+        return Affine(self.gsd_m, 0.0, self.west_m, 0.0, -self.gsd_m, self.north_m)
+
+    @property
+    def bounds_m(self) -> tuple[float, float, float, float]:
+        return (self.west_m, self.north_m - self.height_px * self.gsd_m,
+                self.west_m + self.width_px * self.gsd_m, self.north_m)
+
+    @property
+    def crs(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+    @property
+    def projection(self) -> LocalProjection:
+        return LocalProjection(self.epsg)
+
+
+@dataclass(frozen=True)
+class MosaicFrame:
+    """One patrol frame to place: its id, reported pose (None when the image carried none), camera, pixels.
+
+    ``load`` returns the RGB uint8 (rows, cols, 3) image; it is called only while a tile needs the frame.
+    """
+
+    frame_id: str
+    pose: GeoPose | None
+    camera: CameraModel
+    load: Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SkippedFrame:
+    frame_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MosaicResult:
+    """What was built: the COG path, its grid, which frames went in, which did not and why."""
+
+    path: Path
+    grid: MosaicGrid
+    frames_used: tuple[str, ...]
+    skipped: tuple[SkippedFrame, ...]
+    covered_fraction: float
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready record kept with the flight."""
+        return {"crs": self.grid.crs, "gsd_m": self.grid.gsd_m, "width_px": self.grid.width_px,
+                "height_px": self.grid.height_px, "bounds_m": list(self.grid.bounds_m),
+                "frames_used": len(self.frames_used), "covered_fraction": round(self.covered_fraction, 4),
+                "skipped": [{"frame_id": s.frame_id, "reason": s.reason} for s in self.skipped]}
+
+
+class NoUsableFrames(InvalidInput):
+    """None of a patrol's frames could be placed on the grid; the message says why for each."""
+
+
+@dataclass(frozen=True)
+class _Placed:
+    frame_id: str
+    camera: CameraModel
+    ground_to_px: np.ndarray  # 3×3 homography: grid pixel index (col, row) → frame pixel index
+    bbox_px: tuple[int, int, int, int]  # col0, row0, col1, row1 of the footprint on the grid (clipped)
+    load: Callable[[], np.ndarray] = field(compare=False)
+
+
+def _place(frame: MosaicFrame, grid: MosaicGrid) -> _Placed | str:
+    """The frame's grid homography and footprint, or the reason it cannot be placed."""
+    if frame.pose is None:
+        return "frame has no pose (no GPS/attitude metadata)"
+    pose = frame.pose
+    values = (pose.lon, pose.lat, pose.altitude_m, pose.yaw_deg, pose.pitch_deg, pose.roll_deg)
+    if not all(v is not None and math.isfinite(v) for v in values):
+        return f"frame pose has a missing or non-finite value: {values}"
+    if pose.altitude_m <= 0:
+        return f"frame altitude {pose.altitude_m} m is not above the ground"
+    cam = frame.camera
+    metric = pose.to_metric(grid.projection)
+    corners_px = np.array([[0.0, 0.0], [cam.width_px, 0.0], [cam.width_px, cam.height_px], [0.0, cam.height_px]])
+    try:
+        gx, gy = pixels_to_ground(cam, metric, corners_px[:, 0], corners_px[:, 1])
+    except GeorefError as exc:
+        return f"frame footprint cannot be placed: {exc}"
+    if float(np.max(np.hypot(gx - metric.x_m, gy - metric.y_m))) > MAX_GROUND_RANGE_M:
+        return f"frame is too oblique (pitch {pose.pitch_deg:.0f}°): its footprint reaches beyond {MAX_GROUND_RANGE_M:.0f} m"
+    # Grid pixel centres (col + 0.5, row + 0.5) → metres → camera pixels (continuous) → OpenCV index (-0.5).
+    cols = (gx - grid.west_m) / grid.gsd_m - 0.5
+    rows = (grid.north_m - gy) / grid.gsd_m - 0.5
+    u, v = ground_to_pixels(cam, metric, gx, gy)
+    h = cv2.getPerspectiveTransform(np.column_stack([cols, rows]).astype(np.float32),
+                                    (np.column_stack([u, v]) - 0.5).astype(np.float32))
+    c0, c1 = max(0, math.floor(cols.min())), min(grid.width_px, math.ceil(cols.max()) + 1)
+    r0, r1 = max(0, math.floor(rows.min())), min(grid.height_px, math.ceil(rows.max()) + 1)
+    if c0 >= c1 or r0 >= r1:
+        return "frame footprint lies outside the area's grid"
+    return _Placed(frame.frame_id, cam, h, (c0, r0, c1, r1), frame.load)
+
+
+def _with_weight(rgb: np.ndarray) -> np.ndarray:
+    """RGBA uint8: the frame plus a nadir-ness weight in alpha (1 at the edge, 255 at the centre)."""
+    h, w = rgb.shape[:2]
+    ux = 1.0 - np.abs(np.linspace(-1.0, 1.0, w, dtype=np.float32))
+    vy = 1.0 - np.abs(np.linspace(-1.0, 1.0, h, dtype=np.float32))
+    weight = np.outer(vy, ux) ** FEATHER_POWER
+    alpha = np.round(1.0 + 254.0 * weight).astype(np.uint8)
+    return cv2.merge([rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha])
+
+
+def _load_rgba(placed: _Placed) -> np.ndarray:
+    rgb = placed.load()
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InvalidInput(f"frame {placed.frame_id}: expected an RGB uint8 image, got {rgb.dtype} {rgb.shape}")
+    if rgb.shape[:2] != (placed.camera.height_px, placed.camera.width_px):
+        raise InvalidInput(f"frame {placed.frame_id}: image is {rgb.shape[1]}×{rgb.shape[0]} px but its camera is "
+                           f"{placed.camera.width_px}×{placed.camera.height_px}")
+    return _with_weight(np.ascontiguousarray(rgb))
+
+
+def place_frames(frames: Sequence[MosaicFrame], grid: MosaicGrid) -> tuple[list[_Placed], list[SkippedFrame]]:
+    """Split frames into those that can be placed on the grid and those that cannot (with the reason)."""
+    placed, skipped = [], []
+    for frame in frames:
+        result = _place(frame, grid)
+        if isinstance(result, str):
+            skipped.append(SkippedFrame(frame.frame_id, result))
+        else:
+            placed.append(result)
+    return placed, skipped
+
+
+def build_mosaic(frames: Sequence[MosaicFrame], grid: MosaicGrid, *, path: Path, tile_px: int = TILE_PX,
+                 profile: str = "jpeg", quality: int = 90, register: bool = True,
+                 reference: Path | None = None) -> MosaicResult:
+    """Blend the frames onto ``grid`` and write a Cloud-Optimised GeoTIFF at ``path``.
+
+    With ``register`` each frame's pose is refined against the area's previous mosaic
+    (``reference``) or, without one, against the frames placed before it (see ``register_frames``).
+    Frames that cannot be placed are reported in ``skipped``; none placeable raises NoUsableFrames.
+    """
+    import rasterio
+
+    placed, skipped = place_frames(frames, grid)
+    if not placed:
+        reasons = "; ".join(f"{s.frame_id}: {s.reason}" for s in skipped[:5]) or "the patrol has no frames"
+        raise NoUsableFrames(f"no usable frames for the mosaic ({reasons})")
+    if register:
+        placed = register_frames(placed, grid, reference=reference)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    covered = 0
+    used: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="mosaic-", dir=path.parent) as tmp:
+        raw = Path(tmp) / "raw.tif"
+        profile_raw = {"driver": "GTiff", "width": grid.width_px, "height": grid.height_px, "count": 3,
+                       "dtype": "uint8", "crs": grid.crs, "transform": grid.transform, "tiled": True,
+                       "blockxsize": 512, "blockysize": 512, "photometric": "RGB", "BIGTIFF": "IF_SAFER"}
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(raw, "w", **profile_raw) as dst:
+            cache: dict[str, np.ndarray] = {}
+            for row0 in range(0, grid.height_px, tile_px):
+                row1 = min(grid.height_px, row0 + tile_px)
+                band = [p for p in placed if p.bbox_px[1] < row1 and p.bbox_px[3] > row0]
+                for frame_id in [k for k in cache if k not in {p.frame_id for p in band}]:
+                    del cache[frame_id]
+                for col0 in range(0, grid.width_px, tile_px):
+                    col1 = min(grid.width_px, col0 + tile_px)
+                    rgb, mask, ids = _tile(band, cache, col0, row0, col1, row1)
+                    used.update(ids)
+                    covered += int(np.count_nonzero(mask))
+                    window = rasterio.windows.Window(col0, row0, col1 - col0, row1 - row0)
+                    dst.write(np.transpose(rgb, (2, 0, 1)), window=window)
+                    dst.write_mask(mask, window=window)
+        _to_cog(raw, path, profile=profile, quality=quality)
+    fraction = covered / (grid.width_px * grid.height_px)
+    never = [SkippedFrame(p.frame_id, "frame footprint adds no pixel to the grid") for p in placed
+             if p.frame_id not in used]
+    return MosaicResult(path=path, grid=grid, frames_used=tuple(p.frame_id for p in placed if p.frame_id in used),
+                        skipped=tuple(skipped + never), covered_fraction=fraction)
+
+
+def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: Path | None = None,
+                    coarse_gsd_m: float = REGISTER_GSD_M) -> list[_Placed]:
+    """Refine each frame's ground homography by a small rigid correction found by ECC image alignment.
+
+    A GNSS pose is off by a metre or two and a degree of yaw: seams tear and two patrols disagree.
+    Each frame, warped at a coarse GSD, is aligned (OpenCV's enhanced correlation coefficient,
+    insensitive to exposure and contrast) to the reference mosaic when one is given, which
+    co-registers successive patrols, or else to the frames already placed, which closes seams.
+    Corrections beyond ``MAX_CORRECTION_M`` / ``MAX_CORRECTION_DEG`` are not trusted and not applied.
+    """
+    f = max(1.0, coarse_gsd_m / grid.gsd_m)
+    coarse = MosaicGrid(epsg=grid.epsg, west_m=grid.west_m, north_m=grid.north_m, gsd_m=grid.gsd_m * f,
+                        width_px=max(1, math.ceil(grid.width_px / f)), height_px=max(1, math.ceil(grid.height_px / f)))
+    # coarse index → full index: full = (coarse + 0.5)·f - 0.5
+    to_full = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])
+    if reference is not None:
+        ref = read_mosaic(reference, grid=coarse)
+        ref_gray = cv2.cvtColor(ref.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        ref_valid = ref.valid
+        canvas = None
+    else:
+        canvas = np.zeros((coarse.height_px, coarse.width_px), np.float32)
+        weight = np.zeros_like(canvas)
+    out = []
+    for p in placed:
+        c0, r0, c1, r1 = (int(v // f) for v in p.bbox_px)
+        c1, r1 = min(coarse.width_px, c1 + 1), min(coarse.height_px, r1 + 1)
+        w, h = c1 - c0, r1 - r0
+        if w < 16 or h < 16:
+            out.append(p)
+            continue
+        shift = np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+        h_coarse = p.ground_to_px @ to_full @ shift
+        rgba = _load_rgba(p)
+        small = cv2.resize(rgba, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA) if f > 1.5 else rgba
+        s = small.shape[1] / rgba.shape[1]
+        to_small = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
+        warped = cv2.warpPerspective(small, to_small @ h_coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        gray = cv2.cvtColor(warped[..., :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        inside = warped[..., 3] > 0
+        if canvas is None:
+            target, known = ref_gray[r0:r1, c0:c1], ref_valid[r0:r1, c0:c1]
+        else:
+            wsum = weight[r0:r1, c0:c1]
+            known = wsum > 0
+            target = np.where(known, canvas[r0:r1, c0:c1] / np.maximum(wsum, 1e-6), 0.0).astype(np.float32)
+        overlap = known & inside
+        correction = _ecc(target, gray, overlap, gsd_m=coarse.gsd_m)
+        if correction is not None:
+            # target pixel q ↔ frame-warped pixel W·q: the frame maps to the ground through W first.
+            h_coarse = h_coarse @ correction
+            p = replace(p, ground_to_px=h_coarse @ np.linalg.inv(shift) @ np.linalg.inv(to_full))
+            warped = cv2.warpPerspective(small, to_small @ h_coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+            gray = cv2.cvtColor(warped[..., :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
+            inside = warped[..., 3] > 0
+        if canvas is not None:
+            a = warped[..., 3].astype(np.float32) * inside
+            canvas[r0:r1, c0:c1] += gray * a
+            weight[r0:r1, c0:c1] += a
+        out.append(p)
+    return out
+
+
+def _ecc(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray, *, gsd_m: float) -> np.ndarray | None:
+    """3×3 rigid warp W with moving(W·q) ≈ target(q) over ``overlap``, or None when not found or implausible."""
+    if np.count_nonzero(overlap) < max(1500, 0.15 * overlap.size):
+        return None
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+    try:
+        rho, warp = cv2.findTransformECC(target, moving, warp, cv2.MOTION_EUCLIDEAN, criteria,
+                                         overlap.astype(np.uint8), 5)
+    except cv2.error:
+        return None
+    angle = math.degrees(math.atan2(float(warp[1, 0]), float(warp[0, 0])))
+    shift_m = math.hypot(float(warp[0, 2]), float(warp[1, 2])) * gsd_m
+    if rho < 0.5 or shift_m > MAX_CORRECTION_M or abs(angle) > MAX_CORRECTION_DEG:
+        return None
+    return np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
+
+
+def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: int, col1: int,
+          row1: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Blend the frames that reach one output tile; returns RGB, the 0/255 mask and the frames used."""
+    w, h = col1 - col0, row1 - row0
+    acc = np.zeros((h, w, 3), np.float32)
+    wsum = np.zeros((h, w), np.float32)
+    ids = []
+    shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
+    for p in band:
+        c0, r0, c1, r1 = p.bbox_px
+        if c0 >= col1 or c1 <= col0:
+            continue
+        if p.frame_id not in cache:
+            cache[p.frame_id] = _load_rgba(p)
+        rgba = cache[p.frame_id]
+        warped = cv2.warpPerspective(rgba, p.ground_to_px @ shift, (w, h),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        alpha = warped[..., 3].astype(np.float32)
+        if not alpha.any():
+            continue
+        ids.append(p.frame_id)
+        acc += warped[..., :3].astype(np.float32) * alpha[..., None]
+        wsum += alpha
+    # Pixels reached only by the bilinear fringe of a frame edge carry too little weight to trust.
+    valid = wsum >= 1.0
+    rgb = np.zeros((h, w, 3), np.uint8)
+    if valid.any():
+        rgb[valid] = np.clip(np.round(acc[valid] / wsum[valid, None]), 0, 255).astype(np.uint8)
+    return rgb, valid.astype(np.uint8) * 255, ids
+
+
+def _to_cog(src: Path, dst: Path, *, profile: str, quality: int) -> None:
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    try:
+        dst_profile = cog_profiles.get(profile)
+    except KeyError:
+        raise InvalidInput(f"unknown COG profile {profile!r}; use jpeg, deflate, webp or lzw") from None
+    if profile == "jpeg":
+        dst_profile["quality"] = quality
+    cog_translate(src, dst, dst_profile, add_mask=True, overview_resampling="average", in_memory=False,
+                  quiet=True, config={"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_NUM_THREADS": "ALL_CPUS"})
+
+
+@dataclass(frozen=True, eq=False)
+class MosaicRaster:
+    """A mosaic read onto an analysis grid: RGB uint8, validity mask, and the grid it lies on."""
+
+    rgb: np.ndarray
+    valid: np.ndarray
+    grid: MosaicGrid
+
+
+def read_mosaic(path: Path, *, grid: MosaicGrid) -> MosaicRaster:
+    """Read a mosaic resampled (area average, through its overviews) onto ``grid``; outside it is invalid."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import RasterioError
+    from rasterio.vrt import WarpedVRT
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InvalidInput(f"mosaic {Path(path).name} has no CRS")
+            if src.count < 3:
+                raise InvalidInput(f"mosaic {Path(path).name} has {src.count} bands, expected RGB")
+            with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
+                           height=grid.height_px, resampling=Resampling.average, add_alpha=False) as vrt:
+                rgb = np.transpose(vrt.read(indexes=[1, 2, 3]), (1, 2, 0))
+                valid = vrt.dataset_mask() > 0
+    except RasterioError as exc:
+        raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
+    return MosaicRaster(rgb=np.ascontiguousarray(rgb), valid=valid, grid=grid)
+
+
+def mosaic_grid_of(path: Path) -> MosaicGrid:
+    """The grid a north-up mosaic GeoTIFF lies on (CRS must be an EPSG code)."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(path) as src:
+            epsg = src.crs.to_epsg() if src.crs is not None else None
+            t = src.transform
+            if epsg is None:
+                raise InvalidInput(f"mosaic {Path(path).name} has no EPSG CRS")
+            if t.b != 0 or t.d != 0 or t.a != -t.e:
+                raise InvalidInput(f"mosaic {Path(path).name} is not north-up with square pixels: {tuple(t)[:6]}")
+            return MosaicGrid(epsg=epsg, west_m=t.c, north_m=t.f, gsd_m=t.a, width_px=src.width,
+                              height_px=src.height)
+    except RasterioError as exc:
+        raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
