@@ -43,6 +43,7 @@ def _lookup(name: str) -> Callable[..., Any]:
 
 
 def _load_jobs() -> None:
+    import pipeline.compare
     import pipeline.jobs  # noqa: F401  (registers the jobs)
 
 

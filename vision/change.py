@@ -16,6 +16,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class ChangeSettings:
     analysis_gsd_m: float = 0.2
     min_area_m2: float = 4.0
     chroma_threshold: float = 0.045
-    brightness_threshold: float = 0.55
+    brightness_threshold: float = 0.9
     tolerance_m: float = 0.8
     max_shift_m: float = 3.0
     smooth_m: float = 0.6
@@ -136,6 +137,7 @@ class ChangeSet:
     compared_area_m2: float
     shift_m: tuple[float, float] = (0.0, 0.0)
     not_compared: tuple[str, ...] = ()
+    compared_geometry: dict[str, Any] | None = None  # GeoJSON lon/lat of the ground both patrols saw
 
     @property
     def compared(self) -> bool:
@@ -197,15 +199,21 @@ def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
     return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
 
 
-def match_histograms(source: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``source`` (RGB uint8) with each band's histogram over ``valid`` mapped onto ``reference``'s."""
+def match_radiometry(source: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``source`` (RGB uint8) with each band mapped by gain and offset so its quantiles over ``valid`` meet ``reference``'s.
+
+    A least-squares fit over the 5–95 % quantiles undoes exposure, white balance and haze
+    without following the tails, where shadows that moved with the sun would bend a full
+    histogram match.
+    """
     out = np.empty_like(source)
+    qs = np.linspace(5, 95, 19)
     for band in range(3):
-        s = np.bincount(source[..., band][valid], minlength=256).astype(np.float64)
-        r = np.bincount(reference[..., band][valid], minlength=256).astype(np.float64)
-        s_cdf, r_cdf = np.cumsum(s) / max(s.sum(), 1.0), np.cumsum(r) / max(r.sum(), 1.0)
-        lut = np.interp(s_cdf, r_cdf, np.arange(256.0))
-        out[..., band] = cv2.LUT(source[..., band], np.round(lut).astype(np.uint8))
+        sq = np.percentile(source[..., band][valid], qs)
+        rq = np.percentile(reference[..., band][valid], qs)
+        gain, offset = np.polyfit(sq, rq, 1) if np.ptp(sq) > 1 else (1.0, float(np.mean(rq - sq)))
+        lut = np.clip(np.round(np.arange(256.0) * gain + offset), 0, 255).astype(np.uint8)
+        out[..., band] = cv2.LUT(source[..., band], lut)
     return out
 
 
@@ -215,8 +223,12 @@ class _Features:
     log_brightness: np.ndarray
 
 
-def _features(rgb: np.ndarray, smooth_px: float) -> _Features:
-    f = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), smooth_px)
+#: Shadows are lit by the blue sky only: sunlit/shadow ratio per band relative to blue (R, G, B).
+SHADOW_TINT = (1.16, 1.12, 1.0)
+
+
+def _features(rgb: np.ndarray, smooth_px: float, *, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> _Features:
+    f = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), smooth_px) * np.array(tint, np.float32)
     # An offset keeps chromaticity calm in deep shadow where a few DN swing the ratio.
     total = f.sum(axis=2) + 3 * 12.0
     chroma = np.stack([(f[..., 0] + 12.0) / total, (f[..., 1] + 12.0) / total], axis=-1)
@@ -235,11 +247,22 @@ def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
     fb, fa = _features(before_rgb, smooth_px), _features(after_rgb, smooth_px)
     r = max(0, round(settings.tolerance_m / gsd_m))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    chroma = np.zeros(before_rgb.shape[:2], np.float32)
-    for c in range(2):
-        d = np.maximum(_outside(fa.chroma[..., c], fb.chroma[..., c], kernel),
-                       _outside(fb.chroma[..., c], fa.chroma[..., c], kernel))
-        chroma = np.maximum(chroma, d)
+
+    def chroma_outside(fa: _Features, fb: _Features) -> np.ndarray:
+        d = np.zeros(before_rgb.shape[:2], np.float32)
+        for c in range(2):
+            d = np.maximum(d, np.maximum(_outside(fa.chroma[..., c], fb.chroma[..., c], kernel),
+                                         _outside(fb.chroma[..., c], fa.chroma[..., c], kernel)))
+        return d
+
+    # A shadow that came or went shifts colour towards blue: compare also with the shade un-tinted.
+    chroma = chroma_outside(fa, fb)
+    for darker, rgb_darker, other in ((0, before_rgb, fa), (1, after_rgb, fb)):
+        untinted = _features(rgb_darker, smooth_px, tint=SHADOW_TINT)
+        d = chroma_outside(other, untinted)
+        is_darker = (fb.log_brightness < fa.log_brightness - 0.2) if darker == 0 else \
+            (fa.log_brightness < fb.log_brightness - 0.2)
+        chroma = np.where(is_darker, np.minimum(chroma, d), chroma)
     bright = np.maximum(_outside(fa.log_brightness, fb.log_brightness, kernel),
                         _outside(fb.log_brightness, fa.log_brightness, kernel))
     # A brightness-only change is what a moving shadow makes; it counts only when well beyond shadow depth.
@@ -266,7 +289,7 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     # Frame edges and the mosaic rim carry seams and fringe pixels: compare only well inside both.
     r_edge = max(1, round(cfg.tolerance_m / g)) + 1
     valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r_edge + 1, 2 * r_edge + 1), np.uint8)) > 0
-    matched = match_histograms(after.rgb, before.rgb, valid)
+    matched = match_radiometry(after.rgb, before.rgb, valid)
     score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
@@ -276,7 +299,19 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     if missing:
         uncovered.append(f"{missing * g * g:.0f} m² were seen by only one of the patrols and not compared")
     return ChangeSet(events=tuple(events), compared_area_m2=float(np.count_nonzero(valid) * g * g),
-                     shift_m=(round(dx * g, 3), round(-dy * g, 3)), not_compared=tuple(uncovered))
+                     shift_m=(round(dx * g, 3), round(-dy * g, 3)), not_compared=tuple(uncovered),
+                     compared_geometry=_outline(valid, grid))
+
+
+def _outline(valid: np.ndarray, grid: MosaicGrid) -> dict[str, Any] | None:
+    """The valid region as a GeoJSON (lon/lat) geometry, simplified to about a metre."""
+    from rasterio.features import shapes
+
+    parts = [shape(geom) for geom, value in shapes(valid.astype(np.uint8), mask=valid, transform=grid.transform)
+             if value]
+    if not parts:
+        return None
+    return mapping(grid.projection.geometry_to_lonlat(shapely.union_all(parts).simplify(1.0)))
 
 
 def compare_mosaics(before_path: Path, after_path: Path, *, settings: ChangeSettings | None = None) -> ChangeSet:
@@ -321,7 +356,7 @@ def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np
         poly = shapely.union_all(outlines[i]).simplify(g * 0.75)
         if poly.is_empty:
             continue
-        x, y, w, h = (int(v) for v in stats[i, :4])
+        w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
         surface = classify_surface(before[region], after[region], outline=poly)
         margin = max(w, h) * g * 0.6 + 4.0
         minx, miny, maxx, maxy = poly.bounds
@@ -462,8 +497,6 @@ def compare_objects(before: Sequence[TrackedObject], after: Sequence[TrackedObje
 
 def _object_event(kind: ChangeKind, obj: TrackedObject, metric: Any, projection: LocalProjection, *, score: float,
                   before_area_m2: float | None = None) -> ChangeEvent:
-    minx, miny, maxx, maxy = metric.bounds
-    margin = max(maxx - minx, maxy - miny) * 0.6 + 4.0
     detail: dict[str, Any] = {"finding_ids": list(obj.finding_ids)}
     if before_area_m2 is not None:
         detail["before_area_m2"] = round(before_area_m2, 2)
@@ -472,3 +505,20 @@ def _object_event(kind: ChangeKind, obj: TrackedObject, metric: Any, projection:
                        crop_bounds_m=None, detail=detail,
                        before_key=obj.evidence_key if kind == ChangeKind.VANISHED else None,
                        after_key=obj.evidence_key if kind != ChangeKind.VANISHED else None)
+
+
+@dataclass(frozen=True)
+class RecordedChange:
+    """A change event as stored for review: its id, the area and the two flights compared, and its status."""
+
+    id: str
+    area_id: str | None
+    before_flight_id: str | None
+    after_flight_id: str | None
+    event: ChangeEvent
+    status: str
+    created_at: datetime | None = None
+
+    @property
+    def review_weight(self) -> float:
+        return self.event.review_weight

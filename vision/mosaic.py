@@ -359,7 +359,7 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
     ids = []
     shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
     for p in band:
-        c0, r0, c1, r1 = p.bbox_px
+        c0, _, c1, _ = p.bbox_px
         if c0 >= col1 or c1 <= col0:
             continue
         if p.frame_id not in cache:
@@ -444,3 +444,17 @@ def mosaic_grid_of(path: Path) -> MosaicGrid:
                               height_px=src.height)
     except RasterioError as exc:
         raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
+
+
+def read_crop_jpeg(path: Path, *, bounds_m: tuple[float, float, float, float], epsg: int, max_px: int = 512,
+                   quality: int = 88) -> bytes | None:
+    """A JPEG of the mosaic over a UTM window (at most ``max_px`` on the long side); None if it shows nothing."""
+    side = max(bounds_m[2] - bounds_m[0], bounds_m[3] - bounds_m[1])
+    grid = MosaicGrid.for_bounds(epsg=epsg, bounds_m=bounds_m, gsd_m=max(side / max_px, 0.01))
+    raster = read_mosaic(path, grid=grid)
+    if not raster.valid.any():
+        return None
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(raster.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise InvalidInput(f"cannot encode a crop of {Path(path).name} as JPEG")
+    return bytes(buf)

@@ -1,0 +1,135 @@
+"""area.compare end to end on the embedded store: mosaics recorded with flights, changes recorded once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import shapely
+from shapely.geometry import mapping
+
+from dockpatrol.camera import CameraModel
+from dockpatrol.taxonomy import Category
+from missions.types import PatrolArea
+from pipeline import compare, jobs
+from storage.platform import database, object_store
+from storage.repositories import areas, flights
+from storage.repositories import changes as change_repo
+
+
+@pytest.fixture(scope="module")
+def twin_patrols() -> dict:
+    """JPEG frames of two patrols of a 120 m square: the second one after objects appeared, vanished, grew."""
+    from sim.camera import render_frame
+    from sim.change_eval import frozen_at, survey_poses, with_changes
+    from sim.world import DEMO_OFFSET, World
+
+    source = World.generate(seed=3, size_m=600.0)
+    t0 = source.epoch + DEMO_OFFSET
+    lon, lat = source.hotspots(at=t0, limit=1)[0]
+    cx, cy = (float(v) for v in source.projection.to_metric(lon, lat))
+    bounds = (cx - 60, cy - 60, cx + 60, cy + 60)
+    before = frozen_at(source, t0)
+    after, truth = with_changes(before, source=source, at=t0 + timedelta(days=5), bounds_m=bounds, appear=2,
+                                vanish=2, grow=1, seed=3)
+    camera = CameraModel().scaled(800)
+    altitude = camera.altitude_for_gsd_m(0.12)
+    poses = survey_poses(source, bounds_m=bounds, camera=camera, altitude_m=altitude)
+    shots = {}
+    for name, world, at in (("before", before, t0), ("after", after, t0 + timedelta(days=12, hours=-1))):
+        shots[name] = [render_frame(world, camera, p, at + timedelta(seconds=3 * i), seed=i).to_jpeg()
+                       for i, p in enumerate(poses)]
+    polygon = source.projection.geometry_to_lonlat(shapely.box(*bounds))
+    return {"area": PatrolArea(id="A1", name="test", polygon=mapping(polygon), scenarios=frozenset(Category),
+                               gsd_cm=12.0), "shots": shots, "t0": t0, "truth": truth}
+
+
+def _store_flight(flight_id: str, jpegs: list[bytes], *, started_at, area_id: str = "A1") -> None:
+    with database().unit_of_work() as session:
+        flights.save_mission(session=session, mission_id=f"M-{flight_id}", area_id=area_id, status="completed")
+        flights.save_flight(session=session, flight_id=flight_id, mission_id=f"M-{flight_id}", status="landed",
+                            started_at=started_at)
+    for i, data in enumerate(jpegs):
+        key = f"flights/{flight_id}/raw/{i:05d}.jpg"
+        object_store().put(key, data, content_type="image/jpeg")
+        assert jobs.ingest_frame(flight_id, key)["status"] == "stored"
+
+
+def _seed(twin_patrols: dict) -> None:
+    with database().unit_of_work() as session:
+        areas.upsert(session=session, area=twin_patrols["area"])
+    _store_flight("F-before", twin_patrols["shots"]["before"], started_at=twin_patrols["t0"])
+    _store_flight("F-after", twin_patrols["shots"]["after"], started_at=twin_patrols["t0"] + timedelta(days=12))
+
+
+def test_compare_records_mosaics_and_changes_once(twin_patrols: dict, tmp_path: Path) -> None:
+    from rio_cogeo.cogeo import cog_validate
+
+    _seed(twin_patrols)
+    first = compare.compare_area("A1", "F-after")
+    assert first["status"] == "compared" and first["before_flight_id"] == "F-before"
+    assert first["changes"] >= 1
+    with database().unit_of_work() as session:
+        for flight_id in ("F-before", "F-after"):
+            mosaic = flights.require_flight(session=session, flight_id=flight_id).summary["mosaic"]
+            assert mosaic["key"] == f"flights/{flight_id}/mosaic.tif" and mosaic["frames_used"] > 0
+        recorded = change_repo.of_flights(session=session, before_flight_id="F-before", after_flight_id="F-after")
+    path = tmp_path / "after.tif"
+    path.write_bytes(object_store().get("flights/F-after/mosaic.tif"))
+    valid, errors, _ = cog_validate(path, quiet=True)
+    assert valid, errors
+    assert {r.id for r in recorded} == set(first["change_ids"])
+    surface = [r for r in recorded if r.event.kind == "surface_change"]
+    assert surface and all(object_store().exists(r.event.before_key) and object_store().exists(r.event.after_key)
+                           for r in surface)
+    weights = [r.review_weight for r in recorded]
+    assert weights == sorted(weights, reverse=True)
+
+    second = compare.compare_area("A1", "F-after")
+    assert second["status"] == "already_compared"
+    assert sorted(second["change_ids"]) == sorted(first["change_ids"])
+    with database().unit_of_work() as session:
+        again = change_repo.of_flights(session=session, before_flight_id="F-before", after_flight_id="F-after")
+        queue = change_repo.pending_review(session=session, area_id="A1")
+    assert len(again) == len(recorded)
+    assert {r.id for r in queue} == {r.id for r in recorded}
+
+
+def test_rerun_after_a_crash_keeps_review_status(twin_patrols: dict) -> None:
+    """The comparison marker lost (a crash before commit) → a rerun finds the same rows and keeps their status."""
+    _seed(twin_patrols)
+    first = compare.compare_area("A1", "F-after")
+    with database().unit_of_work() as session:
+        row_id = first["change_ids"][0]
+        from storage.tables import ChangeEventRow
+
+        session.get(ChangeEventRow, row_id).status = "rejected"
+        flights.save_flight(session=session, flight_id="F-after", summary={})
+    rerun = compare.compare_area("A1", "F-after")
+    assert rerun["status"] == "compared"
+    assert set(rerun["change_ids"]) == set(first["change_ids"])
+    with database().unit_of_work() as session:
+        assert change_repo.require(session=session, change_id=row_id).status == "rejected"
+
+
+def test_first_patrol_has_nothing_to_compare(twin_patrols: dict) -> None:
+    _seed(twin_patrols)
+    out = compare.compare_area("A1", "F-before")
+    assert out["status"] == "no_previous_patrol" and out["changes"] == 0
+
+
+def test_flight_without_usable_frames_is_not_compared(twin_patrols: dict) -> None:
+    """Frames without pose: the comparison says so and fabricates nothing."""
+    _seed(twin_patrols)
+    with database().unit_of_work() as session:
+        flights.save_mission(session=session, mission_id="M-F-blind", area_id="A1", status="completed")
+        flights.save_flight(session=session, flight_id="F-blind", mission_id="M-F-blind", status="landed",
+                            started_at=twin_patrols["t0"] + timedelta(days=20))
+        flights.save_frame(session=session, frame_id="FR-blind", flight_id="F-blind", sha256="0" * 64,
+                           object_key="flights/F-after/raw/00000.jpg", status="stored",
+                           camera={"width_px": 800, "height_px": 600, "hfov_deg": 73.7})
+    out = compare.compare_area("A1", "F-blind")
+    assert out["status"] == "not_compared" and out["changes"] == 0
+    assert any("no pose" in reason for reason in out["not_compared"])
+    assert compare.compare_area("A1", "F-blind")["status"] == "already_compared"
