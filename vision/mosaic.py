@@ -391,7 +391,7 @@ def _to_cog(src: Path, dst: Path, *, profile: str, quality: int) -> None:
     except KeyError:
         raise InvalidInput(f"unknown COG profile {profile!r}; use jpeg, deflate, webp or lzw") from None
     if profile == "jpeg":
-        dst_profile["quality"] = quality
+        dst_profile["jpeg_quality"] = quality
     cog_translate(src, dst, dst_profile, add_mask=True, overview_resampling="average", in_memory=False,
                   quiet=True, config={"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_NUM_THREADS": "ALL_CPUS"})
 
@@ -419,9 +419,11 @@ def read_mosaic(path: Path, *, grid: MosaicGrid) -> MosaicRaster:
             if src.count < 3:
                 raise InvalidInput(f"mosaic {Path(path).name} has {src.count} bands, expected RGB")
             with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
-                           height=grid.height_px, resampling=Resampling.average, add_alpha=False) as vrt:
-                rgb = np.transpose(vrt.read(indexes=[1, 2, 3]), (1, 2, 0))
-                valid = vrt.dataset_mask() > 0
+                           height=grid.height_px, resampling=Resampling.average, add_alpha=True) as vrt:
+                data = vrt.read(indexes=[1, 2, 3, vrt.count])
+                rgb = np.transpose(data[:3], (1, 2, 0))
+                # Average resampling blends edge pixels with nothing: trust only fully covered ones.
+                valid = data[3] >= 250
     except RasterioError as exc:
         raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
     return MosaicRaster(rgb=np.ascontiguousarray(rgb), valid=valid, grid=grid)
