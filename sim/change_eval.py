@@ -31,6 +31,9 @@ from vision.mosaic import MosaicFrame, MosaicGrid, MosaicResult, build_mosaic
 
 #: Changes smaller than this are neither required (recall) nor counted against (precision).
 SCORED_MIN_AREA_M2 = 4.0
+#: Things the renderer animates with time (plumes drift, haze shifts, flames flicker): a prediction
+#: over one of them is neither right nor wrong, so it is left out of precision.
+TIME_VARYING_KINDS = frozenset({"smoke", "steam", "haze", "open_fire"})
 
 
 @dataclass(frozen=True)
@@ -148,17 +151,22 @@ def patrol_mosaic(world: World, *, poses: Sequence[GeoPose], camera: CameraModel
 
 
 def score_changes(events: Sequence[ChangeEvent], truth: Sequence[TruthChange], *, epsg: int,
-                  compared_m: Any | None = None, min_area_m2: float = SCORED_MIN_AREA_M2) -> EvalScore:
+                  compared_m: Any | None = None, min_area_m2: float = SCORED_MIN_AREA_M2,
+                  unscored_m: Sequence[Any] = ()) -> EvalScore:
     """Recall over truth changes ≥ ``min_area_m2`` that both patrols saw; precision over predictions ≥ it.
 
     A truth change is detected when a prediction covers 30 % of it or lies half inside it; a
     prediction is true when it touches a changed object or the shadow that object casts
-    (grown by 1 m plus 1.5 × its height).
+    (grown by 1 m plus 1.5 × its height); one lying mostly over ``unscored_m`` (time-varying
+    translucent objects) is not counted.
     """
     from dockpatrol.geo import LocalProjection
 
     projection = LocalProjection(epsg)
     preds = [projection.geometry_to_metric(shape(e.geometry)) for e in events if e.area_m2 >= min_area_m2]
+    if unscored_m:
+        veil = shapely.union_all(list(unscored_m))
+        preds = [p for p in preds if p.intersection(veil).area < 0.5 * p.area]
     scored = [t for t in truth if t.region.area >= min_area_m2
               and (compared_m is None or compared_m.covers(t.region.representative_point()))]
     detected, missed = 0, []
@@ -207,7 +215,8 @@ def evaluate_pair(*, seed: int, workdir: Path, size_m: float = 240.0, appear: in
                        seed=seed * 1000 + 500, reference=m0.path)
     changes = compare_mosaics(m0.path, m1.path, settings=cfg)
     compared = shapely.box(*bounds).buffer(-2.0)
-    score = score_changes(changes.events, truth, epsg=source.projection.epsg, compared_m=compared)
+    veils = [o.polygon.buffer(2.0) for o in before_world.objects_in(bounds) if o.kind in TIME_VARYING_KINDS]
+    score = score_changes(changes.events, truth, epsg=source.projection.epsg, compared_m=compared, unscored_m=veils)
     return PairResult(before=m0, after=m1, changes=changes, truth=truth, score=score,
                       projection_epsg=source.projection.epsg)
 

@@ -113,13 +113,14 @@ class ChangeSettings:
     analysis_gsd_m: float = 0.2
     min_area_m2: float = 4.0
     chroma_threshold: float = 0.045
-    brightness_threshold: float = 0.9
+    brightness_threshold: float = 0.4
+    shadow_brightness_threshold: float = 0.9
     tolerance_m: float = 0.8
     max_shift_m: float = 3.0
     smooth_m: float = 0.6
 
     def __post_init__(self) -> None:
-        for name in ("analysis_gsd_m", "chroma_threshold", "brightness_threshold", "smooth_m"):
+        for name in ("analysis_gsd_m", "chroma_threshold", "brightness_threshold", "shadow_brightness_threshold", "smooth_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"change setting {name} must be a positive number, got {value}")
@@ -221,10 +222,13 @@ def match_radiometry(source: np.ndarray, reference: np.ndarray, valid: np.ndarra
 class _Features:
     chroma: np.ndarray  # (rows, cols, 2) r and g chromaticity
     log_brightness: np.ndarray
+    blue: np.ndarray  # b chromaticity
 
 
 #: Shadows are lit by the blue sky only: sunlit/shadow ratio per band relative to blue (R, G, B).
 SHADOW_TINT = (1.16, 1.12, 1.0)
+#: Texture correlation above which a darkened region is taken for a shadow (it kept the ground texture).
+SHADOW_TEXTURE_CORR = -1.0
 
 
 def _features(rgb: np.ndarray, smooth_px: float, *, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> _Features:
@@ -232,7 +236,7 @@ def _features(rgb: np.ndarray, smooth_px: float, *, tint: tuple[float, float, fl
     # An offset keeps chromaticity calm in deep shadow where a few DN swing the ratio.
     total = f.sum(axis=2) + 3 * 12.0
     chroma = np.stack([(f[..., 0] + 12.0) / total, (f[..., 1] + 12.0) / total], axis=-1)
-    return _Features(chroma=chroma, log_brightness=np.log(total))
+    return _Features(chroma=chroma, log_brightness=np.log(total), blue=1.0 - chroma[..., 0] - chroma[..., 1])
 
 
 def _outside(a: np.ndarray, b: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -265,8 +269,27 @@ def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
         chroma = np.where(is_darker, np.minimum(chroma, d), chroma)
     bright = np.maximum(_outside(fa.log_brightness, fb.log_brightness, kernel),
                         _outside(fb.log_brightness, fa.log_brightness, kernel))
-    # A brightness-only change is what a moving shadow makes; it counts only when well beyond shadow depth.
-    return np.maximum(chroma / settings.chroma_threshold, bright / settings.brightness_threshold)
+    # A shadow that moved with the sun darkens the ground, tints it blue and keeps its texture; a
+    # brightness change like that must exceed the shadow depth, any other one only the plain threshold.
+    texture_kept = _texture_agreement(before_rgb, after_rgb, radius_px=max(2, round(1.0 / gsd_m)))
+    darker_is_bluer = np.where(fb.log_brightness < fa.log_brightness, fb.blue - fa.blue, fa.blue - fb.blue) > -0.004
+    shadow_like = (texture_kept > 0.45) & darker_is_bluer
+    threshold = np.where(shadow_like, settings.shadow_brightness_threshold, settings.brightness_threshold)
+    return np.maximum(chroma / settings.chroma_threshold, bright / threshold)
+
+
+def _texture_agreement(before_rgb: np.ndarray, after_rgb: np.ndarray, *, radius_px: int) -> np.ndarray:
+    """Local correlation of log brightness (1 = same texture up to a gain); flat in both counts as agreeing."""
+    a = np.log(cv2.GaussianBlur(_gray(before_rgb), (0, 0), 0.7) + 8.0)
+    b = np.log(cv2.GaussianBlur(_gray(after_rgb), (0, 0), 0.7) + 8.0)
+    size = (2 * radius_px + 1, 2 * radius_px + 1)
+    ma, mb = cv2.blur(a, size), cv2.blur(b, size)
+    va = np.maximum(cv2.blur(a * a, size) - ma * ma, 0.0)
+    vb = np.maximum(cv2.blur(b * b, size) - mb * mb, 0.0)
+    cov = cv2.blur(a * b, size) - ma * mb
+    floor = 0.02**2  # a 2 % ripple is sensor noise and JPEG, not texture
+    corr = cov / np.sqrt(np.maximum(va, floor) * np.maximum(vb, floor))
+    return np.where((va < floor) & (vb < floor), 1.0, corr).astype(np.float32)
 
 
 def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
@@ -293,7 +316,7 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
-    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px)
+    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px, settings=cfg)
     uncovered = []
     missing = np.count_nonzero(before.valid ^ after.valid)
     if missing:
@@ -334,12 +357,69 @@ def _clean_mask(mask: np.ndarray, *, gsd_m: float, settings: ChangeSettings) -> 
     return cv2.morphologyEx(m, cv2.MORPH_CLOSE, k_close)
 
 
+def _high_pass(rgb: np.ndarray) -> np.ndarray:
+    """Log brightness minus its 1.5 m blur: the texture, free of illumination level."""
+    log = np.log(cv2.GaussianBlur(_gray(rgb), (0, 0), 0.7) + 8.0)
+    return log - cv2.GaussianBlur(log, (0, 0), 4.0)
+
+
+def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_tex: np.ndarray,
+                     settings: ChangeSettings) -> bool:
+    """Whether a candidate region changed as a whole, not only pixel by pixel (seams, relief, moving shadow).
+
+    Its mean colours must differ in chromaticity (a shade un-tinted first) or in brightness; a
+    brightness change that looks like shadow (darker side bluer, texture kept) must exceed shadow depth.
+    """
+    mb, ma = b_px.reshape(-1, 3).astype(np.float64).mean(axis=0), a_px.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    d_log = float(np.log(ma.sum() + 36.0) - np.log(mb.sum() + 36.0))
+    darker, brighter = (ma, mb) if d_log < 0 else (mb, ma)
+    tint = np.array(SHADOW_TINT)
+
+    def chroma(c: np.ndarray) -> np.ndarray:
+        return (c[:2] + 12.0) / (c.sum() + 36.0)
+
+    d_chroma = min(float(np.linalg.norm(chroma(ma) - chroma(mb))),
+                   float(np.linalg.norm(chroma(darker * tint) - chroma(brighter))))
+    if d_chroma >= settings.chroma_threshold or abs(d_log) >= settings.shadow_brightness_threshold:
+        return True
+    if abs(d_log) < settings.brightness_threshold:
+        return False
+    blue = (darker[2] + 12.0) / (darker.sum() + 36.0) >= (brighter[2] + 12.0) / (brighter.sum() + 36.0) - 0.004
+    tb, ta = b_tex - b_tex.mean(), a_tex - a_tex.mean()
+    corr = float((tb * ta).sum() / math.sqrt(max((tb * tb).sum() * (ta * ta).sum(), 1e-12)))
+    return not (blue and corr > SHADOW_TEXTURE_CORR)
+
+
+#: A region this many times longer than it is thick is a misregistration sliver along an edge.
+SLIVER_ELONGATION = 6.0
+
+
+def _is_sliver(region: np.ndarray) -> bool:
+    """Long and thin (a road edge or a roof line a metre off), not an object that came or went."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    thickness_px = 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 5).max())
+    points = np.column_stack(np.nonzero(region)[::-1]).astype(np.float32)
+    (_, _), (rw, rh), _ = cv2.minAreaRect(points)
+    return max(rw, rh) > SLIVER_ELONGATION * max(thickness_px, 1.0)
+
+
 def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np.ndarray, *, grid: MosaicGrid,
-              min_px: int) -> list[ChangeEvent]:
+              min_px: int, settings: ChangeSettings) -> list[ChangeEvent]:
     from rasterio.features import shapes
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_px]
+    b_tex, a_tex = _high_pass(before), _high_pass(after)
+
+    def confirmed(i: int) -> bool:
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        sl = (slice(y, y + h), slice(x, x + w))
+        region = labels[sl] == i
+        if _is_sliver(region):
+            return False
+        return _region_confirms(before[sl][region], after[sl][region], b_tex[sl][region], a_tex[sl][region],
+                                settings)
+
+    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_px and confirmed(i)]
     if not keep:
         return []
     g = grid.gsd_m
@@ -352,18 +432,19 @@ def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np
     for geom, value in shapes(kept, mask=kept > 0, transform=grid.transform, connectivity=8):
         outlines.setdefault(int(value), []).append(shape(geom))
     for i in keep:
-        region = labels == i
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        sl = (slice(y, y + h), slice(x, x + w))
+        region = labels[sl] == i
         poly = shapely.union_all(outlines[i]).simplify(g * 0.75)
         if poly.is_empty:
             continue
-        w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
-        surface = classify_surface(before[region], after[region], outline=poly)
+        surface = classify_surface(before[sl][region], after[sl][region], outline=poly)
         margin = max(w, h) * g * 0.6 + 4.0
         minx, miny, maxx, maxy = poly.bounds
         events.append(ChangeEvent(
             kind=ChangeKind.SURFACE_CHANGE, geometry=mapping(projection.geometry_to_lonlat(poly)),
             area_m2=float(stats[i, cv2.CC_STAT_AREA] * g * g),
-            score=float(min(1.0, 1.0 - 1.0 / (1.0 + float(np.percentile(score[region], 75))))),
+            score=float(min(1.0, 1.0 - 1.0 / (1.0 + float(np.percentile(score[sl][region], 75))))),
             surface_class=surface, category=SURFACE_CATEGORY[surface],
             crop_bounds_m=(minx - margin, miny - margin, maxx + margin, maxy + margin),
         ))

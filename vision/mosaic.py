@@ -30,13 +30,16 @@ from dockpatrol.geo import LocalProjection
 MAX_MOSAIC_PIXELS = 2_000_000_000
 #: Output tile side in pixels: the unit of blending and of writing.
 TILE_PX = 1024
-#: Blending weight sharpness: higher keeps the most nadir view and narrows the feathered seam.
-FEATHER_POWER = 6.0
+#: Blending weight sharpness: the most nadir view of each place wins, feathered only where two
+#: frames are within a few percent of each other, so seams stay narrow and tall things do not ghost.
+FEATHER_POWER = 16.0
 #: GSD at which frames are aligned to each other or to the previous mosaic.
 REGISTER_GSD_M = 0.25
 #: Largest pose correction registration may apply (GNSS error is a metre or two, yaw a degree or two).
 MAX_CORRECTION_M = 6.0
-MAX_CORRECTION_DEG = 4.0
+MAX_CORRECTION_DEG = 8.0
+#: Least image correlation (ECC) at which an alignment is believed; illumination changes lower it.
+MIN_ECC_RHO = 0.3
 #: A frame whose footprint corner lies farther than this from the camera is too oblique to mosaic.
 MAX_GROUND_RANGE_M = 1500.0
 
@@ -189,12 +192,11 @@ def _place(frame: MosaicFrame, grid: MosaicGrid) -> _Placed | str:
 
 
 def _with_weight(rgb: np.ndarray) -> np.ndarray:
-    """RGBA uint8: the frame plus a nadir-ness weight in alpha (1 at the edge, 255 at the centre)."""
+    """RGBA uint8: the frame plus its nadir-ness in alpha (1 at the edge, 255 at the centre)."""
     h, w = rgb.shape[:2]
     ux = 1.0 - np.abs(np.linspace(-1.0, 1.0, w, dtype=np.float32))
     vy = 1.0 - np.abs(np.linspace(-1.0, 1.0, h, dtype=np.float32))
-    weight = np.outer(vy, ux) ** FEATHER_POWER
-    alpha = np.round(1.0 + 254.0 * weight).astype(np.uint8)
+    alpha = np.round(1.0 + 254.0 * np.minimum.outer(vy, ux)).astype(np.uint8)
     return cv2.merge([rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha])
 
 
@@ -332,22 +334,47 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
     return out
 
 
+def _local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
+    """Gray minus its local mean over its local spread: exposure, haze and soft shading drop out."""
+    mean = cv2.GaussianBlur(gray, (0, 0), sigma_px)
+    centred = gray - mean
+    spread = np.sqrt(cv2.GaussianBlur(centred * centred, (0, 0), sigma_px)) + 4.0
+    return (centred / spread).astype(np.float32)
+
+
 def _ecc(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray, *, gsd_m: float) -> np.ndarray | None:
-    """3×3 rigid warp W with moving(W·q) ≈ target(q) over ``overlap``, or None when not found or implausible."""
+    """3×3 rigid warp W with moving(W·q) ≈ target(q) over ``overlap``, or None when not found or implausible.
+
+    Both images are contrast-normalised (illumination drops out). ECC refines shift and rotation
+    from the pose and from the bulk shift phase correlation proposes (GNSS error may be metres);
+    the most correlated plausible result wins.
+    """
     if np.count_nonzero(overlap) < max(1500, 0.15 * overlap.size):
         return None
-    warp = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
-    try:
-        rho, warp = cv2.findTransformECC(target, moving, warp, cv2.MOTION_EUCLIDEAN, criteria,
-                                         overlap.astype(np.uint8), 5)
-    except cv2.error:
-        return None
-    angle = math.degrees(math.atan2(float(warp[1, 0]), float(warp[0, 0])))
-    shift_m = math.hypot(float(warp[0, 2]), float(warp[1, 2])) * gsd_m
-    if rho < 0.5 or shift_m > MAX_CORRECTION_M or abs(angle) > MAX_CORRECTION_DEG:
-        return None
-    return np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
+    target, moving = _local_contrast(target), _local_contrast(moving)
+    weight = cv2.GaussianBlur(overlap.astype(np.float32), (0, 0), 4.0)
+    (dx, dy), _ = cv2.phaseCorrelate(target * weight, moving * weight)
+    starts = [np.eye(2, 3, dtype=np.float32)]
+    if math.hypot(dx, dy) * gsd_m <= MAX_CORRECTION_M:
+        starts.append(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32))
+    rows, cols = np.nonzero(overlap)
+    centre = np.array([cols.mean(), rows.mean(), 1.0])
+    mask = overlap.astype(np.uint8)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 80, 1e-5)
+    best: tuple[float, np.ndarray] | None = None
+    for start in starts:
+        try:
+            rho, warp = cv2.findTransformECC(target, moving, start, cv2.MOTION_EUCLIDEAN, criteria, mask, 3)
+        except cv2.error:  # OpenCV gives up when the images do not correlate from this start
+            continue
+        w = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
+        # How far the correction moves the middle of the overlap (a rotation about the corner is not a shift).
+        moved_m = float(np.hypot(*(w @ centre - centre)[:2])) * gsd_m
+        angle = math.degrees(math.atan2(w[1, 0], w[0, 0]))
+        plausible = rho >= MIN_ECC_RHO and moved_m <= MAX_CORRECTION_M and abs(angle) <= MAX_CORRECTION_DEG
+        if plausible and (best is None or rho > best[0]):
+            best = (rho, w)
+    return None if best is None else best[1]
 
 
 def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: int, col1: int,
@@ -356,6 +383,7 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
     w, h = col1 - col0, row1 - row0
     acc = np.zeros((h, w, 3), np.float32)
     wsum = np.zeros((h, w), np.float32)
+    covered = np.zeros((h, w), bool)
     ids = []
     shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
     for p in band:
@@ -368,14 +396,16 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
         warped = cv2.warpPerspective(rgba, p.ground_to_px @ shift, (w, h),
                                      flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-        alpha = warped[..., 3].astype(np.float32)
-        if not alpha.any():
+        alpha = warped[..., 3]
+        inside = alpha > 0
+        if not inside.any():
             continue
         ids.append(p.frame_id)
-        acc += warped[..., :3].astype(np.float32) * alpha[..., None]
-        wsum += alpha
-    # Pixels reached only by the bilinear fringe of a frame edge carry too little weight to trust.
-    valid = wsum >= 1.0
+        weight = (alpha.astype(np.float32) / 255.0) ** FEATHER_POWER
+        acc += warped[..., :3].astype(np.float32) * weight[..., None]
+        wsum += weight
+        covered |= inside
+    valid = covered & (wsum > 0)
     rgb = np.zeros((h, w, 3), np.uint8)
     if valid.any():
         rgb[valid] = np.clip(np.round(acc[valid] / wsum[valid, None]), 0, 255).astype(np.uint8)
