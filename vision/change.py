@@ -115,7 +115,7 @@ class ChangeSettings:
     chroma_threshold: float = 0.045
     brightness_threshold: float = 0.4
     shadow_brightness_threshold: float = 0.9
-    tolerance_m: float = 0.8
+    tolerance_m: float = 1.2
     max_shift_m: float = 3.0
     smooth_m: float = 0.6
 
@@ -391,7 +391,7 @@ def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_te
 
 
 #: A region this many times longer than it is thick is a misregistration sliver along an edge.
-SLIVER_ELONGATION = 6.0
+SLIVER_ELONGATION = 4.0
 
 
 def _is_sliver(region: np.ndarray) -> bool:

@@ -38,6 +38,8 @@ REGISTER_GSD_M = 0.25
 #: Largest pose correction registration may apply (GNSS error is a metre or two, yaw a degree or two).
 MAX_CORRECTION_M = 6.0
 MAX_CORRECTION_DEG = 8.0
+#: RANSAC inliers a feature match needs to be trusted without ECC's confirmation.
+MIN_FEATURE_INLIERS = 25
 #: Least image correlation (ECC) at which an alignment is believed; illumination changes lower it.
 MIN_ECC_RHO = 0.3
 #: A frame whose footprint corner lies farther than this from the camera is too oblique to mosaic.
@@ -357,8 +359,18 @@ def _ecc(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray, *, gsd_m: 
     starts = [np.eye(2, 3, dtype=np.float32)]
     if math.hypot(dx, dy) * gsd_m <= MAX_CORRECTION_M:
         starts.append(np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32))
+    matched = _feature_match(target, moving, overlap)
+    if matched is not None:
+        starts.append(matched[1])
     rows, cols = np.nonzero(overlap)
     centre = np.array([cols.mean(), rows.mean(), 1.0])
+
+    def plausible(w: np.ndarray) -> bool:
+        # How far the correction moves the middle of the overlap (a rotation about the corner is not a shift).
+        moved_m = float(np.hypot(*(w @ centre - centre)[:2])) * gsd_m
+        angle = math.degrees(math.atan2(w[1, 0], w[0, 0]))
+        return moved_m <= MAX_CORRECTION_M and abs(angle) <= MAX_CORRECTION_DEG
+
     mask = overlap.astype(np.uint8)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 80, 1e-5)
     best: tuple[float, np.ndarray] | None = None
@@ -368,13 +380,42 @@ def _ecc(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray, *, gsd_m: 
         except cv2.error:  # OpenCV gives up when the images do not correlate from this start
             continue
         w = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
-        # How far the correction moves the middle of the overlap (a rotation about the corner is not a shift).
-        moved_m = float(np.hypot(*(w @ centre - centre)[:2])) * gsd_m
-        angle = math.degrees(math.atan2(w[1, 0], w[0, 0]))
-        plausible = rho >= MIN_ECC_RHO and moved_m <= MAX_CORRECTION_M and abs(angle) <= MAX_CORRECTION_DEG
-        if plausible and (best is None or rho > best[0]):
+        if rho >= MIN_ECC_RHO and plausible(w) and (best is None or rho > best[0]):
             best = (rho, w)
-    return None if best is None else best[1]
+    if best is not None:
+        return best[1]
+    # ECC found nothing it believes (strong shadows, changed ground): keep a well-supported feature match.
+    if matched is not None and matched[0] >= MIN_FEATURE_INLIERS:
+        w = np.vstack([matched[1].astype(np.float64), [0.0, 0.0, 1.0]])
+        return w if plausible(w) else None
+    return None
+
+
+def _feature_match(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """ORB features matched and filtered by RANSAC into a rotation + shift: (inliers, 2×3 warp target → moving)."""
+    def as_u8(img: np.ndarray) -> np.ndarray:
+        return np.clip(img * 40.0 + 128.0, 0, 255).astype(np.uint8)
+
+    orb = cv2.ORB_create(nfeatures=1500, fastThreshold=10)
+    kt, dt = orb.detectAndCompute(as_u8(target), overlap.astype(np.uint8) * 255)
+    km, dm = orb.detectAndCompute(as_u8(moving), None)
+    if dt is None or dm is None or len(kt) < 8 or len(km) < 8:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(dt, dm, k=2)
+    good = [m for m, *rest in pairs if rest and m.distance < 0.8 * rest[0].distance]
+    if len(good) < 8:
+        return None
+    src = np.float32([kt[m.queryIdx].pt for m in good])
+    dst = np.float32([km[m.trainIdx].pt for m in good])
+    warp, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    if warp is None or inliers is None:
+        return None
+    scale = math.hypot(float(warp[0, 0]), float(warp[1, 0]))
+    if abs(scale - 1.0) > 0.03:
+        return None
+    # Keep it rigid: drop the small scale RANSAC allowed.
+    warp[:, :2] /= scale
+    return int(inliers.sum()), warp.astype(np.float32)
 
 
 def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: int, col1: int,
