@@ -115,6 +115,7 @@ class ChangeSettings:
     chroma_threshold: float = 0.045
     brightness_threshold: float = 0.4
     shadow_brightness_threshold: float = 0.9
+    variety_ratio: float = 2.5
     tolerance_m: float = 1.2
     max_shift_m: float = 3.0
     smooth_m: float = 0.6
@@ -124,6 +125,8 @@ class ChangeSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"change setting {name} must be a positive number, got {value}")
+        if not (math.isfinite(self.variety_ratio) and self.variety_ratio > 1):
+            raise InvalidInput(f"change setting variety_ratio must be above 1, got {self.variety_ratio}")
         for name in ("min_area_m2", "tolerance_m", "max_shift_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -275,7 +278,23 @@ def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
     darker_is_bluer = np.where(fb.log_brightness < fa.log_brightness, fb.blue - fa.blue, fa.blue - fb.blue) > -0.004
     shadow_like = (texture_kept > 0.45) & darker_is_bluer
     threshold = np.where(shadow_like, settings.shadow_brightness_threshold, settings.brightness_threshold)
-    return np.maximum(chroma / settings.chroma_threshold, bright / threshold)
+    # A heap of mixed waste on grass keeps neither a colour nor a brightness; its colour variety changes.
+    variety = np.abs(np.log((_chroma_spread(fa, r) + 0.01) / (_chroma_spread(fb, r) + 0.01)))
+    # The window straddles an object's outline in one image only: keep just the interior.
+    variety = cv2.erode(variety, kernel)
+    return np.maximum(np.maximum(chroma / settings.chroma_threshold, bright / threshold),
+                      variety / math.log(settings.variety_ratio))
+
+
+def _chroma_spread(f: _Features, radius_px: int) -> np.ndarray:
+    """Local standard deviation of chromaticity (both channels together): colour variety, independent of light."""
+    size = (2 * radius_px + 1, 2 * radius_px + 1)
+    total = np.zeros(f.chroma.shape[:2], np.float32)
+    for c in range(2):
+        ch = f.chroma[..., c]
+        m = cv2.blur(ch, size)
+        total += np.maximum(cv2.blur(ch * ch, size) - m * m, 0.0)
+    return np.sqrt(total)
 
 
 def _texture_agreement(before_rgb: np.ndarray, after_rgb: np.ndarray, *, radius_px: int) -> np.ndarray:
@@ -363,6 +382,13 @@ def _high_pass(rgb: np.ndarray) -> np.ndarray:
     return log - cv2.GaussianBlur(log, (0, 0), 4.0)
 
 
+def _spread(pixels: np.ndarray) -> float:
+    """Chromaticity spread of a region's pixels (plus a floor for sensor noise)."""
+    p = pixels.reshape(-1, 3).astype(np.float64) + 12.0
+    c = p[:, :2] / p.sum(axis=1, keepdims=True)
+    return float(np.sqrt(c.var(axis=0).sum())) + 0.01
+
+
 def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_tex: np.ndarray,
                      settings: ChangeSettings) -> bool:
     """Whether a candidate region changed as a whole, not only pixel by pixel (seams, relief, moving shadow).
@@ -381,6 +407,9 @@ def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_te
     d_chroma = min(float(np.linalg.norm(chroma(ma) - chroma(mb))),
                    float(np.linalg.norm(chroma(darker * tint) - chroma(brighter))))
     if d_chroma >= settings.chroma_threshold or abs(d_log) >= settings.shadow_brightness_threshold:
+        return True
+    spread_b, spread_a = _spread(b_px), _spread(a_px)
+    if max(spread_a, spread_b) / min(spread_a, spread_b) >= settings.variety_ratio:
         return True
     if abs(d_log) < settings.brightness_threshold:
         return False
