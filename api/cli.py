@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_sim, cli_vision
+from api import cli_changes, cli_core, cli_flight, cli_missions, cli_sim, cli_vision
 from api.cli_groups import db_app, models_app, sim_app
 from dockpatrol.errors import DockpatrolError
 
@@ -27,7 +27,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_sim, cli_vision):
+for module in (cli_core, cli_missions, cli_flight, cli_sim, cli_vision, cli_changes):
     module.register(app)
 
 EXIT_ERROR = 1

@@ -133,3 +133,38 @@ def test_flight_without_usable_frames_is_not_compared(twin_patrols: dict) -> Non
     assert out["status"] == "not_compared" and out["changes"] == 0
     assert any("no pose" in reason for reason in out["not_compared"])
     assert compare.compare_area("A1", "F-blind")["status"] == "already_compared"
+
+
+def test_cli_writes_geojson_and_a_png(twin_patrols: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from PIL import Image
+
+    from api.cli import main
+
+    _seed(twin_patrols)
+    out = tmp_path / "out"
+    assert main(["changes", "--area", "A1", "--before", "F-before", "--after", "F-after", "--out", str(out)]) == 0
+    collection = json.loads((out / "changes.geojson").read_text())
+    with database().unit_of_work() as session:
+        recorded = change_repo.of_flights(session=session, before_flight_id="F-before", after_flight_id="F-after")
+    assert [f["id"] for f in collection["features"]] == [r.id for r in recorded]
+    assert collection["properties"]["status"] == "compared"
+    with Image.open(out / "changes.png") as png:
+        assert png.width > 1000 and png.height > 500
+    assert main(["changes", "--area", "A1", "--before", "F-before", "--after", "F-after", "--out", str(out)]) == 0
+    assert "already_compared" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--before", "F-before", "--after", "nope"], "flight 'nope' does not exist"),
+    (["--before", "F-after", "--after", "F-after"], "with itself"),
+])
+def test_cli_bad_input_is_one_line(args: list[str], message: str, twin_patrols: dict, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main
+
+    _seed(twin_patrols)
+    assert main(["changes", "--area", "A1", *args, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
