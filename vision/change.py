@@ -162,9 +162,13 @@ def analysis_grid(before: MosaicGrid, after: MosaicGrid, *, gsd_m: float) -> Mos
     b = before.bounds_m
     minx, miny = max(b[0], after_bounds[0]), max(b[1], after_bounds[1])
     maxx, maxy = min(b[2], after_bounds[2]), min(b[3], after_bounds[3])
-    if maxx - minx < 2 * gsd_m or maxy - miny < 2 * gsd_m:
+    # Snapped inwards to whole metres, so that the grid lies inside both mosaics (reads stay on their overviews).
+    west, north = math.ceil(minx - 1e-9), math.floor(maxy + 1e-9)
+    width, height = math.floor((maxx - west) / gsd_m + 1e-9), math.floor((north - miny) / gsd_m + 1e-9)
+    if width < 2 or height < 2:
         return None
-    return MosaicGrid.for_bounds(epsg=before.epsg, bounds_m=(minx, miny, maxx, maxy), gsd_m=gsd_m)
+    return MosaicGrid(epsg=before.epsg, west_m=float(west), north_m=float(north), gsd_m=gsd_m, width_px=width,
+                      height_px=height)
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:

@@ -2,9 +2,8 @@
 
 Each frame is mapped to the grid through the one camera model (``dockpatrol.camera``) on flat
 ground; a pinhole camera maps the ground plane by a homography, so one exact
-``cv2.warpPerspective`` per frame and output tile does the resampling. Overlaps blend by
-nadir-ness (weight peaks at the frame centre and falls to the edges), so the most vertical view
-of each place wins with soft seams. The grid is processed in tiles and frames are decoded only
+``cv2.warpPerspective`` per frame and output tile does the resampling. Where frames overlap,
+the most nadir view of each place wins (seamlines; tall things do not ghost). The grid is processed in tiles and frames are decoded only
 while a tile row needs them, which keeps memory flat for large areas. The result is written as a
 Cloud-Optimised GeoTIFF (rio-cogeo) with an internal mask, the base layer a standard tiler opens.
 """
@@ -15,6 +14,7 @@ import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,6 @@ from dockpatrol.geo import LocalProjection
 MAX_MOSAIC_PIXELS = 2_000_000_000
 #: Output tile side in pixels: the unit of blending and of writing.
 TILE_PX = 1024
-#: Blending weight sharpness: the most nadir view of each place wins, feathered only where two
-#: frames are within a few percent of each other, so seams stay narrow and tall things do not ghost.
-FEATHER_POWER = 16.0
 #: GSD at which frames are aligned to each other or to the previous mosaic.
 REGISTER_GSD_M = 0.25
 #: Largest pose correction registration may apply (GNSS error is a metre or two, yaw a degree or two).
@@ -193,23 +190,22 @@ def _place(frame: MosaicFrame, grid: MosaicGrid) -> _Placed | str:
     return _Placed(frame.frame_id, cam, h, (c0, r0, c1, r1), frame.load)
 
 
-def _with_weight(rgb: np.ndarray) -> np.ndarray:
-    """RGBA uint8: the frame plus its nadir-ness in alpha (1 at the edge, 255 at the centre)."""
-    h, w = rgb.shape[:2]
-    ux = 1.0 - np.abs(np.linspace(-1.0, 1.0, w, dtype=np.float32))
-    vy = 1.0 - np.abs(np.linspace(-1.0, 1.0, h, dtype=np.float32))
-    alpha = np.round(1.0 + 254.0 * np.minimum.outer(vy, ux)).astype(np.uint8)
-    return cv2.merge([rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha])
+@lru_cache(maxsize=4)
+def _nadir_weight(width_px: int, height_px: int) -> np.ndarray:
+    """Nadir-ness of each frame pixel as uint8: 1 at the edge, 255 at the centre (L∞ distance to the edge)."""
+    ux = 1.0 - np.abs(np.linspace(-1.0, 1.0, width_px, dtype=np.float32))
+    vy = 1.0 - np.abs(np.linspace(-1.0, 1.0, height_px, dtype=np.float32))
+    return np.round(1.0 + 254.0 * np.minimum.outer(vy, ux)).astype(np.uint8)
 
 
-def _load_rgba(placed: _Placed) -> np.ndarray:
+def _load_rgb(placed: _Placed) -> np.ndarray:
     rgb = placed.load()
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InvalidInput(f"frame {placed.frame_id}: expected an RGB uint8 image, got {rgb.dtype} {rgb.shape}")
     if rgb.shape[:2] != (placed.camera.height_px, placed.camera.width_px):
         raise InvalidInput(f"frame {placed.frame_id}: image is {rgb.shape[1]}×{rgb.shape[0]} px but its camera is "
                            f"{placed.camera.width_px}×{placed.camera.height_px}")
-    return _with_weight(np.ascontiguousarray(rgb))
+    return np.ascontiguousarray(rgb)
 
 
 def place_frames(frames: Sequence[MosaicFrame], grid: MosaicGrid) -> tuple[list[_Placed], list[SkippedFrame]]:
@@ -285,7 +281,7 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
     """
     f = max(1.0, coarse_gsd_m / grid.gsd_m)
     coarse = MosaicGrid(epsg=grid.epsg, west_m=grid.west_m, north_m=grid.north_m, gsd_m=grid.gsd_m * f,
-                        width_px=max(1, math.ceil(grid.width_px / f)), height_px=max(1, math.ceil(grid.height_px / f)))
+                        width_px=max(1, math.floor(grid.width_px / f)), height_px=max(1, math.floor(grid.height_px / f)))
     # coarse index → full index: full = (coarse + 0.5)·f - 0.5
     to_full = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])
     if reference is not None:
@@ -306,32 +302,36 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
             continue
         shift = np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
         h_coarse = p.ground_to_px @ to_full @ shift
-        rgba = _load_rgba(p)
-        small = cv2.resize(rgba, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA) if f > 1.5 else rgba
-        s = small.shape[1] / rgba.shape[1]
+        rgb = _load_rgb(p)
+        # Gray with the nadir weight beside it, shrunk to about the coarse GSD before warping.
+        gray_full = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        stack = cv2.merge([gray_full, _nadir_weight(rgb.shape[1], rgb.shape[0])])
+        small = cv2.resize(stack, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA) if f > 1.5 else stack
+        s = small.shape[1] / rgb.shape[1]
         to_small = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
-        warped = cv2.warpPerspective(small, to_small @ h_coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        gray = cv2.cvtColor(warped[..., :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
-        inside = warped[..., 3] > 0
+
+        def warp(h_c: np.ndarray, small: np.ndarray = small, to_small: np.ndarray = to_small,
+                 w: int = w, h: int = h) -> tuple[np.ndarray, np.ndarray]:
+            out_ = cv2.warpPerspective(small, to_small @ h_c, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+            return out_[..., 0].astype(np.float32), out_[..., 1].astype(np.float32)
+
+        gray, alpha = warp(h_coarse)
         if canvas is None:
             target, known = ref_gray[r0:r1, c0:c1], ref_valid[r0:r1, c0:c1]
         else:
             wsum = weight[r0:r1, c0:c1]
             known = wsum > 0
             target = np.where(known, canvas[r0:r1, c0:c1] / np.maximum(wsum, 1e-6), 0.0).astype(np.float32)
-        overlap = known & inside
+        overlap = known & (alpha > 0)
         correction = _ecc(target, gray, overlap, gsd_m=coarse.gsd_m)
         if correction is not None:
             # target pixel q ↔ frame-warped pixel W·q: the frame maps to the ground through W first.
             h_coarse = h_coarse @ correction
             p = replace(p, ground_to_px=h_coarse @ np.linalg.inv(shift) @ np.linalg.inv(to_full))
-            warped = cv2.warpPerspective(small, to_small @ h_coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-            gray = cv2.cvtColor(warped[..., :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
-            inside = warped[..., 3] > 0
+            gray, alpha = warp(h_coarse)
         if canvas is not None:
-            a = warped[..., 3].astype(np.float32) * inside
-            canvas[r0:r1, c0:c1] += gray * a
-            weight[r0:r1, c0:c1] += a
+            canvas[r0:r1, c0:c1] += gray * alpha
+            weight[r0:r1, c0:c1] += alpha
         out.append(p)
     return out
 
@@ -420,11 +420,14 @@ def _feature_match(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray) 
 
 def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: int, col1: int,
           row1: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Blend the frames that reach one output tile; returns RGB, the 0/255 mask and the frames used."""
+    """Composite the frames that reach one output tile; returns RGB, the 0/255 mask and the frames used.
+
+    Each pixel takes the frame that sees it most nadir (a seamline mosaic): tall things keep one
+    consistent lean instead of ghosting, and two patrols flown on the same plan choose the same frames.
+    """
     w, h = col1 - col0, row1 - row0
-    acc = np.zeros((h, w, 3), np.float32)
-    wsum = np.zeros((h, w), np.float32)
-    covered = np.zeros((h, w), bool)
+    rgb = np.zeros((h, w, 3), np.uint8)
+    best = np.zeros((h, w), np.uint8)
     ids = []
     shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
     for p in band:
@@ -432,24 +435,21 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
         if c0 >= col1 or c1 <= col0:
             continue
         if p.frame_id not in cache:
-            cache[p.frame_id] = _load_rgba(p)
-        rgba = cache[p.frame_id]
-        warped = cv2.warpPerspective(rgba, p.ground_to_px @ shift, (w, h),
-                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-        alpha = warped[..., 3]
-        inside = alpha > 0
-        if not inside.any():
+            cache[p.frame_id] = _load_rgb(p)
+        frame = cache[p.frame_id]
+        m = p.ground_to_px @ shift
+        alpha = cv2.warpPerspective(_nadir_weight(frame.shape[1], frame.shape[0]), m, (w, h),
+                                    flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=0)
+        wins = cv2.compare(alpha, best, cv2.CMP_GT)
+        if not cv2.countNonZero(wins):
             continue
         ids.append(p.frame_id)
-        weight = (alpha.astype(np.float32) / 255.0) ** FEATHER_POWER
-        acc += warped[..., :3].astype(np.float32) * weight[..., None]
-        wsum += weight
-        covered |= inside
-    valid = covered & (wsum > 0)
-    rgb = np.zeros((h, w, 3), np.uint8)
-    if valid.any():
-        rgb[valid] = np.clip(np.round(acc[valid] / wsum[valid, None]), 0, 255).astype(np.uint8)
+        warped = cv2.warpPerspective(frame, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_REPLICATE)
+        cv2.copyTo(warped, wins, rgb)
+        cv2.max(best, alpha, dst=best)
+    valid = best > 0
     return rgb, valid.astype(np.uint8) * 255, ids
 
 
@@ -464,7 +464,8 @@ def _to_cog(src: Path, dst: Path, *, profile: str, quality: int) -> None:
     if profile == "jpeg":
         dst_profile["jpeg_quality"] = quality
     cog_translate(src, dst, dst_profile, add_mask=True, overview_resampling="average", in_memory=False,
-                  quiet=True, config={"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_NUM_THREADS": "ALL_CPUS"})
+                  quiet=True, use_cog_driver=True,
+                  config={"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_NUM_THREADS": "ALL_CPUS"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -489,15 +490,39 @@ def read_mosaic(path: Path, *, grid: MosaicGrid) -> MosaicRaster:
                 raise InvalidInput(f"mosaic {Path(path).name} has no CRS")
             if src.count < 3:
                 raise InvalidInput(f"mosaic {Path(path).name} has {src.count} bands, expected RGB")
-            with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
-                           height=grid.height_px, resampling=Resampling.average, add_alpha=True) as vrt:
-                data = vrt.read(indexes=[1, 2, 3, vrt.count])
-                rgb = np.transpose(data[:3], (1, 2, 0))
-                # Average resampling blends edge pixels with nothing: trust only fully covered ones.
-                valid = data[3] >= 250
+            window = _inner_window(src, grid)
+            if window is not None:
+                # Same CRS and inside the mosaic: a decimated read, which GDAL serves from the overviews.
+                shape = (grid.height_px, grid.width_px)
+                rgb = np.transpose(src.read(indexes=[1, 2, 3], window=window, out_shape=(3, *shape),
+                                            resampling=Resampling.average), (1, 2, 0))
+                coverage = src.read_masks(1, window=window, out_shape=shape, resampling=Resampling.average)
+            else:
+                with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
+                               height=grid.height_px, resampling=Resampling.average, add_alpha=True) as vrt:
+                    data = vrt.read(indexes=[1, 2, 3, vrt.count])
+                rgb, coverage = np.transpose(data[:3], (1, 2, 0)), data[3]
+            # Average resampling blends edge pixels with nothing: trust only fully covered ones.
+            valid = coverage >= 250
     except RasterioError as exc:
         raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
     return MosaicRaster(rgb=np.ascontiguousarray(rgb), valid=valid, grid=grid)
+
+
+def _inner_window(src: Any, grid: MosaicGrid) -> Any | None:
+    """The source window covering ``grid`` (same CRS, inside the mosaic), or None.
+
+    Its edges are rounded to whole source pixels: at most half a mosaic pixel, far below an analysis pixel.
+    """
+    from rasterio.windows import from_bounds
+
+    if src.crs.to_epsg() != grid.epsg:
+        return None
+    window = from_bounds(*grid.bounds_m, transform=src.transform)
+    edges = (window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
+    if edges[0] < -0.5 or edges[1] < -0.5 or edges[2] > src.width + 0.5 or edges[3] > src.height + 0.5:
+        return None
+    return window.round_offsets().round_lengths()
 
 
 def mosaic_grid_of(path: Path) -> MosaicGrid:
