@@ -57,7 +57,7 @@ def _layout(size_m: float, gsd_m: float) -> tuple[object, list[GeoPose], tuple[f
 
 
 def generate(workdir: Path, size_m: float, gsd_m: float) -> None:
-    """Render both patrols' frames to JPEG with their reported poses (skipped when already there)."""
+    """Render both patrols' frames to JPEG with their reported poses (a patrol already in ``workdir`` is kept)."""
     from sim.camera import render_frame
     from sim.change_eval import frozen_at, with_changes
     from sim.world import DEMO_OFFSET
@@ -69,13 +69,14 @@ def generate(workdir: Path, size_m: float, gsd_m: float) -> None:
                             grow=4, seed=4)
     for name, w, at in (("before", before, t0), ("after", after, t0 + timedelta(days=12, hours=-2))):
         d = workdir / name
+        if (d / "frames.json").exists():
+            continue
         d.mkdir(parents=True, exist_ok=True)
         meta = []
         for i, pose in enumerate(poses):
             path = d / f"{i:04d}.jpg"
             shot = render_frame(w, CAMERA, pose, at + timedelta(seconds=3 * i), seed=i)
-            if not path.exists():
-                cv2.imwrite(str(path), cv2.cvtColor(shot.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+            cv2.imwrite(str(path), cv2.cvtColor(shot.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
             p = shot.reported_pose
             meta.append({"path": str(path), "pose": [p.lon, p.lat, p.altitude_m, p.yaw_deg, p.pitch_deg, p.roll_deg]})
         (d / "frames.json").write_text(json.dumps(meta))
@@ -99,7 +100,12 @@ def _grid(size_m: float, gsd_m: float):
 
 
 def measure_ours(workdir: Path, size_m: float, gsd_m: float) -> dict:
+    import logging
+
     from vision.change import compare_mosaics
+
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("rasterio").setLevel(logging.WARNING)
     from vision.mosaic import build_mosaic
 
     grid = _grid(size_m, gsd_m)
@@ -163,8 +169,11 @@ def measure_peer(workdir: Path, size_m: float, gsd_m: float) -> dict:
 def _child(step: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--step", step, "--size-m", str(args.size_m), "--gsd-m", str(args.gsd_m),
            "--workdir", str(args.workdir)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    for line in done.stderr.splitlines():
+        if line.startswith("mosaic "):
+            print(f"  {line}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
