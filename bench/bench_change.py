@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from peak_memory import peak_rss_mb
 
 from dockpatrol.camera import CameraModel, GeoPose
 
 CAMERA = CameraModel()
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process; VmHWM, because ru_maxrss keeps the forking parent's peak across exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _layout(size_m: float, gsd_m: float) -> tuple[object, list[GeoPose], tuple[float, float, float, float]]:
@@ -121,7 +110,7 @@ def measure_ours(workdir: Path, size_m: float, gsd_m: float) -> dict:
     return {"grid_px": [grid.width_px, grid.height_px], "frames": len(after.frames_used),
             "before_mosaic_s": t_before, "after_mosaic_s": t_after, "change_s": t_change,
             "changes": len(changes.events), "cog_mb": (workdir / "after.tif").stat().st_size / 1e6,
-            "peak_mb": _peak_rss_mb()}
+            "peak_mb": peak_rss_mb()}
 
 
 def measure_peer(workdir: Path, size_m: float, gsd_m: float) -> dict:
@@ -163,7 +152,7 @@ def measure_peer(workdir: Path, size_m: float, gsd_m: float) -> dict:
                       dst_transform=dst.window_transform(window), dst_crs=grid.crs, resampling=Resampling.bilinear,
                       dst_nodata=0)
             dst.write(dest, window=window)
-    return {"peer_s": time.perf_counter() - t, "peak_mb": _peak_rss_mb()}
+    return {"peer_s": time.perf_counter() - t, "peak_mb": peak_rss_mb()}
 
 
 def _child(step: str, args: argparse.Namespace) -> dict:
