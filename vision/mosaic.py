@@ -36,6 +36,8 @@ GDAL_CACHE_MB = 256
 MAX_MOSAIC_PIXELS = 2_000_000_000
 #: Output tile side in pixels: the unit of blending and of writing.
 TILE_PX = 1024
+#: Width of the cross-fade at a seam, in nadir-weight units (255 = frame centre): about 5 % of a frame.
+SEAM_BAND = 12
 #: GSD at which frames are aligned to each other or to the previous mosaic.
 REGISTER_GSD_M = 0.25
 #: Largest pose correction registration may apply (GNSS error is a metre or two, yaw a degree or two).
@@ -435,12 +437,15 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
           row1: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Composite the frames that reach one output tile; returns RGB, the 0/255 mask and the frames used.
 
-    Each pixel takes the frame that sees it most nadir (a seamline mosaic): tall things keep one
-    consistent lean instead of ghosting, and two patrols flown on the same plan choose the same frames.
+    Each pixel takes the frame that sees it most nadir (seamlines: tall things keep one lean instead
+    of ghosting, and two patrols flown on one plan choose the same frames); within ``SEAM_BAND``
+    of a seam the two best views are cross-faded so the seam does not show as a step.
     """
     w, h = col1 - col0, row1 - row0
     rgb = np.zeros((h, w, 3), np.uint8)
+    second = np.zeros((h, w, 3), np.uint8)
     best = np.zeros((h, w), np.uint8)
+    runner_up = np.zeros((h, w), np.uint8)
     ids = []
     shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
     for p in band:
@@ -455,13 +460,24 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
                                     flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=0)
         wins = cv2.compare(alpha, best, cv2.CMP_GT)
-        if not cv2.countNonZero(wins):
+        seconds = cv2.bitwise_and(cv2.compare(alpha, runner_up, cv2.CMP_GT), cv2.bitwise_not(wins))
+        if not cv2.countNonZero(wins) and not cv2.countNonZero(seconds):
             continue
         ids.append(p.frame_id)
         warped = cv2.warpPerspective(frame, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                      borderMode=cv2.BORDER_REPLICATE)
+        # The old best becomes the runner-up where this frame wins.
+        cv2.copyTo(rgb, wins, second)
+        cv2.copyTo(best, wins, runner_up)
         cv2.copyTo(warped, wins, rgb)
-        cv2.max(best, alpha, dst=best)
+        cv2.copyTo(alpha, wins, best)
+        cv2.copyTo(warped, seconds, second)
+        cv2.copyTo(alpha, seconds, runner_up)
+    gap = cv2.subtract(best, runner_up)
+    near_seam = (runner_up > 0) & (gap < SEAM_BAND)
+    if near_seam.any():
+        t = (0.5 + 0.5 * gap[near_seam].astype(np.float32) / SEAM_BAND)[:, None]
+        rgb[near_seam] = np.round(t * rgb[near_seam] + (1.0 - t) * second[near_seam]).astype(np.uint8)
     valid = best > 0
     return rgb, valid.astype(np.uint8) * 255, ids
 
