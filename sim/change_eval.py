@@ -286,3 +286,31 @@ def summary(results: Sequence[PairResult]) -> dict[str, Any]:
         "missed": [f"{t.kind} {t.class_name} {t.object_id} ({t.region.area:.1f} m²)"
                    for r in changed for t in r.score.missed],
     }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sim.change_eval --seeds 1-8``: pooled scores over changed and illumination-only pairs."""
+    import argparse
+    import json
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--seeds", default="1-8", help="world seeds, e.g. 1-8 or 1,3,5")
+    ap.add_argument("--size-m", type=float, default=240.0, help="side of each compared square, metres")
+    args = ap.parse_args(argv)
+    if "-" in args.seeds:
+        lo, hi = (int(v) for v in args.seeds.split("-", 1))
+        seeds = list(range(lo, hi + 1))
+    else:
+        seeds = [int(v) for v in args.seeds.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="change-eval-") as tmp:
+        for seed in seeds:
+            for lit in (False, True):
+                results.append(evaluate_pair(seed=seed, workdir=Path(tmp) / f"{seed}-{int(lit)}", size_m=args.size_m,
+                                             illumination_only=lit))
+    print(json.dumps(summary(results), indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -422,6 +422,7 @@ def _feature_match(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray) 
         return None
     src = np.float32([kt[m.queryIdx].pt for m in good])
     dst = np.float32([km[m.trainIdx].pt for m in good])
+    cv2.setRNGSeed(len(good))  # RANSAC samples at random: the same frames give the same mosaic
     warp, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
     if warp is None or inliers is None:
         return None
