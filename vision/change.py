@@ -112,7 +112,7 @@ class ChangeSettings:
 
     analysis_gsd_m: float = 0.2
     min_area_m2: float = 4.0
-    chroma_threshold: float = 0.045
+    chroma_threshold: float = 0.04
     brightness_threshold: float = 0.4
     shadow_brightness_threshold: float = 0.9
     variety_ratio: float = 2.5
@@ -519,7 +519,8 @@ def classify_surface(before_px: np.ndarray, after_px: np.ndarray, *, outline: An
     if _is_soil(ca) and not _is_soil(cb):
         return SurfaceClass.BARE_SOIL_INCREASE
     rect = outline.minimum_rotated_rectangle
-    rectangular = rect.area > 0 and outline.area / rect.area > 0.8
+    # A roof fills its bounding rectangle (> 0.87); a cleared patch or a heap is rounder (an ellipse: 0.79).
+    rectangular = rect.area > 0 and outline.area / rect.area > 0.87
     if rectangular and not _is_vegetation(ca) and not _is_soil(ca):
         return SurfaceClass.NEW_STRUCTURE
     if _is_vegetation(cb) and not _is_vegetation(ca):
