@@ -507,6 +507,11 @@ def _is_water(c: tuple[float, float, float, float]) -> bool:
     return lum < 95 and r < 0.33 and g >= r and b >= r - 0.01
 
 
+def _is_bluish(c: tuple[float, float, float, float]) -> bool:
+    r, g, b, _ = c
+    return b > r + 0.03 and g > r
+
+
 def classify_surface(before_px: np.ndarray, after_px: np.ndarray, *, outline: Any) -> SurfaceClass:
     """What a changed region became, from its mean colours before and after and the shape of its outline."""
     if len(before_px) == 0:
@@ -514,7 +519,8 @@ def classify_surface(before_px: np.ndarray, after_px: np.ndarray, *, outline: An
     cb, ca = _chroma_mean(before_px), _chroma_mean(after_px)
     if _is_water(cb) and _is_water(ca):
         return SurfaceClass.WATER_COLOUR_CHANGE
-    if _is_water(cb) and not _is_water(ca) and not _is_soil(ca):
+    # Water on one side and a blue-green tint on the other: a plume came or went.
+    if (_is_water(cb) and _is_bluish(ca)) or (_is_water(ca) and _is_bluish(cb)):
         return SurfaceClass.WATER_COLOUR_CHANGE
     if _is_soil(ca) and not _is_soil(cb):
         return SurfaceClass.BARE_SOIL_INCREASE
