@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 # Hide pip's notes about this machine's unused local index folders; keep everything else.
 PIPFILTER := { grep -v -e 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: demo test venv lint bench serve clean
+CONSOLE := api/console
+CONSOLE_STAMP := $(CONSOLE)/node_modules/.package-lock.json
+
+.PHONY: demo test venv console lint bench serve clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -18,10 +21,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-demo: venv
+# The web console's map library comes from npm (package-lock.json pins it); the API serves it offline.
+$(CONSOLE_STAMP): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	@npm ci --prefix $(CONSOLE) --no-audit --no-fund --loglevel=error
+	@touch $(CONSOLE_STAMP)
+
+console: $(CONSOLE_STAMP)
+
+demo: venv console
 	@$(VENV)/bin/dockpatrol demo
 
-test: venv
+test: venv console
 	@bash scripts/test.sh
 
 lint: venv
@@ -31,7 +42,7 @@ lint: venv
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-serve: venv
+serve: venv console
 	@$(VENV)/bin/dockpatrol serve
 
 clean:

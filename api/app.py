@@ -1,85 +1,87 @@
-"""The FastAPI application: health, fleet and area resources, signed object downloads."""
+"""The FastAPI application: routers per domain, auth, problem+json errors, the web console."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from api import context, problems
+from api import auth, context, problems
+from api.middleware import BodySizeLimit, SecurityHeaders
+from api.routers import admin, areas, docks, flights, missions, platform, schedules, tickets
+from api.schemas import Problem
 from dockpatrol import __version__
-from dockpatrol.errors import InvalidInput, NotFound
-from flight.connection import parse_vehicle_url
-from storage.objects import LocalObjectStore
 
-SIM_URL = "sim:"
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+#: npm installs the console's map library here at set-up (`make console`); nothing comes from a CDN.
+VENDOR_DIRS = {"leaflet": CONSOLE_DIR / "node_modules" / "leaflet" / "dist",
+               "swagger-ui": CONSOLE_DIR / "node_modules" / "swagger-ui-dist"}
+#: The console only loads its own files; Leaflet positions map panes with inline styles.
+CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
+DESCRIPTION = """Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference, ticket.
 
-class DockIn(BaseModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    alt_m: float = 0.0
-    vehicle_url: str = "sim:"
-    max_range_m: float = Field(default=5000.0, gt=0)
-    endurance_s: float = Field(default=2400.0, gt=0)
-    charge_s: float = Field(default=1800.0, ge=0)
+Every endpoint except `/health`, `POST /api/auth/token` and the console's static files needs
+`Authorization: Bearer <token>`: a JWT from the password flow (30 minutes) or a machine API token
+(`dpt_…`, revocable). Errors are RFC 9457 `application/problem+json` (schema `Problem`).
+Mutations are recorded in the audit log (`GET /api/audit`)."""
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="dockpatrol", version=__version__,
-                  description="Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference.")
+    app = FastAPI(title="dockpatrol", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     problems.install(app)
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders, console_prefix="/console", console_csp=CONSOLE_CSP)
+    for router in (auth.router, docks.router, areas.router, schedules.router, missions.router, flights.router,
+                   tickets.router, admin.router, platform.router):
+        app.include_router(router)
 
-    @app.get("/health")
+    @app.get("/health", tags=["platform"], summary="Liveness and configured backends (no token needed)")
     def health() -> dict[str, Any]:
         db = context.database()
         store = context.object_store()
-        return {"status": "ok", "version": __version__, "database": db.dialect,
-                "objects": type(store).__name__}
+        return {"status": "ok", "version": __version__, "database": db.dialect, "objects": type(store).__name__}
 
-    @app.get("/api/docks")
-    def list_docks() -> list[dict[str, Any]]:
-        from dataclasses import asdict
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
 
-        from storage.repositories import docks
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the npm package installed at set-up (FastAPI's default loads it from a CDN)."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="dockpatrol API",
+                                   swagger_js_url="/console/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/console/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
 
-        with context.database().unit_of_work() as session:
-            return [asdict(d) for d in docks.list_all(session=session)]
-
-    @app.post("/api/docks", status_code=201)
-    def create_dock(body: DockIn) -> dict[str, Any]:
-        from missions.types import Dock
-        from storage.repositories import docks
-        if body.vehicle_url != SIM_URL:  # "sim:" = the built-in simulator stands in for this dock's drone
-            parse_vehicle_url(body.vehicle_url)
-        with context.database().unit_of_work() as session:
-            docks.upsert(session=session, dock=Dock(**body.model_dump()))
-        return body.model_dump()
-
-    @app.get("/api/areas")
-    def list_areas() -> dict[str, Any]:
-        from storage.repositories import areas
-
-        with context.database().unit_of_work() as session:
-            features = [
-                {"type": "Feature", "id": a.id, "geometry": a.polygon,
-                 "properties": {"name": a.name, "scenarios": sorted(a.scenarios), "gsd_cm": a.gsd_cm,
-                                "cadence": a.cadence, "jurisdiction_id": a.jurisdiction_id}}
-                for a in areas.list_all(session=session)
-            ]
-        return {"type": "FeatureCollection", "features": features}
-
-    @app.get("/api/objects/{key:path}")
-    def get_object(key: str, expires: int = Query(...), signature: str = Query(...)) -> Response:
-        store = context.object_store()
-        if not isinstance(store, LocalObjectStore):
-            raise NotFound("objects are served by the S3 endpoint; ask for a presigned URL")
-        if not store.verify_signature(key, expires, signature):
-            raise InvalidInput("the link is invalid or has expired; request a new one")
-        info = store.stat(key)
-        return Response(store.get(key), media_type=info.content_type)
-
+    for name, path in VENDOR_DIRS.items():
+        if path.is_dir():
+            app.mount(f"/console/vendor/{name}", StaticFiles(directory=path), name=f"vendor-{name}")
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    _document_problem_schema(app)
     return app
+
+
+def missing_console_assets() -> list[str]:
+    """The npm packages the console needs that set-up has not installed yet."""
+    return [name for name, path in VENDOR_DIRS.items() if not path.is_dir()]
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Make sure the OpenAPI document always carries the Problem schema the error responses name."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""`dockpatrol changes` (two patrols of an area) and `dockpatrol sim changes` (twin epochs, scored).
+"""`dockpatrol changes`: two patrols of an area compared (the twin's `dockpatrol sim changes` reuses the writers).
 
 Both write ``changes.geojson`` (every change with kind, class, area, score and evidence keys) and
 ``changes.png``: the two mosaics side by side with the changes outlined and numbered, and a
@@ -13,8 +13,6 @@ from typing import Any
 
 import typer
 
-from api.cli_groups import sim_app
-
 #: Outline colours (RGB) by what happened; surface changes by what they look like.
 _COLOURS: dict[str, tuple[int, int, int]] = {
     "appeared": (255, 140, 0), "grew": (255, 215, 0), "vanished": (0, 200, 255),
@@ -25,9 +23,8 @@ PANEL_PX = 900
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the change commands to the main app and the sim group."""
+    """Attach ``dockpatrol changes`` (the twin's ``dockpatrol sim changes`` lives in :mod:`sim.cli`)."""
     app.command("changes")(changes)
-    sim_app.command("changes")(sim_changes)
 
 
 def changes(
@@ -55,7 +52,7 @@ def changes(
     events = [r.event for r in recorded]
     ids = [r.id for r in recorded]
     out.mkdir(parents=True, exist_ok=True)
-    _write_geojson(out / "changes.geojson", events, ids=ids, meta={
+    write_geojson(out / "changes.geojson", events, ids=ids, meta={
         "area_id": area, "before_flight_id": outcome.before_flight_id, "after_flight_id": after,
         "status": outcome.status, "not_compared": list(outcome.not_compared)})
     store = object_store()
@@ -73,36 +70,7 @@ def changes(
     typer.echo(f"{len(events)} changes ({outcome.status}); wrote {out / 'changes.geojson'}")
 
 
-def sim_changes(
-    seed: int = typer.Option(1, help="twin world seed"),
-    out: Path = typer.Option(Path("changes"), help="directory for mosaics, changes.geojson and changes.png"),
-    size_m: float = typer.Option(240.0, help="side of the compared square, metres"),
-    illumination_only: bool = typer.Option(False, help="same ground, other day and hour: counts false alarms"),
-    appear: int = typer.Option(4, help="violations that appear between the patrols"),
-    vanish: int = typer.Option(4, help="violations that vanish"),
-    grow: int = typer.Option(3, help="violations that grow"),
-) -> None:
-    """Two patrols of the twin at two epochs: render, mosaic, detect changes and score them against truth."""
-    from sim.change_eval import evaluate_pair
-
-    result = evaluate_pair(seed=seed, workdir=out, size_m=size_m, appear=appear, vanish=vanish, grow=grow,
-                           illumination_only=illumination_only)
-    events = list(result.changes.events)
-    _write_geojson(out / "changes.geojson", events, ids=[f"{i + 1}" for i in range(len(events))], meta={
-        "seed": seed, "synthetic": True, "illumination_only": illumination_only,
-        "shift_m": list(result.changes.shift_m), "not_compared": list(result.changes.not_compared)})
-    (out / "changes.png").write_bytes(comparison_png(result.before.path, result.after.path, events,
-                                                     titles=("BEFORE  twin t0", "AFTER  twin t1")))
-    s = result.score
-    typer.echo(f"mosaics: {result.before.path}, {result.after.path} ({len(result.before.frames_used)} frames each)")
-    typer.echo(f"changes: {len(events)}; truth ≥ 4 m²: {s.truth}, detected {s.detected} (recall {s.recall:.2f}); "
-               f"predictions ≥ 4 m²: {s.predictions}, true {s.true_predictions} (precision {s.precision:.2f})")
-    for t in s.missed:
-        typer.echo(f"missed: {t.kind} {t.class_name} {t.object_id} ({t.region.area:.0f} m²)")
-    typer.echo(f"wrote {out / 'changes.geojson'} and {out / 'changes.png'}")
-
-
-def _write_geojson(path: Path, events: list[Any], *, ids: list[str], meta: dict[str, Any]) -> None:
+def write_geojson(path: Path, events: list[Any], *, ids: list[str], meta: dict[str, Any]) -> None:
     features = []
     for number, (change_id, event) in enumerate(zip(ids, events, strict=True), start=1):
         feature = event.to_geojson()

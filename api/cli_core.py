@@ -1,4 +1,4 @@
-"""Core commands: ``db upgrade|current``, ``serve`` and ``demo``."""
+"""Core commands: ``db upgrade|current`` and ``serve`` (``demo`` comes with the twin, from sim/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from api.cli_groups import db_app
 def register(app: typer.Typer) -> None:
     """Attach the core commands to the main app."""
     app.command("serve")(serve)
-    app.command("demo")(demo)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
 
@@ -40,22 +39,24 @@ def db_current() -> None:
 
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
-          port: int | None = typer.Option(None, help="port (default DOCKPATROL_API_PORT)")) -> None:
+          port: int | None = typer.Option(None, min=1, max=65535,
+                                          help="port 1-65535 (default DOCKPATROL_API_PORT)")) -> None:
     """Run the HTTP API (problem+json errors)."""
     import uvicorn
 
     from api import context
     from api.app import create_app
+    from dockpatrol.errors import ConfigError
     from dockpatrol.settings import get_settings
 
     settings = get_settings()
+    if not 1 <= (port or settings.api_port) <= 65535:
+        raise ConfigError(f"DOCKPATROL_API_PORT {settings.api_port} is outside 1..65535")
     context.database()  # fail fast with a clear line if the database is unusable
-    uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    typer.echo(f"console: http://{bind_host}:{bind_port}/console/   API docs: http://{bind_host}:{bind_port}/docs")
+    from api.app import missing_console_assets
 
-
-def demo(patrol: bool = typer.Option(True, help="fly the end-to-end demo patrol after seeding"),
-         again: bool = typer.Option(False, "--again", help="fly the demo patrol again even if it was flown")) -> None:
-    """Seed the demo district (idempotent) and fly an end-to-end patrol over the digital twin."""
-    from api.demo import run_demo
-
-    run_demo(patrol=patrol, again=again)
+    for name in missing_console_assets():
+        typer.echo(f"warning: the console's {name} files are not installed; run `make console` (npm ci)", err=True)
+    uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")

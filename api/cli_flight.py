@@ -1,7 +1,8 @@
-"""`dockpatrol fly` (fly a plan on a vehicle) and `dockpatrol sim vehicle` (serve a simulated ArduCopter).
+"""`dockpatrol fly`: fly a plan on a vehicle; exit 0 only when the mission completed and the vehicle
+landed and disarmed at the dock.
 
-``fly`` exits 0 only when the mission completed and the vehicle landed and disarmed at the dock.
-Heavy imports (the twin's renderer) happen inside commands.
+Vehicle URLs that name no link but a vehicle to start for the flight (``sim:``, the twin's simulator)
+come from :data:`VEHICLE_STARTERS`, which plugins fill (``sim.cli``): this module never imports the twin.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from api.cli_groups import sim_app
-from dockpatrol.errors import FlightError, InvalidInput
+from dockpatrol.errors import ConfigError, FlightError, InvalidInput
 
 log = logging.getLogger(__name__)
 _QUIET_EVENTS = frozenset({"current_item", "capture"})
+
+#: URL scheme → starts a vehicle for one flight of ``plan`` and yields its MAVLink URL.
+VEHICLE_STARTERS: dict[str, Callable[..., AbstractAsyncContextManager[str]]] = {}
 
 
 def _parse_home(value: str) -> tuple[float, float]:
@@ -73,10 +78,17 @@ def fly_cmd(
     link_timeout: float = typer.Option(3.0, help="seconds of silence that count as link loss"),
     min_battery: float = typer.Option(40.0, help="minimum battery percentage to take off"),
     sim_speedup: float = typer.Option(10.0, help="speed-up of the in-process simulator (with --vehicle sim:)"),
+    fence_policy: str = typer.Option("refuse", help="when the plan leaves the vehicle's own fence (FENCE_RADIUS, "
+                                     "FENCE_ALT_MAX): refuse, or adapt (switch its circle off in favour of the "
+                                     "plan's polygon, or raise FENCE_RADIUS / FENCE_ALT_MAX)"),
 ) -> None:
     """Fly a plan: check, upload and verify, arm, take off, follow the mission, land; exit 0 only on success."""
+    from flight.fence import FencePolicy
     from flight.planfile import read_plan_file
 
+    if fence_policy not in {p.value for p in FencePolicy}:
+        raise InvalidInput(f"--fence-policy must be one of {', '.join(p.value for p in FencePolicy)}, "
+                           f"got {fence_policy!r}")
     mission_plan = read_plan_file(plan)
     if log_dir is None:
         from dockpatrol.settings import get_settings
@@ -84,7 +96,8 @@ def fly_cmd(
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         log_dir = get_settings().data_dir / "flights" / mission_plan.dock_id / stamp
     report = asyncio.run(_fly(vehicle, mission_plan, log_dir=log_dir, connect_timeout_s=connect_timeout,
-                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup))
+                              link_timeout_s=link_timeout, min_battery_percent=min_battery, sim_speedup=sim_speedup,
+                              fence_policy=FencePolicy(fence_policy)))
     typer.echo(report.summary())
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -94,19 +107,24 @@ def fly_cmd(
 
 
 async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, link_timeout_s: float,
-               min_battery_percent: float, sim_speedup: float) -> Any:
+               min_battery_percent: float, sim_speedup: float, fence_policy: Any) -> Any:
+    async with contextlib.AsyncExitStack() as stack:
+        scheme = url.strip().lower().partition(":")[0]
+        starter = VEHICLE_STARTERS.get(scheme)
+        if starter is None and scheme == "sim":
+            raise ConfigError("--vehicle sim: needs the digital twin (the sim package), not installed here")
+        if starter is not None:
+            url = await stack.enter_async_context(starter(plan, speedup=sim_speedup))
+        return await _fly_on(url, plan, log_dir=log_dir, connect_timeout_s=connect_timeout_s,
+                             link_timeout_s=link_timeout_s, min_battery_percent=min_battery_percent,
+                             fence_policy=fence_policy)
+
+
+async def _fly_on(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, link_timeout_s: float,
+                  min_battery_percent: float, fence_policy: Any) -> Any:
     from flight.executor import FlightEvent, FlyOptions, fly
     from flight.vehicle import Vehicle
 
-    sim = None
-    if url.strip().lower().startswith("sim"):
-        from sim.vehicle import SimVehicle, SimVehicleConfig
-
-        sim = SimVehicle(SimVehicleConfig(home_lon=plan.home_lon, home_lat=plan.home_lat, speedup=sim_speedup))
-        await sim.start(udp_port=0)
-        url = sim.udp_url
-        typer.echo(f"started a simulated vehicle at the dock ({plan.home_lon:.6f}, {plan.home_lat:.6f}), "
-                   f"speed-up {sim_speedup:g}, {url}")
     abort = asyncio.Event()
 
     def on_interrupt() -> None:
@@ -119,90 +137,16 @@ async def _fly(url: str, plan: Any, *, log_dir: Path, connect_timeout_s: float, 
         t = f"{ev.vehicle_time_s:8.1f}s" if ev.vehicle_time_s is not None else "       -"
         typer.echo(f"[{t}] {ev.kind.value}{': ' + ev.detail if ev.detail else ''}")
 
+    vehicle = await Vehicle.connect(url, timeout_s=connect_timeout_s, link_timeout_s=link_timeout_s)
+    typer.echo(f"connected to system {vehicle.system_id} at {url}")
+    _install_interrupts(on_interrupt)
     try:
-        vehicle = await Vehicle.connect(url, timeout_s=connect_timeout_s, link_timeout_s=link_timeout_s)
-        typer.echo(f"connected to system {vehicle.system_id} at {url}")
-        _install_interrupts(on_interrupt)
-        try:
-            return await fly(plan, vehicle, options=FlyOptions(min_battery_percent=min_battery_percent),
-                             log_dir=log_dir, abort=abort, on_event=on_event)
-        finally:
-            await vehicle.close()
+        options = FlyOptions(min_battery_percent=min_battery_percent, fence_policy=fence_policy)
+        return await fly(plan, vehicle, options=options, log_dir=log_dir, abort=abort, on_event=on_event)
     finally:
-        if sim is not None:
-            await sim.stop()
-
-
-# ---- dockpatrol sim vehicle ---------------------------------------------------------------------------------
-
-
-@sim_app.command("vehicle")
-def sim_vehicle_cmd(
-    port: int = typer.Option(5760, help="TCP port to serve (one client at a time, as ArduPilot SITL)"),
-    home: str = typer.Option(..., help="dock position LON,LAT"),
-    speedup: float = typer.Option(1.0, help="simulated seconds per wall second"),
-    udp_port: int | None = typer.Option(None, help="also listen for MAVLink on this UDP port"),
-    out: list[str] = typer.Option([], help="also stream to a GCS listening at HOST:PORT (repeatable)"),
-    host: str = typer.Option("127.0.0.1", help="address to bind"),
-    sysid: int = typer.Option(1, help="MAVLink system id"),
-    alt_amsl: float = typer.Option(10.0, help="dock altitude above mean sea level (m)"),
-    media_dir: Path | None = typer.Option(None, help="where rendered photos go (default: <data dir>/media/sim-<sysid>)"),
-    render: bool = typer.Option(True, help="render each photo through the twin's camera"),
-    render_width: int = typer.Option(1000, help="rendered photo width in pixels"),
-    world_seed: int = typer.Option(0, help="seed of the twin world around the dock"),
-    world_size_m: float = typer.Option(2000.0, help="side of the twin world around the dock (m)"),
-    image_captured: bool = typer.Option(False, help="also send CAMERA_IMAGE_CAPTURED (PX4-like)"),
-    loss: float = typer.Option(0.0, help="packet loss in each direction, 0..1"),
-    latency_ms: float = typer.Option(0.0, help="one-way latency in milliseconds"),
-) -> None:
-    """Serve a simulated ArduCopter over MAVLink 2 until interrupted."""
-    from sim.vehicle import SimVehicleConfig, serve
-    from sim.world import DEFAULT_EPOCH
-
-    lon, lat = _parse_home(home)
-    if not 0.0 <= loss < 1.0:
-        raise InvalidInput(f"--loss must be within 0..1, got {loss}")
-    outputs = [_parse_host_port(o, "--out") for o in out]
-    # local mid-morning on the twin's epoch day (UTC+8), so rendered photos have daylight
-    config = SimVehicleConfig(home_lon=lon, home_lat=lat, home_alt_amsl_m=alt_amsl, speedup=speedup,
-                              system_id=sysid, epoch_utc=DEFAULT_EPOCH + timedelta(hours=2),
-                              send_image_captured=image_captured)
-    writer = None
-    if render:
-        if media_dir is None:
-            from dockpatrol.settings import get_settings
-
-            media_dir = get_settings().data_dir / "media" / f"sim-{sysid}"
-        from dockpatrol.camera import CameraModel
-        from sim.media import TwinCameraCard
-        from sim.world import World
-
-        typer.echo(f"building the twin world around the dock (seed {world_seed}, {world_size_m:.0f} m)…")
-        world = World.generate(seed=world_seed, center_lon=lon, center_lat=lat, size_m=world_size_m)
-        writer = TwinCameraCard(world=world, camera=CameraModel().scaled(render_width), media_dir=media_dir,
-                                seed=world_seed)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        _install_interrupts(stop.set)
-
-        def ready(sim: Any) -> None:
-            sim.set_link(loss=loss, latency_s=latency_ms / 1000.0)
-            where = [f"tcp:{host}:{sim.tcp_port}"] + ([f"udpout:{host}:{sim.udp_port}"] if sim.udp_port else [])
-            where += [f"streaming to {h}:{p}" for h, p in outputs]
-            typer.echo(f"simulated ArduCopter (system {sysid}) at {lon:.6f},{lat:.6f}, speed-up {speedup:g}: "
-                       + ", ".join(where) + (f"; photos to {media_dir}" if writer else ""))
-
-        await serve(config, tcp_port=port, udp_port=udp_port, host=host, outputs=outputs,
-                    on_capture=writer, on_ready=ready, stop=stop)
-
-    try:
-        asyncio.run(main())
-    finally:
-        if writer is not None:
-            typer.echo(f"{len(writer.close())} photos written")
+        await vehicle.close()
 
 
 def register(app: typer.Typer) -> None:
-    """``dockpatrol fly`` on the main app; ``dockpatrol sim vehicle`` hangs off sim_app (above)."""
+    """``dockpatrol fly`` on the main app."""
     app.command("fly")(fly_cmd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +86,10 @@ def plan_command(
 
     if fmt not in ("json", "qgc"):
         raise InvalidInput(f"--format must be json or qgc, got {fmt!r}")
+    for option, value in (("--gsd-cm", gsd_cm), ("--width-m", width_m), ("--radius-m", radius_m),
+                          ("--reserve", reserve), ("--heading-deg", heading_deg)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidInput(f"{option} {value} is not a finite number")
     the_dock = resolve_dock(dock)
     feature = _pick_feature(area, area_id)
     scenarios = parse_scenarios(scenario, where="--scenario", default=frozenset()) or None
@@ -96,7 +101,7 @@ def plan_command(
     for plan in result.sorties:
         path = _sortie_path(output, plan.sortie, plan.sorties)
         if fmt == "qgc":
-            write_qgc(path, plan, home_amsl_m=the_dock.alt_m)
+            write_qgc(path, plan, home_amsl_m=the_dock.elevation_amsl_m)
         else:
             write_plan(path, plan)
         written.append(path)
@@ -126,18 +131,6 @@ def _print_plan(result: PatrolPlan, written: list[Path]) -> None:
 
 
 # --- schedule ----------------------------------------------------------------------------------
-
-
-def _as_schedule(row: Any) -> PatrolSchedule | None:
-    """A PatrolSchedule from the scheduler's own type or a stored schedule row (disabled rows dropped)."""
-    from missions.scheduler import PatrolSchedule
-
-    if isinstance(row, PatrolSchedule):
-        return row
-    if not getattr(row, "enabled", True):
-        return None
-    return PatrolSchedule(area_id=row.area_id, rule=row.rule, starts_at=getattr(row, "starts_at", None),
-                          id=getattr(row, "id", None))
 
 
 def _read_json(path: Path) -> Any:
@@ -185,8 +178,7 @@ def schedule_command(
             if exc.name not in ("api.context", "storage", "sqlalchemy"):
                 raise
             raise ConfigError("no fleet database here; pass --docks FILE --areas FILE") from None
-        docks, areas, rows = load_fleet()
-        schedules = [s for s in (_as_schedule(r) for r in rows) if s is not None]
+        docks, areas, schedules = load_fleet()
     if start is None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         t0 = now + timedelta(minutes=(15 - now.minute % 15) % 15)

@@ -1,4 +1,9 @@
-"""`dockpatrol` commands of the vision package: ``models list|validate|bundle``, ``train``, ``eval``, ``detect``."""
+"""`dockpatrol` commands of the vision package: ``models list|validate|bundle|quantize``, ``train``, ``eval``,
+``detect``, ``import``.
+
+(Twin evaluation, twin training tiles, twin threshold tuning and twin INT8 calibration are ``dockpatrol sim
+eval|background-tiles|tune-thresholds|quantize``, in sim/cli.py.)
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ import json
 import math
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from api.cli_groups import models_app
+
+DEFAULT_CARD_NAME = "dockpatrol-demo-yolo11n"
 
 
 def register(app: typer.Typer) -> None:
@@ -18,10 +27,11 @@ def register(app: typer.Typer) -> None:
     models_app.command("list")(models_list)
     models_app.command("validate")(models_validate)
     models_app.command("bundle")(models_bundle)
-    models_app.command("background-tiles")(models_background_tiles)
+    models_app.command("quantize")(models_quantize)
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("detect")(detect)
+    app.command("import")(import_photos)
 
 
 def _fmt(value: float) -> str:
@@ -49,18 +59,20 @@ def models_list(models_dir: Path | None = typer.Option(None, help="default: DOCK
         if card.onnx_path is not None:
             files += " +onnx" if card.onnx_path.is_file() else " (onnx missing)"
         scenarios = ", ".join(sorted(c.value for c in card.categories))
-        table.add_row(card.name, card.version, f"{card.input_size_px} px / {card.tile_wh[0]} px tiles",
+        scale = f"{card.gsd_m * 100:.1f} cm GSD" if card.gsd_m else f"{card.tile_wh[0]} px tiles"
+        table.add_row(card.name, card.version, f"{card.input_size_px} px / {scale}",
                       f"{len(card.taxonomy_classes)} ({scenarios})", files,
                       "yes" if card.synthetic_training_data else "no", _fmt(card.metrics.get("map50_mean")))
     Console().print(table)
 
 
 def models_validate(cards: list[Path] = typer.Argument(None, help="card files (default: every card)"),
-                    load: bool = typer.Option(True, help="also load the weights and compare their classes"),
+                    load: bool = typer.Option(True, help="also read the class names stored in the weights and "
+                                                         "compare them with the card's"),
                     models_dir: Path | None = typer.Option(None)) -> None:
     """Validate cards: schema, taxonomy classes, files, digests and (with --load) the weights' classes."""
     from dockpatrol.errors import DockpatrolError, InvalidInput
-    from vision.registry import card_paths, check_files, load_card
+    from vision.registry import card_paths, check_class_names, check_files, embedded_class_names, load_card
 
     paths = list(cards or card_paths(models_dir))
     if not paths:
@@ -71,15 +83,9 @@ def models_validate(cards: list[Path] = typer.Argument(None, help="card files (d
             card = load_card(path)
             check_files(card)
             if load:
-                from vision.ultralytics_adapter import weights_class_names
-
-                for weights in (card.weights_path, card.onnx_path):
-                    if weights is None:
-                        continue
-                    names = weights_class_names(weights)
-                    if names and len(names) != len(card.classes):
-                        raise InvalidInput(f"{weights.name} has {len(names)} classes, the card lists "
-                                           f"{len(card.classes)}")
+                for weights in (card.weights_path, card.onnx_path, card.onnx_int8_path):
+                    if weights is not None:
+                        check_class_names(card, embedded_class_names(weights), weights_name=weights.name)
             typer.echo(f"ok      {path.name}: {card.name} {card.version}, {len(card.classes)} classes")
         except DockpatrolError as exc:
             failed += 1
@@ -110,16 +116,51 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
     typer.echo(f"wrote {card}")
 
 
-def models_background_tiles(out: Path = typer.Option(..., help="dataset folder (images/train, labels/train)"),
-                            images: int = typer.Option(1000, help="tiles to render"),
-                            seed: int = typer.Option(0, help="twin world seed (use the training world's)"),
-                            imgsz: int = typer.Option(640, help="tile size, px at mission GSD")) -> None:
-    """Render uniformly placed twin tiles (mostly background) to add to a training set as hard negatives."""
-    from vision.train import render_background_tiles
+def models_quantize(name: str = typer.Argument(..., help="model card name (its ONNX export is quantised)"),
+                    images: Path = typer.Option(..., help="calibrate on these photos (a folder of JPEGs like the "
+                                                          "ones the model will see)"),
+                    tiles: int = typer.Option(240, help="calibration tiles (on held-out twin tiles 64 lost 1 "
+                                                        "in 9 float detections, 240 lost 1 in 36)"),
+                    seed: int = typer.Option(0, help="seed of the calibration tiles' placement"),
+                    models_dir: Path | None = typer.Option(None)) -> None:
+    """Statically quantise a card's ONNX model to INT8 for CPUs and record it in the card (`onnx_int8`)."""
+    from pipeline.flight_import import photos_in
+    from vision.ingest import ingest_file
+    from vision.registry import require_card
 
-    counts = render_background_tiles(out=out, images=images, seed=seed, imgsz=imgsz)
-    typer.echo(f"wrote {counts['images']} tiles to {out} ({counts['with_labels']} with labels, "
-               f"{counts['skipped']} views skipped)")
+    card = require_card(name, models_dir)
+    frames = (ingest_file(p).rgb for p in photos_in(images))
+    quantize_card(card, frames, tiles=tiles, seed=seed, calibrated_on=f"photos in {images}")
+
+
+def quantize_card(card: Any, frames: Iterable[Any], *, tiles: int, seed: int, calibrated_on: str) -> None:
+    """Quantise ``card``'s ONNX export on tiles cut from ``frames`` (RGB arrays); record the INT8 file in the card.
+
+    Shared by ``models quantize`` (the user's photos) and ``sim quantize`` (twin renders).
+    """
+    from dockpatrol.errors import InvalidInput
+    from vision.registry import file_sha256, update_card
+    from vision.slicing import model_tiles
+    from vision.ultralytics_adapter import quantize_onnx_int8
+
+    if card.onnx_path is None or not card.onnx_path.is_file():
+        raise InvalidInput(f"model card {card.name!r} has no ONNX export to quantise")
+    side = card.input_size_px
+    stack = model_tiles(frames, input_wh=(side, side), slice_wh=card.tile_wh, count=tiles, seed=seed)
+    out = quantize_onnx_int8(card.onnx_path, card.onnx_path.with_suffix(".int8.onnx"), calibration_tiles=stack)
+
+    def record(raw: dict) -> None:
+        entries = list(raw.items())
+        at = next((i + 1 for i, (k, _) in enumerate(entries) if k == "onnx"), len(entries))
+        entries.insert(at, ("onnx_int8", out.name))  # next to the float export, where a reader looks
+        raw.clear()
+        raw.update(dict(entries))
+        raw.setdefault("sha256", {})[out.name] = file_sha256(out)
+        raw.setdefault("training", {})["int8_calibration"] = f"{len(stack)} tiles of {calibrated_on}"
+
+    update_card(card.card_path, record)
+    typer.echo(f"wrote {out} ({out.stat().st_size // 1024} KiB) from {len(stack)} calibration tiles; "
+               f"recorded in {card.card_path.name}")
 
 
 def _default_description(synthetic: bool) -> str:
@@ -204,48 +245,53 @@ def _print_report(report, as_json: Path | None) -> None:
         as_json.write_text(json.dumps(report.to_dict(), indent=2))
 
 
-def evaluate(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
-             frames: int = typer.Option(8, help="twin frames to render"),
-             altitude: float = typer.Option(60.0, help="metres above ground"),
-             images: Path | None = typer.Option(None, help="folder of georeferenced JPEGs instead of the twin"),
-             truth: Path | None = typer.Option(None, help="GeoJSON truth for --images"),
-             dock_altitude: float | None = typer.Option(None, help="dock altitude (m ASL) for JPEGs without "
-                                                                   "relative altitude"),
-             model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
-             backend: str = typer.Option("auto", help="auto, torch or onnx"),
-             radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
-             full_frame: bool = typer.Option(True, help="add a full-frame pass to the tiles"),
-             json_out: Path | None = typer.Option(None, "--json", help="also write the report as JSON"),
-             record: bool = typer.Option(False, help="store the results in the model card's metrics")) -> None:
-    """Per-class precision/recall of georeferenced findings and georeference error, on twin frames or your own."""
-    from dockpatrol.errors import InvalidInput
-    from vision.evaluate import evaluate_images, evaluate_twin
+#: Options every evaluation command takes (``dockpatrol eval`` here, ``dockpatrol sim eval`` in sim/cli.py).
+EvalModel = Annotated[str, typer.Option(help="model card name")]
+EvalBackend = Annotated[str, typer.Option(help="auto, torch, onnx or onnx-int8")]
+EvalRadius = Annotated[float, typer.Option(help="match radius between centroids, metres")]
+EvalFullFrame = Annotated[bool, typer.Option(help="add a full-frame pass to the tiles")]
+EvalJson = Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")]
+EvalRecord = Annotated[bool, typer.Option(help="store the results in the model card's metrics")]
+
+
+def load_for_eval(model: str, backend: str) -> tuple[Any, Any]:
+    """The model card and its detector, for an evaluation command."""
     from vision.registry import require_card
     from vision.ultralytics_adapter import Backend, load_detector
 
     card = require_card(model)
-    detector = load_detector(card, backend=Backend(backend))
-    label = f"{card.name}@{card.version}"
-    if images is not None:
-        if truth is None:
-            raise InvalidInput("--images needs --truth (a GeoJSON FeatureCollection with a 'class' property)")
-        report = evaluate_images(detector, images=images, truth=truth, model=label, radius_m=radius,
-                                 dock_altitude_m=dock_altitude, full_frame=full_frame)
-    else:
-        report = evaluate_twin(detector, seed=seed, frames=frames, model=label, altitude_m=altitude,
-                               radius_m=radius, full_frame=full_frame)
+    return card, load_detector(card, backend=Backend(backend))
+
+
+def report_evaluation(report: Any, *, card: Any, json_out: Path | None, record_as: str | None) -> None:
+    """Print an evaluation report, optionally write it as JSON and record it in the model card."""
     _print_report(report, json_out)
-    if record:
-        from datetime import UTC, datetime
+    if record_as is None:
+        return
+    from datetime import UTC, datetime
 
-        from vision.registry import record_metrics
+    from vision.registry import record_metrics
 
-        result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
-        result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
-        key = "georeferenced_images_eval" if images is not None else "georeferenced_twin_eval"
-        record_metrics(card.card_path, key, result)
-        typer.echo(f"recorded in {card.card_path}")
+    result = json.loads(json.dumps(report.to_dict(), default=str).replace("NaN", "null"))
+    result["command"] = "dockpatrol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result["measured_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    record_metrics(card.card_path, record_as, result)
+    typer.echo(f"recorded in {card.card_path}")
+
+
+def evaluate(images: Path = typer.Option(..., help="folder of georeferenced JPEGs"),
+             truth: Path = typer.Option(..., help="GeoJSON FeatureCollection with a 'class' property"),
+             dock_altitude: float | None = typer.Option(None, help="dock elevation (m AMSL) for JPEGs without "
+                                                                   "relative altitude"),
+             model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
+    """Per-class precision/recall of georeferenced findings and georeference error on your own imagery."""
+    from vision.evaluate import evaluate_images
+
+    card, detector = load_for_eval(model, backend)
+    report = evaluate_images(detector, images=images, truth=truth, model=f"{card.name}@{card.version}",
+                             radius_m=radius, dock_altitude_m=dock_altitude, full_frame=full_frame)
+    report_evaluation(report, card=card, json_out=json_out, record_as="georeferenced_images_eval" if record else None)
 
 
 def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI XMP) or a GeoTIFF ortho"),
@@ -257,17 +303,19 @@ def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI 
     """Run the detector on one image and print its georeferenced findings."""
     from datetime import UTC, datetime
 
+    from api.cli_checks import require_earth_crs, require_regular_file
     from vision.analyse import analyse_frame
     from vision.georef import FrameGeoref, evidence_crop
-    from vision.ingest import IngestedImage, ingest_file
+    from vision.ingest import FrameOptions, IngestedImage, ingest_file
     from vision.registry import require_card
     from vision.ultralytics_adapter import load_detector
 
-    item = ingest_file(image)
+    require_earth_crs(require_regular_file(image, what="image"))
+    item = ingest_file(image, options=FrameOptions(require_pose=True, dock_altitude_m=dock_altitude))
     card = require_card(model)
     detector = load_detector(card)
-    if isinstance(item, IngestedImage):
-        georef = FrameGeoref.for_pose(item.meta.camera(), item.meta.pose(dock_altitude_m=dock_altitude))
+    if isinstance(item, IngestedImage) and item.pose is not None:
+        georef = FrameGeoref.for_pose(item.camera.camera, item.pose)
         seen_at = item.meta.captured_at or datetime.now(UTC)
     else:
         georef = item.georef
@@ -284,3 +332,42 @@ def detect(image: Path = typer.Argument(..., help="a drone JPEG (EXIF GPS + DJI 
     if out is not None:
         out.write_text(json.dumps({"type": "FeatureCollection", "features": [f.to_geojson() for f in findings]},
                                   indent=1))
+
+
+def import_photos(folder: Path = typer.Argument(..., help="a folder of one flight's JPEG photos"),
+                  dock: str | None = typer.Option(None, help="dock id: its elevation places photos with GPS "
+                                                             "altitude only; its camera fills in missing optics"),
+                  area: str | None = typer.Option(None, help="patrol area id: its scenarios pick what to report "
+                                                             "(default: every category)"),
+                  model: str = typer.Option("dockpatrol-demo-yolo11n", help="model card name"),
+                  out: Path | None = typer.Option(None, help="write the objects as GeoJSON here"),
+                  dock_camera: bool = typer.Option(False, help="use the dock's configured camera even where the "
+                                                               "photos' tags state other optics"),
+                  radius: float = typer.Option(3.0, help="sightings of one class closer than this are one object, "
+                                                         "metres (smoke, stains and bare soil use more)"),
+                  require_agreement: bool = typer.Option(False, help="drop objects that only one of the frames "
+                                                                     "covering them saw (multi-view agreement)")
+                  ) -> None:
+    """Import a flight's photos: store raw, ingest, detect, group sightings into objects, write GeoJSON.
+
+    Rerunning on the same folder resumes: stored photos and analysed frames are skipped.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.flight_import import import_flight
+
+    with Progress(TextColumn("{task.description:8s}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done)
+
+        report = import_flight(folder, dock_id=dock, area_id=area, card_name=model, out=out,
+                               dock_camera_override=dock_camera, merge_radius_m=radius,
+                               require_agreement=require_agreement, progress=progress)
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"findings GeoJSON: {out or ''}{' and ' if out else ''}object store {report.geojson_key}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from missions.scheduler import PatrolSchedule
 from missions.types import Dock, PatrolArea
 from storage.platform import database, object_store, reset
-from storage.tables import ScheduleRow
 
 __all__ = ["database", "load_dock", "load_fleet", "object_store", "reset"]
 
@@ -17,11 +17,10 @@ def load_dock(dock_id: str) -> Dock:
         return docks.require(session=session, dock_id=dock_id)
 
 
-def load_fleet() -> tuple[list[Dock], list[PatrolArea], list[ScheduleRow]]:
+def load_fleet() -> tuple[list[Dock], list[PatrolArea], list[PatrolSchedule]]:
     """Every dock, patrol area and schedule, for the scheduler."""
     from storage.repositories import areas, docks, schedules
 
     with database().unit_of_work() as session:
-        rows = schedules.list_all(session=session)
-        session.expunge_all()
-        return docks.list_all(session=session), areas.list_all(session=session), rows
+        return (docks.list_all(session=session), areas.list_all(session=session),
+                schedules.list_all(session=session))

@@ -7,15 +7,16 @@ running it again updates the same ids to the same values.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from dockpatrol.geo import LocalProjection
-from dockpatrol.taxonomy import Category, Department
-from missions.types import Dock, PatrolArea
+from dockpatrol.taxonomy import Category
+from missions.types import Dock, Jurisdiction, NoFlyZone, PatrolArea, Priority
 
 CENTER_LON, CENTER_LAT = 113.15, 23.03
+STREET_ID = "GC"
 SCHEDULE_START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # 09:00 China Standard Time
 
 # (id, name, east_m, north_m) — positions relative to the centre, spread over the street's ~6 km².
@@ -60,28 +61,13 @@ NO_FLY: tuple[tuple[str, str, float, float, float, str], ...] = (
 
 GRID_COLS, GRID_ROWS, GRID_CELL_M = 4, 4, 1000.0
 
-#: Default routing: fire to fire & emergency within 2 h, pollution to environment within 48 h,
-#: construction to enforcement within 72 h; a catch-all keeps nothing unrouted.
-ROUTING_RULES: tuple[dict[str, Any], ...] = (
-    {"id": "R-FIRE", "name": "Fire risk → 消防应急 (2 h)", "priority": 10, "match": {"category": "fire"},
-     "department": Department.FIRE_EMERGENCY, "sla_hours": 2.0},
-    {"id": "R-WATER", "name": "Water discoloration → 生态环境 (24 h)", "priority": 20,
-     "match": {"class_name": "water_discoloration"}, "department": Department.ENVIRONMENTAL, "sla_hours": 24.0},
-    {"id": "R-POLL", "name": "Pollution → 生态环境 (48 h)", "priority": 30, "match": {"category": "pollution"},
-     "department": Department.ENVIRONMENTAL, "sla_hours": 48.0},
-    {"id": "R-CONS", "name": "Illegal construction → 城管执法 (72 h)", "priority": 40,
-     "match": {"category": "construction"}, "department": Department.ENFORCEMENT, "sla_hours": 72.0},
-    {"id": "R-ANY", "name": "Anything else → 城管执法 (72 h)", "priority": 1000, "match": {},
-     "department": Department.ENFORCEMENT, "sla_hours": 72.0},
-)
-
 
 @dataclass(frozen=True)
 class District:
     docks: tuple[Dock, ...]
     areas: tuple[PatrolArea, ...]
-    grids: tuple[tuple[str, str, dict[str, Any]], ...]
-    no_fly: tuple[tuple[str, str, dict[str, Any], str], ...]
+    grids: tuple[Jurisdiction, ...]
+    no_fly: tuple[NoFlyZone, ...]
     home_dock: dict[str, str]  # area id → the dock that normally patrols it
 
     def areas_of(self, dock_id: str) -> list[PatrolArea]:
@@ -114,7 +100,7 @@ def build_district(center_lon: float = CENTER_LON, center_lat: float = CENTER_LA
     for dock_id, name, east, north in DOCKS:
         lon, lat = proj.to_lonlat(x0 + east, y0 + north)
         offsets[dock_id] = (x0 + east, y0 + north)
-        docks.append(Dock(id=dock_id, name=name, lon=round(float(lon), 7), lat=round(float(lat), 7), alt_m=8.0,
+        docks.append(Dock(id=dock_id, name=name, lon=round(float(lon), 7), lat=round(float(lat), 7), elevation_amsl_m=8.0,
                           vehicle_url="sim:", max_range_m=4000.0, endurance_s=1800.0, charge_s=1500.0))
     grids = []
     for col in range(GRID_COLS):
@@ -122,13 +108,15 @@ def build_district(center_lon: float = CENTER_LON, center_lat: float = CENTER_LA
             cx = x0 + (col - (GRID_COLS - 1) / 2) * GRID_CELL_M
             cy = y0 + ((GRID_ROWS - 1) / 2 - row) * GRID_CELL_M
             grid_id = f"G-{chr(ord('A') + row)}{col + 1}"
-            grids.append((grid_id, f"桂城网格 {grid_id[2:]}", _rect(proj, cx, cy, GRID_CELL_M, GRID_CELL_M)))
+            grids.append(Jurisdiction(id=grid_id, name=f"桂城网格 {grid_id[2:]}", kind="grid", parent_id=STREET_ID,
+                                      polygon=_rect(proj, cx, cy, GRID_CELL_M, GRID_CELL_M)))
     areas = []
     for area_id, name, dock_id, dx, dy, w, h, scenarios, gsd_cm, rule in AREAS:
         cx, cy = offsets[dock_id]
         areas.append(PatrolArea(id=area_id, name=name, polygon=_rect(proj, cx + dx, cy + dy, w, h),
                                 scenarios=frozenset(scenarios), gsd_cm=gsd_cm, cadence=rule))
-    no_fly = tuple((zid, name, _circle(proj, x0 + e, y0 + n, r), reason) for zid, name, e, n, r, reason in NO_FLY)
+    no_fly = tuple(NoFlyZone(id=zid, name=name, polygon=_circle(proj, x0 + e, y0 + n, r), reason=reason)
+                   for zid, name, e, n, r, reason in NO_FLY)
     home = {a[0]: a[2] for a in AREAS}
     return District(tuple(docks), tuple(areas), tuple(grids), no_fly, home)
 
@@ -137,28 +125,31 @@ def seed(session: Any, district: District | None = None) -> District:
     """Upsert the demo district into the database (flushes; the caller commits)."""
     from shapely.geometry import shape
 
+    from missions.areas import locate_jurisdiction
+    from missions.scheduler import PatrolSchedule
     from storage.repositories import areas, docks, jurisdictions, schedules
+    from storage.repositories import tickets as tickets_repo
+    from tickets.rules import DEFAULT_RULES_PATH, load_rules_file
 
     district = district or build_district()
-    jurisdictions.upsert(session=session, jurisdiction_id="GC", name="桂城街道 Guicheng Street", kind="street",
-                         geometry=_union(g for _, _, g in district.grids))
-    for grid_id, name, geometry in district.grids:
-        jurisdictions.upsert(session=session, jurisdiction_id=grid_id, name=name, geometry=geometry, parent_id="GC")
+    street = Jurisdiction(id=STREET_ID, name="桂城街道 Guicheng Street", kind="street",
+                          polygon=_union(g.polygon for g in district.grids))
+    for cell in (street, *district.grids):
+        jurisdictions.upsert(session=session, jurisdiction=cell)
     for dock in district.docks:
         docks.upsert(session=session, dock=dock)
-    grid_shapes = [(gid, shape(g)) for gid, _, g in district.grids]
     for area in district.areas:
         centroid = shape(area.polygon).centroid
-        grid = next((gid for gid, s in grid_shapes if s.covers(centroid)), "GC")
-        areas.upsert(session=session, area=PatrolArea(**{**area.__dict__, "jurisdiction_id": grid}))
-        schedules.upsert(session=session, schedule_id=f"S-{area.id}", area_id=area.id,
-                         rule=area.cadence or "FREQ=WEEKLY", starts_at=SCHEDULE_START)
-    for zone_id, name, geometry, reason in district.no_fly:
-        areas.upsert_no_fly(session=session, zone_id=zone_id, name=name, geometry=geometry, reason=reason)
-    for rule in ROUTING_RULES:
-        schedules.upsert_rule(session=session, rule_id=rule["id"], name=rule["name"], match=rule["match"],
-                              department=str(rule["department"]), sla_hours=rule["sla_hours"],
-                              priority=rule["priority"])
+        cell = locate_jurisdiction((street, *district.grids), lon=centroid.x, lat=centroid.y)
+        areas.upsert(session=session, area=replace(area, jurisdiction_id=cell.id if cell else None))
+        schedules.upsert(session=session, schedule=PatrolSchedule(
+            id=f"S-{area.id}", area_id=area.id, rule=area.cadence or "FREQ=WEEKLY", starts_at=SCHEDULE_START,
+            priority=Priority.ROUTINE))
+    for zone in district.no_fly:
+        areas.upsert_no_fly(session=session, zone=zone)
+    # The district's routing policy (departments, per-class thresholds, rules) is data: tickets/rulesets/default.yaml.
+    tickets_repo.save_ruleset(session=session, source=str(DEFAULT_RULES_PATH), ruleset=load_rules_file(
+        DEFAULT_RULES_PATH, known_grids={g.id for g in district.grids}))
     return district
 
 

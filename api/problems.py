@@ -18,6 +18,7 @@ log = logging.getLogger("dockpatrol.api")
 PROBLEM_JSON = "application/problem+json"
 
 STATUS_OF: list[tuple[type[errors.DockpatrolError], int]] = [
+    (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.ConfigError, 500),
@@ -30,15 +31,26 @@ STATUS_OF: list[tuple[type[errors.DockpatrolError], int]] = [
 
 
 def status_for(exc: errors.DockpatrolError) -> int:
+    declared = getattr(exc, "http_status", None)  # API-only errors (401, 429) carry their status
+    if isinstance(declared, int):
+        return declared
     for kind, status in STATUS_OF:
         if isinstance(exc, kind):
             return status
     return 500
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _headers_for(exc: errors.DockpatrolError, status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    retry = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(retry)} if isinstance(retry, int) else None
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -50,7 +62,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.DockpatrolError)
     async def _domain(request: Request, exc: errors.DockpatrolError) -> JSONResponse:
-        return problem(status_for(exc), exc.title, str(exc), instance=str(request.url.path))
+        status = status_for(exc)
+        return problem(status, exc.title, str(exc), headers=_headers_for(exc, status),
+                       instance=str(request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,7 +80,8 @@ def install(app: FastAPI) -> None:
             detail = f"no such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem(exc.status_code, "HTTP error", detail, instance=str(request.url.path))
+        return problem(exc.status_code, "HTTP error", detail, headers=getattr(exc, "headers", None),
+                       instance=str(request.url.path))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

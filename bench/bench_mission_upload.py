@@ -3,9 +3,12 @@ dockpatrol's uploader against MAVProxy's ``wp load`` and a reactive pymavlink/ma
 
 The time is measured by the vehicle: from the first MISSION_COUNT it receives to the MISSION_ACK it sends
 (ACCEPTED counts as success; a cancelled upload or the time cap counts as failure). Loss is switched on
-only once each client is connected, so start-up is not measured.
+only once each client is connected, so start-up is not measured. Each row also shows the time per item
+(the round trip a client sees), next to the simulator's configured per-item turnaround, so the numbers
+can be set beside a real autopilot's (ArduCopter SITL on loopback: ~1.5 ms per item).
 
     .venv/bin/python bench/bench_mission_upload.py [--items 500] [--loss 0,0.1,0.3] [--cap-s 180] [--repeats 1]
+                                                   [--item-rtt-ms 1.5]
 """
 
 from __future__ import annotations
@@ -57,9 +60,12 @@ def write_wpl(items: list[WireItem], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def config(n: int) -> SimVehicleConfig:
+DEFAULT_ITEM_RTT_S = SimVehicleConfig(home_lon=HOME[0], home_lat=HOME[1]).mission_item_rtt_wall_s
+
+
+def config(n: int, item_rtt_s: float) -> SimVehicleConfig:
     return SimVehicleConfig(home_lon=HOME[0], home_lat=HOME[1], speedup=1.0, mission_capacity=max(650, n + 1),
-                            gcs_failsafe=False)
+                            gcs_failsafe=False, mission_item_rtt_wall_s=item_rtt_s)
 
 
 def stored_ok(sim: SimVehicle, items: list[WireItem]) -> bool:
@@ -84,8 +90,8 @@ async def finished(sim: SimVehicle, cap_s: float) -> tuple[bool, float, str]:
     return accepted, (last.ended_wall_s or first) - first, "" if accepted else f"vehicle ACK {last.result}"
 
 
-async def run_dockpatrol(items: list[WireItem], loss: float, cap_s: float) -> Run:
-    async with SimVehicle(config(len(items))) as sim:
+async def run_dockpatrol(items: list[WireItem], loss: float, cap_s: float, rtt_s: float) -> Run:
+    async with SimVehicle(config(len(items), rtt_s)) as sim:
         vehicle = await Vehicle.connect(sim.udp_url, timeout_s=10.0)
         try:
             await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="ready",
@@ -125,8 +131,8 @@ def _reactive_client(url: str, path: Path, stop: threading.Event) -> None:
         master.close()
 
 
-async def run_reactive(items: list[WireItem], loss: float, cap_s: float, path: Path) -> Run:
-    async with SimVehicle(config(len(items))) as sim:
+async def run_reactive(items: list[WireItem], loss: float, cap_s: float, path: Path, rtt_s: float) -> Run:
+    async with SimVehicle(config(len(items), rtt_s)) as sim:
         stop = threading.Event()
         await sim.wait_until(lambda s: s.model.home_set, timeout_s=30)
         sim.set_link(loss=loss)
@@ -137,8 +143,9 @@ async def run_reactive(items: list[WireItem], loss: float, cap_s: float, path: P
         return Run("pymavlink reactive", loss, ok and stored_ok(sim, items), seconds, note)
 
 
-async def run_mavproxy(items: list[WireItem], loss: float, cap_s: float, path: Path, mavproxy: str) -> Run:
-    sim = SimVehicle(config(len(items)))
+async def run_mavproxy(items: list[WireItem], loss: float, cap_s: float, path: Path, mavproxy: str,
+                       rtt_s: float) -> Run:
+    sim = SimVehicle(config(len(items), rtt_s))
     await sim.start(udp_port=None, tcp_port=0)
     state = Path(tempfile.mkdtemp(prefix="bench-mavproxy-"))
     proc = await asyncio.create_subprocess_exec(
@@ -169,7 +176,10 @@ async def main() -> None:
     parser.add_argument("--cap-s", type=float, default=180.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--peers", default="mavproxy,reactive")
+    parser.add_argument("--item-rtt-ms", type=float, default=DEFAULT_ITEM_RTT_S * 1000,
+                        help="the simulated vehicle's per-item turnaround (ArduCopter SITL: ~1.5 ms)")
     args = parser.parse_args()
+    rtt_s = args.item_rtt_ms / 1000.0
     items = mission(args.items)
     losses = [float(x) for x in args.loss.split(",")]
     peers = args.peers.split(",") if args.peers else []
@@ -178,20 +188,21 @@ async def main() -> None:
     path = tmp / "mission.txt"
     write_wpl(items, path)
     print(f"{args.items}-item mission upload to the simulated ArduCopter (vehicle-side COUNT→ACK time), "
-          f"cap {args.cap_s:g} s, {args.repeats} run(s) each")
+          f"cap {args.cap_s:g} s, {args.repeats} run(s) each; simulated per-item turnaround "
+          f"{rtt_s * 1000:.2f} ms")
     results: list[Run] = []
     def show(r: Run) -> None:
         results.append(r)
         print(f"  loss {r.loss:4.0%}  {r.client:<19} {'ok  ' if r.ok else 'FAIL'} {r.seconds:8.2f} s"
-              f"{'  (' + r.note + ')' if r.note else ''}", flush=True)
+              f"  {r.seconds / args.items * 1000:6.2f} ms/item{'  (' + r.note + ')' if r.note else ''}", flush=True)
 
     for loss in losses:
         for _ in range(args.repeats):
-            show(await run_dockpatrol(items, loss, args.cap_s))
+            show(await run_dockpatrol(items, loss, args.cap_s, rtt_s))
             if "mavproxy" in peers and mavproxy:
-                show(await run_mavproxy(items, loss, args.cap_s, path, mavproxy))
+                show(await run_mavproxy(items, loss, args.cap_s, path, mavproxy, rtt_s))
             if "reactive" in peers:
-                show(await run_reactive(items, loss, args.cap_s, path))
+                show(await run_reactive(items, loss, args.cap_s, path, rtt_s))
     print("summary (median of successful runs; successes/runs):")
     for loss in losses:
         row = {}
@@ -201,8 +212,9 @@ async def main() -> None:
                 continue
             good = [r.seconds for r in runs if r.ok]
             row[client] = statistics.median(good) if good else None
-            shown = f"{row[client]:.2f} s" if row[client] is not None else "failed"
-            print(f"  loss {loss:4.0%}  {client:<19} {shown:>10}  {len(good)}/{len(runs)}")
+            shown = (f"{row[client]:.2f} s  {row[client] / args.items * 1000:6.2f} ms/item"
+                     if row[client] is not None else "failed")
+            print(f"  loss {loss:4.0%}  {client:<19} {shown:>24}  {len(good)}/{len(runs)}")
         ours = row.get("dockpatrol")
         for peer in ("MAVProxy", "pymavlink reactive"):
             if peer in row and ours:

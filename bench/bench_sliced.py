@@ -3,9 +3,11 @@
 Same weights, same frames, same tiles (640 frame px, 0.2 overlap, full-frame pass, greedy NMM on
 IoS 0.5, class-aware), same run. Prints throughput of each and their ratio, recall of each against
 the twin's ground truth, our per-frame wall time ÷ pure model forward time over the same inputs,
-and the peak memory of a fresh process that detects in one frame.
+and the peak memory of a fresh process that detects in one frame. Our backends: PyTorch, float
+ONNX Runtime and INT8 ONNX Runtime (the card's ``onnx_int8``, or one quantised in this run on
+tiles of another twin world); the INT8 line states its recall cost against the float model.
 
-    .venv/bin/python bench/bench_sliced.py [--frames 3] [--card models/dockpatrol-demo-yolo11n.yaml]
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_sliced.py [--frames 8] [--card models/dockpatrol-demo-yolo11n.yaml]
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ MATCH_IOU = 0.3
 
 def render_frames(n: int, seed: int) -> list:
     from sim.camera import render_frame
+    from sim.evaluate import twin_views
     from sim.world import World
-    from vision.evaluate import twin_views
 
     world = World.generate(seed=seed)
     cam = CameraModel(4000, 3000, 73.7)
@@ -66,6 +68,38 @@ def recall(dets: Detections, frame) -> tuple[int, int, int]:
             used.add(cand[j])
             hit += 1
     return hit, len(truths), len(dets)
+
+
+def int8_card(card: ModelCard, workdir: Path, *, seed: int, tiles: int) -> ModelCard:
+    """The card with an INT8 ONNX model: its own ``onnx_int8`` if it names one, else quantised now on
+    model-sized tiles of twin world ``seed`` (not the world the bench scores on)."""
+    import dataclasses
+
+    from vision.ultralytics_adapter import quantize_onnx_int8
+
+    if card.onnx_int8_path is not None and card.onnx_int8_path.is_file():
+        return card
+    started = time.perf_counter()
+    calibration = calibration_tiles(card, seed=seed, count=tiles)
+    path = quantize_onnx_int8(card.onnx_path, workdir / "int8.onnx", calibration_tiles=calibration)
+    print(f"quantised {card.onnx_path.name} to INT8 on {len(calibration)} tiles of twin world {seed} in "
+          f"{time.perf_counter() - started:.0f} s")
+    return dataclasses.replace(card, onnx_int8_path=path)
+
+
+def calibration_tiles(card: ModelCard, *, seed: int, count: int) -> np.ndarray:
+    """Model-sized tiles of 4000x3000 twin frames of world ``seed``, as `slice_infer` feeds them."""
+    from sim.camera import render_frame
+    from sim.evaluate import twin_views
+    from sim.world import World
+    from vision.slicing import model_tiles
+
+    world = World.generate(seed=seed, size_m=800.0)
+    cam = CameraModel(4000, 3000, 73.7)
+    views = twin_views(world, frames=max(1, count // 40), seed=seed, camera=cam)
+    frames = (render_frame(world, cam, v.pose, v.at, seed=i, pose_noise=False).rgb for i, v in enumerate(views))
+    side = card.input_size_px
+    return model_tiles(frames, input_wh=(side, side), slice_wh=card.tile_wh, count=count, seed=seed)
 
 
 def sahi_model(card: ModelCard):
@@ -145,6 +179,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the frames")
     parser.add_argument("--seed", type=int, default=101, help="twin world seed (held out from training)")
     parser.add_argument("--card", type=Path, default=None, help=f"model card (default: {DEFAULT_CARD})")
+    parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run an INT8 ONNX model quantised in this run (or the card's onnx_int8)")
+    parser.add_argument("--calibration-seed", type=int, default=0, help="twin world the INT8 calibration tiles "
+                                                                         "come from (the training world)")
+    parser.add_argument("--calibration-tiles", type=int, default=240)
     parser.add_argument("--memory-probe", nargs=3, metavar=("CARD", "FRAME", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
@@ -159,6 +198,10 @@ def main() -> None:
           f"{time.perf_counter() - started:.0f} s; {sum(len(f.objects) for f in frames)} visible violations")
 
     backends = [Backend.TORCH] + ([Backend.ONNX] if card.onnx_path and card.onnx_path.is_file() else [])
+    int8_dir = tempfile.TemporaryDirectory()
+    if args.int8 and Backend.ONNX in backends:
+        card = int8_card(card, Path(int8_dir.name), seed=args.calibration_seed, tiles=args.calibration_tiles)
+        backends.append(Backend.ONNX_INT8)
     detectors = {b: load_detector(card, backend=b, device="cpu") for b in backends}
     model = sahi_model(card)
     pipelines = {f"dockpatrol/{b.value}": (lambda img, d=d: slice_infer(img, d, overlap_wh=(OVERLAP, OVERLAP),
@@ -196,7 +239,11 @@ def main() -> None:
         if name.startswith("dockpatrol"):
             print(f"throughput {name} / sahi default (batch 1): {median['sahi/batch1'] / median[name]:.2f}x; "
                   f"/ sahi batch 8: {median['sahi/batch8'] / median[name]:.2f}x")
-    for backend in backends:
+    if "dockpatrol/onnx-int8" in counts:
+        (h8, t8, _), (h32, t32, _) = counts["dockpatrol/onnx-int8"], counts["dockpatrol/onnx"]
+        print(f"INT8 recall cost: {h8}/{t8} truths found vs {h32}/{t32} with the float ONNX model "
+              f"({(h8 - h32) / max(1, t32):+.3f})")
+    for backend in [b for b in backends if b is not Backend.ONNX_INT8]:
         mem = peak_memory(card, frames[0].rgb, backend.value)
         print(f"peak RSS, fresh process, one 4000x3000 frame, {backend.value}: {mem['peak_rss_mb']:.0f} MB "
               f"(after loading the model: {mem['before_frame_mb']:.0f} MB; Python/numpy allocations while "

@@ -62,3 +62,9 @@ class Unavailable(DockpatrolError):
     """A dependency (server, vehicle, model file) cannot be reached right now; retrying may help."""
 
     title = "Service unavailable"
+
+
+class Forbidden(DockpatrolError):
+    """The actor may not do this (missing role, another department's ticket, a bad signature)."""
+
+    title = "Forbidden"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import shapely
@@ -90,10 +90,24 @@ class LocalProjection:
         return float(factors.meridian_convergence)
 
 
-def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres on the WGS84 mean sphere."""
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(a))
+#: Mean radius of the WGS84 ellipsoid, metres (the sphere great-circle distances use).
+EARTH_MEAN_RADIUS_M = 6_371_008.8
+
+
+@overload
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
+@overload
+def haversine_m(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray: ...
+
+
+def haversine_m(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
+    """Great-circle distance in metres on the WGS84 mean sphere; scalars give a float, arrays broadcast."""
+    if np.ndim(lon2) == 0 and np.ndim(lat2) == 0 and np.ndim(lon1) == 0 and np.ndim(lat1) == 0:
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        dp, dl = p2 - p1, math.radians(lon2 - lon1)
+        a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * EARTH_MEAN_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_MEAN_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

@@ -160,8 +160,15 @@ class Action:
         """MISSION_START: AUTO from the current item, taking off if on the ground."""
         await self._require(C.MAV_CMD_MISSION_START, (0, 0), call="start_mission")
 
-    async def set_fence_enabled(self, enabled: bool) -> None:
-        await self._require(C.MAV_CMD_DO_FENCE_ENABLE, (1 if enabled else 0,), call="set_fence_enabled")
+    async def set_fence_enabled(self, enabled: bool, *, types: int) -> None:
+        """DO_FENCE_ENABLE for the fence types in ``types`` (ArduPilot FENCE_TYPE bits).
+
+        There is no default: p2 = 0 means *every* type in the vehicle's FENCE_TYPE on ArduPilot, which
+        includes a circle around home that a survey can leave; say which types you mean.
+        """
+        if types <= 0:
+            raise ActionError(ActionResult.INVALID_ARGUMENT, "set_fence_enabled", f"fence type mask {types}")
+        await self._require(C.MAV_CMD_DO_FENCE_ENABLE, (1 if enabled else 0, types), call="set_fence_enabled")
 
     async def set_speed(self, speed_m_s: float) -> None:
         await self._require(C.MAV_CMD_DO_CHANGE_SPEED, (1, speed_m_s, -1, 0), call="set_speed")

@@ -25,6 +25,7 @@ from dockpatrol.errors import FlightError, InvalidInput
 from dockpatrol.geo import check_lonlat, haversine_m
 from flight.action import ActionError
 from flight.camera import CaptureInfo, capture_from_message
+from flight.fence import FENCE_PARAMS, FencePolicy, FenceType, VehicleFence, decide_fence
 from flight.flightlog import TrackRecorder, track_geojson, write_geojson
 from flight.mission import (
     GLOBAL_FRAMES,
@@ -36,14 +37,14 @@ from flight.mission import (
     mission_to_wire,
     rally_to_wire,
 )
-from flight.telemetry import FlightMode, LandedState, Position, TelemetryError
+from flight.params import ParamError
+from flight.telemetry import DEFAULT_RATES_HZ, FlightMode, LandedState, Position, TelemetryError
 from flight.vehicle import Vehicle
-from missions.types import MavCmd, MavFrame, MissionPlan
+from missions.safety import CEILING_M
+from missions.types import NAV_COMMANDS, MavCmd, MavFrame, MissionPlan
 
 log = logging.getLogger(__name__)
 C = mavlink
-_NAV = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_TURNS, MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_LAND,
-                  MavCmd.NAV_TAKEOFF, 17, 19, 93})
 _ENDS_ON_GROUND = frozenset({MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_LAND})
 _RETURN_MODES = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.SMART_RTL, FlightMode.AUTO_RTL})
 _FRESH = ("HEARTBEAT", "SYS_STATUS", "GPS_RAW_INT")
@@ -71,7 +72,9 @@ class AbortAction(Enum):
 
 
 class EventKind(Enum):
+    HOME = "home"
     PREFLIGHT_OK = "preflight_ok"
+    FENCE = "fence"
     UPLOADED = "uploaded"
     ARMED = "armed"
     TOOK_OFF = "took_off"
@@ -103,20 +106,22 @@ class FlyOptions:
     """Limits and tolerances of one flight; vehicle-time budgets are in the vehicle's seconds."""
 
     min_battery_percent: float = 40.0
-    max_altitude_m: float = 120.0
+    max_altitude_m: float = CEILING_M
     dock_radius_m: float = 5.0
     home_tolerance_m: float = 50.0
     readiness_vehicle_s: float = 120.0
+    #: ArduCopter refuses to arm ("Arm: Need Position Estimate") for ~20 s after its origin is set
     arm_retry_vehicle_s: float = 60.0
+    fence_policy: FencePolicy = FencePolicy.REFUSE
+    #: Distance (m, horizontal) within which the last waypoint counts as reached when MISSION_CURRENT says
+    #: nothing about completion (firmware without mission_state).
+    waypoint_reached_m: float = 5.0
     budget_factor: float = 2.0
     budget_margin_vehicle_s: float = 300.0
     link_giveup_s: float = 120.0
     abort_action: AbortAction = AbortAction.RTL
     track_min_spacing_m: float = 2.0
-    stream_rates_hz: dict[int, float] = field(default_factory=lambda: {
-        C.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: 4.0, C.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: 2.0,
-        C.MAVLINK_MSG_ID_SYS_STATUS: 1.0, C.MAVLINK_MSG_ID_GPS_RAW_INT: 1.0, C.MAVLINK_MSG_ID_MISSION_CURRENT: 1.0,
-        C.MAVLINK_MSG_ID_SYSTEM_TIME: 1.0, C.MAVLINK_MSG_ID_ATTITUDE: 2.0})
+    stream_rates_hz: dict[int, float] = field(default_factory=lambda: dict(DEFAULT_RATES_HZ))
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class FlightReport:
     vehicle_duration_s: float
     track_length_m: float
     max_relative_altitude_m: float
+    max_distance_from_home_m: float
     landed_distance_to_home_m: float | None
     battery_used_percent: float | None
     failsafe_reason: str | None
@@ -150,12 +156,13 @@ class FlightReport:
         landed = ("" if self.landed_distance_to_home_m is None
                   else f", landed {self.landed_distance_to_home_m:.1f} m from home")
         return (f"{self.dock_id}: {self.result.value}{' (' + self.detail + ')' if self.detail else ''}; "
-                f"{len(self.reached_seqs)} items reached of {self.items_total}, {len(self.captures)} photos"
+                f"{len(self.reached_seqs)} items of {self.items_total} done, {len(self.captures)} photos"
                 f"{f' ({len(self.missing_capture_indices)} unreported)' if self.missing_capture_indices else ''}, "
-                f"{self.track_length_m:.0f} m in {self.vehicle_duration_s:.0f} s{landed}")
+                f"{self.track_length_m:.0f} m in {self.vehicle_duration_s:.0f} s, up to "
+                f"{self.max_distance_from_home_m:.0f} m from home at {self.max_relative_altitude_m:.1f} m{landed}")
 
 
-def validate_plan(plan: MissionPlan, *, max_altitude_m: float = 120.0) -> None:
+def validate_plan(plan: MissionPlan, *, max_altitude_m: float = CEILING_M) -> None:
     """Refuse plans the executor must not fly: no items, bad coordinates, altitude above the ceiling, bad fence."""
     if not plan.items:
         raise InvalidInput(f"plan {plan.dock_id!r} has no mission items")
@@ -168,7 +175,7 @@ def validate_plan(plan: MissionPlan, *, max_altitude_m: float = 120.0) -> None:
         if int(item.frame) in GLOBAL_FRAMES and (item.lat or item.lon):
             check_lonlat(item.lon, item.lat, where=where)
         relative = int(item.frame) in (MavFrame.GLOBAL_RELATIVE_ALT, MavFrame.GLOBAL_RELATIVE_ALT_INT)
-        if item.command in _NAV and relative and not -1.0 <= item.altitude_m <= max_altitude_m:
+        if item.command in NAV_COMMANDS and relative and not -1.0 <= item.altitude_m <= max_altitude_m:
             raise InvalidInput(f"{where}: altitude {item.altitude_m:g} m is outside 0..{max_altitude_m:g} m above home")
     i = 0
     fence = plan.fence
@@ -209,7 +216,7 @@ class _Flight:
         self.reached: list[int] = []
         self.track = TrackRecorder(min_spacing_m=options.track_min_spacing_m)
         self.wire = mission_to_wire(plan)
-        nav = [w.seq for w in self.wire[1:] if w.command in _NAV]
+        nav = [w.seq for w in self.wire[1:] if w.command in NAV_COMMANDS]
         self.last_nav_seq = nav[-1] if nav else len(self.wire) - 1
         self.ends_on_ground = bool(nav) and self.wire[self.last_nav_seq].command in _ENDS_ON_GROUND
         self.first_nav_is_takeoff = bool(nav) and self.wire[nav[0]].command == MavCmd.NAV_TAKEOFF
@@ -223,7 +230,11 @@ class _Flight:
         self.airborne = False
         self.landed_state: LandedState | None = None
         self.current_seq = 0
+        self.auto_started = False
+        self.home_lonlat: tuple[float, float] | None = None
+        self.max_distance_m = 0.0
         self.mission_done = False
+        self.fence_plan: Any = None
         self.aborted = False
         self.budget_exceeded = False
         self.failsafe_reason: str | None = None
@@ -281,11 +292,12 @@ class _Flight:
         tel.request_rates(self.opts.stream_rates_hz)
         tel.request_message(C.MAVLINK_MSG_ID_HOME_POSITION)
         start: float | None = None
-        # decide on fresh state only: what was heard before this flight may be stale
+        # decide on fresh state only: what was heard before this flight may be stale, and one message of
+        # each kind may already have been on its way when the flight started
         before = {kind: tel.received[kind] for kind in _FRESH}
         while True:
             waiting, fatal = self.preflight_problems()
-            stale = [kind for kind in _FRESH if tel.received[kind] <= before[kind]]
+            stale = [kind for kind in _FRESH if tel.received[kind] < before[kind] + 2]
             if stale:
                 waiting.append("waiting for fresh " + ", ".join(stale))
                 fatal = []
@@ -305,10 +317,59 @@ class _Flight:
                 await tel.sleep_vehicle(0.5, what="preflight")
             except TelemetryError as exc:
                 raise self.fail(FlyResult.PREFLIGHT_FAILED, f"{exc.detail} ({'; '.join(waiting)})") from exc
+        await self.confirm_home()
+        self.fence_plan = await self.check_fence()
         self.start_vehicle_s = tel.vehicle_time_s
         self.start_battery = tel.battery.remaining_percent if tel.battery else None
         self.event(EventKind.PREFLIGHT_OK, f"GPS fix {tel.gps.fix_type if tel.gps else '?'}, battery "
                    f"{self.start_battery if self.start_battery is not None else '?'} %")
+
+    async def confirm_home(self) -> None:
+        """Take home from mission seq 0 once the EKF origin is set (before that it downloads as (0, 0, 0))."""
+        tel = self.vehicle.telemetry
+        start = tel.vehicle_time_s
+        while True:
+            try:
+                home = await self.vehicle.mission.read_home()
+            except MissionError as exc:
+                raise self.fail(FlyResult.PREFLIGHT_FAILED, f"cannot read home (mission item 0): {exc}") from exc
+            if home.x or home.y:
+                break
+            now = tel.vehicle_time_s
+            if start is not None and now is not None and now - start > self.opts.readiness_vehicle_s:
+                raise self.fail(FlyResult.PREFLIGHT_FAILED, "home (mission item 0) is still (0, 0, 0) after "
+                                f"{self.opts.readiness_vehicle_s:g} s: the vehicle's EKF has no origin")
+            await tel.sleep_vehicle(1.0, what="EKF origin")
+        lon, lat = home.y / 1e7, home.x / 1e7
+        if self.plan.home_lon or self.plan.home_lat:
+            d = haversine_m(lon, lat, self.plan.home_lon, self.plan.home_lat)
+            if d > self.opts.home_tolerance_m:
+                raise self.fail(FlyResult.PREFLIGHT_FAILED, f"vehicle home is {d:.0f} m from the plan's dock "
+                                f"(> {self.opts.home_tolerance_m:g} m): wrong vehicle or wrong plan")
+        self.home_lonlat = (lon, lat)
+        self.event(EventKind.HOME, f"{lon:.7f}, {lat:.7f}, {home.z:.2f} m AMSL (mission item 0, EKF origin set)")
+
+    async def check_fence(self) -> Any:
+        """Read the vehicle's FENCE_* parameters and decide how to fly inside them; refuse when the plan leaves them."""
+        params = self.vehicle.params
+        try:
+            first = await params.get(FENCE_PARAMS[0])
+            values = {FENCE_PARAMS[0]: first}
+            if first is not None:
+                values.update(await params.get_many(FENCE_PARAMS[1:]))
+        except ParamError as exc:
+            raise self.fail(FlyResult.PREFLIGHT_FAILED, f"cannot read the vehicle's fence parameters: {exc}") from exc
+        home = self.home_lonlat or (self.plan.home_lon, self.plan.home_lat)
+        located = [it for it in self.plan.items if it.command in NAV_COMMANDS and (it.lat or it.lon)]
+        reach_m = max((haversine_m(it.lon, it.lat, *home) for it in located), default=0.0)
+        relative = [it.altitude_m for it in self.plan.items if it.command in NAV_COMMANDS
+                    and int(it.frame) in (MavFrame.GLOBAL_RELATIVE_ALT, MavFrame.GLOBAL_RELATIVE_ALT_INT)]
+        decision = decide_fence(VehicleFence.from_params(values), reach_m=reach_m,
+                                top_altitude_m=max(relative, default=0.0), has_polygon=bool(self.plan.fence),
+                                policy=self.opts.fence_policy, ceiling_m=self.opts.max_altitude_m)
+        if decision.refusal:
+            raise self.fail(FlyResult.PREFLIGHT_FAILED, decision.refusal)
+        return decision
 
     def preflight_problems(self) -> tuple[list[str], list[str]]:
         """(still waiting for, cannot fly) from the latest telemetry."""
@@ -348,19 +409,33 @@ class _Flight:
             await mission.set_current(1)
         except MissionError as exc:
             raise self.fail(FlyResult.UPLOAD_FAILED, str(exc)) from exc
-        if self.plan.fence:
-            try:
-                await self.vehicle.action.set_fence_enabled(True)
-            except ActionError as exc:
-                raise self.fail(FlyResult.UPLOAD_FAILED, f"fence uploaded but not enabled: {exc}") from exc
+        await self.apply_fence()
         stats = self.upload_stats
         self.event(EventKind.UPLOADED, f"{len(self.wire) - 1} items verified in {stats.wall_s:.2f} s "
                    f"({stats.attempts} attempt(s), {stats.resends} re-sends)"
                    + (f", fence of {len(self.plan.fence)} vertices" if self.plan.fence else ""))
 
+    async def apply_fence(self) -> None:
+        """Change the vehicle's fence as decided (only what the operator allowed) and enable the plan's types."""
+        decision = self.fence_plan
+        try:
+            for name, value in decision.set_params:
+                await self.vehicle.params.set(name, value)
+            if decision.disable_types:
+                await self.vehicle.action.set_fence_enabled(False, types=int(decision.disable_types))
+            if self.plan.fence and decision.enable_types:
+                await self.vehicle.action.set_fence_enabled(True, types=int(decision.enable_types))
+        except (ActionError, ParamError) as exc:
+            raise self.fail(FlyResult.UPLOAD_FAILED, f"fence not set up: {exc}") from exc
+        for note in decision.notes:
+            self.event(EventKind.FENCE, note)
+        if self.plan.fence and decision.enable_types:
+            names = "+".join(t.name.lower() for t in FenceType if t in decision.enable_types)
+            self.event(EventKind.FENCE, f"enabled {names} (p2 = {int(decision.enable_types)})")
+
     def takeoff_altitude_m(self) -> float:
         for item in self.plan.items:
-            if item.command in _NAV and item.command not in _ENDS_ON_GROUND and item.altitude_m > 0:
+            if item.command in NAV_COMMANDS and item.command not in _ENDS_ON_GROUND and item.altitude_m > 0:
                 return float(item.altitude_m)
         return float(self.plan.altitude_m or 10.0)
 
@@ -389,6 +464,7 @@ class _Flight:
                                    what="takeoff", vehicle_timeout_s=60.0)
             await action.set_mode(FlightMode.AUTO)
             self.commanded_mode = FlightMode.AUTO
+            self.auto_started = True
             self.event(EventKind.MISSION_STARTED)
         except (ActionError, TelemetryError) as exc:
             self.event(EventKind.STATUSTEXT, f"could not start the mission: {exc}")
@@ -469,7 +545,7 @@ class _Flight:
         if self.plan.duration_s > 0:
             return self.plan.duration_s
         points = [(self.plan.home_lon, self.plan.home_lat)] if (self.plan.home_lon or self.plan.home_lat) else []
-        points += [(it.lon, it.lat) for it in self.plan.items if it.command in _NAV and (it.lat or it.lon)]
+        points += [(it.lon, it.lat) for it in self.plan.items if it.command in NAV_COMMANDS and (it.lat or it.lon)]
         length = sum(haversine_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
         return length / 5.0 + 2 * self.takeoff_altitude_m()
 
@@ -497,8 +573,14 @@ class _Flight:
             pos = self.vehicle.telemetry.position
             if pos is not None and (msg.lat or msg.lon):
                 self.track.add(pos)
+                if self.home_lonlat is not None:
+                    self.max_distance_m = max(self.max_distance_m, haversine_m(
+                        pos.longitude_deg, pos.latitude_deg, *self.home_lonlat))
                 if pos.relative_altitude_m > 1.0:
                     self.airborne = True
+                if self.at_last_waypoint(pos) and not self.mission_done:
+                    self.pass_items(len(self.wire) - 1)
+                    await self.mission_finished()
             return False
         if kind == "HEARTBEAT":
             if msg.get_srcComponent() != self.vehicle.connection.target_component:
@@ -518,16 +600,17 @@ class _Flight:
             if msg.seq != self.current_seq:
                 self.current_seq = msg.seq
                 self.event(EventKind.CURRENT_ITEM, f"{msg.seq}/{len(self.wire) - 1}", keep=False)
-            if (msg.seq == self.last_nav_seq and getattr(msg, "mission_state", 0) == C.MISSION_STATE_COMPLETE
-                    and not self.mission_done):
-                await self.mission_finished()
+            if self.auto_started:
+                # the autopilot moved on: every item before the current one is done (DO items run between)
+                self.pass_items(msg.seq - 1)
+                if (msg.seq == self.last_nav_seq and getattr(msg, "mission_state", 0) == C.MISSION_STATE_COMPLETE
+                        and not self.mission_done):
+                    self.pass_items(len(self.wire) - 1)
+                    await self.mission_finished()
             return False
         if kind == "MISSION_ITEM_REACHED":
-            if msg.seq not in self.reached:
-                self.reached.append(msg.seq)
-                self.event(EventKind.ITEM_REACHED, f"{msg.seq}/{len(self.wire) - 1}", keep=False)
-            if msg.seq == self.last_nav_seq and not self.mission_done:
-                await self.mission_finished()
+            # not a progress count on ArduPilot (merged, also for DO items, RTL only after touchdown): logged only
+            log.debug("%s: vehicle reports item %d reached", self.plan.dock_id, msg.seq)
             return False
         if kind in ("CAMERA_FEEDBACK", "CAMERA_IMAGE_CAPTURED"):
             info = capture_from_message(msg)
@@ -543,6 +626,22 @@ class _Flight:
                     and any(w in text.lower() for w in _FAILSAFE_WORDS):
                 self.failsafe_reason = f"{self.failsafe_reason}: {text}"
         return False
+
+    def pass_items(self, upto_seq: int) -> None:
+        """Items 1..upto_seq are done; each newly done one is an ITEM_REACHED event."""
+        for seq in range(len(self.reached) + 1, min(upto_seq, len(self.wire) - 1) + 1):
+            self.reached.append(seq)
+            self.event(EventKind.ITEM_REACHED, f"{seq}/{len(self.wire) - 1}", keep=False)
+
+    def at_last_waypoint(self, pos: Position) -> bool:
+        """Hovering at the last waypoint of a mission that does not end on the ground (the copter stays in AUTO)."""
+        if self.ends_on_ground or not self.auto_started or self.current_seq != self.last_nav_seq:
+            return False
+        last = self.wire[self.last_nav_seq]
+        if last.command != MavCmd.NAV_WAYPOINT or not (last.x or last.y):
+            return False
+        off_m = haversine_m(pos.longitude_deg, pos.latitude_deg, last.y / 1e7, last.x / 1e7)
+        return off_m <= self.opts.waypoint_reached_m and abs(pos.relative_altitude_m - last.z) <= 2.0
 
     async def mission_finished(self) -> None:
         self.mission_done = True
@@ -640,6 +739,7 @@ class _Flight:
             return FlyResult.TAKEOFF_FAILED, "disarmed before leaving the ground"
         if self.ends_on_ground and self.current_seq == self.last_nav_seq and self.mode == FlightMode.AUTO:
             self.mission_done = True
+            self.pass_items(len(self.wire) - 1)
         distance = self.distance_to_home_m()
         if self.aborted:
             return FlyResult.ABORTED, f"abort requested ({self.opts.abort_action.value})"
@@ -681,7 +781,7 @@ class _Flight:
             captures=tuple(sorted(self.captures.values(), key=lambda c: c.index)),
             missing_capture_indices=self.missing_captures(), reached_seqs=tuple(self.reached),
             items_total=len(self.wire) - 1, vehicle_duration_s=duration, track_length_m=self.track.length_m,
-            max_relative_altitude_m=self.track.max_relative_altitude_m,
+            max_relative_altitude_m=self.track.max_relative_altitude_m, max_distance_from_home_m=self.max_distance_m,
             landed_distance_to_home_m=self.distance_to_home_m(), battery_used_percent=used,
             failsafe_reason=self.failsafe_reason, upload=self.upload_stats, track_path=self.track_path,
             tlog_path=self.tlog_path, warnings=tuple(self.warnings()))

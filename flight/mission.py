@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.errors import FlightError
@@ -212,16 +213,31 @@ def verify_items(expected: Sequence[WireItem], actual: Sequence[WireItem], *, mi
             continue
         if exp.command in _LOCATED and exp.frame in GLOBAL_FRAMES:
             if (got.x, got.y) != (exp.x, exp.y):
-                problems.append(f"{where}: position ({got.x}, {got.y}), expected ({exp.x}, {exp.y})")
+                off_m = math.hypot((got.x - exp.x) * _M_PER_E7_LAT, (got.y - exp.y) * _M_PER_E7_LAT *
+                                   math.cos(math.radians(exp.x / 1e7)))
+                problems.append(f"{where}: position ({got.x}, {got.y}), expected ({exp.x}, {exp.y}) in 1e-7°: "
+                                f"{off_m:.2f} m off")
             if exp.command not in _NO_ALTITUDE and mission_type != MISSION_TYPE_FENCE:
                 if _frame_class(got.frame) != _frame_class(exp.frame):
                     problems.append(f"{where}: frame {got.frame}, expected {exp.frame}")
-                if not math.isclose(got.z, exp.z, abs_tol=0.01):
-                    problems.append(f"{where}: altitude {got.z:g}, expected {exp.z:g}")
+                got_cm, want_cm = round(got.z * 100), storable_altitude_cm(exp.z)
+                # ArduPilot truncates to whole cm; an autopilot that keeps floats gives the rounded value back
+                if not want_cm <= got_cm <= max(want_cm, round(exp.z * 100)):
+                    problems.append(f"{where}: altitude {got_cm / 100:.2f} m, expected {exp.z:g} m (stored as "
+                                    f"{want_cm} cm): {(got_cm - want_cm):+d} cm")
         for i in _KEPT_PARAMS.get(exp.command, ()):
             if not math.isclose(got.params[i], exp.params[i], rel_tol=1e-5, abs_tol=1e-4):
                 problems.append(f"{where}: param{i + 1} {got.params[i]:g}, expected {exp.params[i]:g}")
     return problems
+
+
+#: Metres per 1e-7 degree of latitude (and of longitude at the equator), WGS84 mean.
+_M_PER_E7_LAT = 0.0111319
+
+
+def storable_altitude_cm(z_m: float) -> int:
+    """What ArduPilot keeps of an altitude sent in MISSION_ITEM_INT: float32 × 100 in float32, truncated to cm."""
+    return int(np.float32(z_m) * np.float32(100.0))
 
 
 def _frame_class(frame: int) -> str:
@@ -449,6 +465,30 @@ class Mission:
                     last_progress = loop.time()
             conn.send(conn.mav.mission_ack_encode(ts, tc, C.MAV_MISSION_ACCEPTED, mission_type))
         return [got[i] for i in range(count)]
+
+    async def read_home(self, *, tuning: UploadTuning | None = None) -> WireItem:
+        """Mission seq 0 as the vehicle holds it: home (altitude AMSL), or all zeros before its EKF origin is set."""
+        t = tuning or self.tuning
+        conn = self._conn
+        call = "read_home"
+        ts, tc = self._target(call)
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            with conn.subscribe(("MISSION_COUNT", "MISSION_ITEM_INT", "MISSION_ITEM", "MISSION_ACK")) as sub:
+                await self._request_count(sub, MISSION_TYPE_MISSION, t, call)
+                started = loop.time()
+                while loop.time() - started <= t.stall_timeout_s:
+                    conn.send(conn.mav.mission_request_int_encode(ts, tc, 0, MISSION_TYPE_MISSION))
+                    deadline = loop.time() + max(t.first_resend_s, t.resend_min_s)
+                    while (remaining := deadline - loop.time()) > 0:
+                        msg = await sub.get(remaining)
+                        if msg is None or not self._for_us(msg, MISSION_TYPE_MISSION):
+                            continue
+                        if msg.get_type() in ("MISSION_ITEM_INT", "MISSION_ITEM") and msg.seq == 0:
+                            conn.send(conn.mav.mission_ack_encode(ts, tc, C.MAV_MISSION_ACCEPTED,
+                                                                  MISSION_TYPE_MISSION))
+                            return _wire_from_msg(msg)
+        raise MissionError(MissionResult.TIMEOUT, call, f"no mission item 0 within {t.stall_timeout_s:g} s")
 
     # ---- composite operations ----------------------------------------------------------------------
 

@@ -115,6 +115,12 @@ class MissionCurrent:
     mission_state: int
 
 
+#: What a flight needs streamed (Hz of vehicle time); ArduPilot sends none of it until asked.
+DEFAULT_RATES_HZ: dict[int, float] = {
+    C.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: 4.0, C.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: 2.0,
+    C.MAVLINK_MSG_ID_SYS_STATUS: 1.0, C.MAVLINK_MSG_ID_GPS_RAW_INT: 1.0, C.MAVLINK_MSG_ID_MISSION_CURRENT: 1.0,
+    C.MAVLINK_MSG_ID_SYSTEM_TIME: 1.0, C.MAVLINK_MSG_ID_ATTITUDE: 2.0}
+
 _TIMED = frozenset({"GLOBAL_POSITION_INT", "ATTITUDE", "SYSTEM_TIME", "CAMERA_IMAGE_CAPTURED"})
 
 
@@ -140,6 +146,9 @@ class Telemetry:
         self.status_texts: deque[StatusText] = deque(maxlen=100)
         self.received: Counter[str] = Counter()
         self._waiters: list[asyncio.Future[None]] = []
+        self._wanted_hz: dict[int, float] = {}
+        self._seen_at_last_check: dict[int, int] = {}
+        self._heartbeats_since_check = 0
         conn.add_listener(self._on_message)
         conn.add_link_listener(lambda up: self._wake())
 
@@ -152,6 +161,7 @@ class Telemetry:
             self.vehicle_time_s = msg.time_boot_ms / 1000.0
         if kind == "HEARTBEAT":
             if msg.get_srcComponent() == self._conn.target_component:
+                self._check_rates()
                 self.armed = bool(msg.base_mode & C.MAV_MODE_FLAG_SAFETY_ARMED)
                 try:
                     self.flight_mode = FlightMode(msg.custom_mode)
@@ -321,7 +331,31 @@ class Telemetry:
     # ---- stream rates --------------------------------------------------------------------------------
 
     def request_rates(self, rates_hz: dict[int, float]) -> None:
-        """Ask for message rates (Hz of vehicle time) with SET_MESSAGE_INTERVAL; fire and forget."""
+        """Ask for message rates (Hz of vehicle time) with SET_MESSAGE_INTERVAL, and keep asking.
+
+        ArduPilot streams nothing but HEARTBEAT until asked, and a request that arrives while it boots
+        is ACCEPTED without effect; so every few heartbeats a wanted message that has not arrived since
+        the last check is asked for again (this also restores rates after a reboot).
+        """
+        self._wanted_hz.update({k: v for k, v in rates_hz.items() if v > 0})
+        self._seen_at_last_check = {k: self.received[_msg_name(k)] for k in self._wanted_hz}
+        self._heartbeats_since_check = 0
+        self._send_rates(rates_hz)
+
+    def _check_rates(self) -> None:
+        self._heartbeats_since_check += 1
+        if not self._wanted_hz or self._heartbeats_since_check < 3:
+            return
+        silent = {k: hz for k, hz in self._wanted_hz.items()
+                  if self.received[_msg_name(k)] == self._seen_at_last_check.get(k, 0)}
+        self._seen_at_last_check = {k: self.received[_msg_name(k)] for k in self._wanted_hz}
+        self._heartbeats_since_check = 0
+        if silent:
+            self._send_rates(silent)
+        if self.home is None:
+            self.request_message(C.MAVLINK_MSG_ID_HOME_POSITION)  # sent once the EKF origin is set, if asked
+
+    def _send_rates(self, rates_hz: dict[int, float]) -> None:
         conn = self._conn
         if conn.target_system is None:
             return
@@ -336,3 +370,9 @@ class Telemetry:
             return
         conn.send(conn.mav.command_long_encode(conn.target_system, conn.target_component,
                                                C.MAV_CMD_REQUEST_MESSAGE, 0, msg_id, 0, 0, 0, 0, 0, 0))
+
+
+def _msg_name(msg_id: int) -> str:
+    """The MAVLink message name of an id (as ``get_type()`` gives it)."""
+    entry = C.mavlink_map.get(msg_id)
+    return entry.msgname if entry is not None else str(msg_id)

@@ -229,7 +229,9 @@ def check_position(pos: Any, *, where: str) -> tuple[float, float]:
                 f"{where}: coordinates ({lon:g}, {lat:g}) are outside WGS84 range — lon/lat order? "
                 "GeoJSON wants [lon, lat]"
             )
-        raise InvalidInput(f"{where}: coordinates ({lon:g}, {lat:g}) are outside WGS84 range")
+        bad = "lon" if not -180.0 <= lon <= 180.0 else "lat"
+        raise InvalidInput(f"{where}: coordinates ({lon:g}, {lat:g}) are outside WGS84 range "
+                           f"({bad} out of lon -180..180, lat -90..90)")
     return lon, lat
 
 
@@ -541,18 +543,32 @@ class JurisdictionGrid:
                     )
 
     def locate(self, lon: float, lat: float) -> Jurisdiction | None:
-        """The cell containing (lon, lat), or None outside the grid."""
+        """The cell containing (lon, lat), or None outside the grid (ties as :func:`locate_jurisdiction`)."""
         hits = self._tree.query(Point(lon, lat), predicate="intersects")
-        return self.cells[int(min(hits))] if len(hits) else None
+        return locate_jurisdiction([self.cells[int(i)] for i in hits], lon=lon, lat=lat)
+
+
+def locate_jurisdiction(cells: Iterable[Jurisdiction], *, lon: float, lat: float) -> Jurisdiction | None:
+    """The jurisdiction a point belongs to: among the cells covering it (border included), the smallest,
+    so a grid wins over the community that contains it; between equal areas (a point on the border of
+    two neighbouring cells) the lowest id, so the answer never depends on the order cells were stored."""
+    point = Point(lon, lat)
+    covering = [c for c in cells if shapely.geometry.shape(c.polygon).covers(point)]
+    if not covering:
+        return None
+    areas = {c.id: area_m2(shapely.geometry.shape(c.polygon)) for c in covering}
+    smallest = min(areas.values())
+    # Neighbours laid out as equal differ by the rounding of their vertices: within 0.1 % counts as equal.
+    return min((c for c in covering if areas[c.id] <= smallest * 1.001), key=lambda c: c.id)
 
 
 # --- docks ---------------------------------------------------------------------------------------
 
-_DOCK_NUMBERS = ("alt_m", "max_range_m", "endurance_s", "charge_s", "cruise_speed_m_s")
+_DOCK_NUMBERS = ("elevation_amsl_m", "max_range_m", "endurance_s", "charge_s", "cruise_speed_m_s")
 
 
 def dock_from_mapping(raw: Mapping[str, Any], *, where: str) -> Dock:
-    """A validated Dock from a JSON object (fields as in Dock)."""
+    """A validated Dock from a JSON object (fields as in Dock): the one dock check, for files and the API."""
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{where}: expected an object")
     did = raw.get("id")
@@ -566,6 +582,9 @@ def dock_from_mapping(raw: Mapping[str, Any], *, where: str) -> Dock:
     except (TypeError, ValueError):
         raise InvalidInput(f"{where}: lon/lat must be numbers") from None
     check_position([lon, lat], where=where)
+    if "alt_m" in raw:
+        raise InvalidInput(f"{where}: alt_m is ambiguous; give the dock's ground height as elevation_amsl_m "
+                           "(metres above mean sea level)")
     kwargs: dict[str, Any] = {}
     for key in _DOCK_NUMBERS:
         if raw.get(key) is not None:
@@ -573,7 +592,9 @@ def dock_from_mapping(raw: Mapping[str, Any], *, where: str) -> Dock:
                 kwargs[key] = float(raw[key])
             except (TypeError, ValueError):
                 raise InvalidInput(f"{where}: {key} must be a number, got {raw[key]!r}") from None
-            if key != "alt_m" and not kwargs[key] > 0:
+            if not math.isfinite(kwargs[key]):
+                raise InvalidInput(f"{where}: {key} must be a finite number, got {raw[key]!r}")
+            if key != "elevation_amsl_m" and not kwargs[key] > 0:
                 raise InvalidInput(f"{where}: {key} must be positive, got {raw[key]!r}")
     if raw.get("status") is not None:
         try:

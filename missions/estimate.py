@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dockpatrol.geo import LocalProjection
-from missions.types import MavCmd, MissionItem
+from missions.types import POSITION_COMMANDS, MavCmd, MissionItem
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ def trace(
     as ArduPilot's AP_Camera does; DO_SET_CAM_TRIGG_DIST param3 = 1 also fires at once.
     """
     proj = projection or LocalProjection.around(home_lon, home_lat)
-    nav = [it for it in items if it.command in (MavCmd.NAV_WAYPOINT, MavCmd.NAV_LAND, MavCmd.NAV_LOITER_TURNS)
-           and not (it.lat == 0.0 and it.lon == 0.0)]
+    nav = [it for it in items if it.command in POSITION_COMMANDS and not (it.lat == 0.0 and it.lon == 0.0)]
     lons = np.array([home_lon] + [it.lon for it in nav], dtype=float)
     lats = np.array([home_lat] + [it.lat for it in nav], dtype=float)
     mx, my = proj.to_metric(lons, lats)

@@ -1,7 +1,7 @@
 """plan.json: the one file format between ``dockpatrol plan`` and ``dockpatrol fly`` (writer and reader).
 
 ``plan_to_dict``/``plan_from_dict`` are pure; the reader refuses anything malformed with the
-field that is wrong, and (by default) any navigation item above the 120 m ceiling.
+field that is wrong, and (by default) any navigation item above the ceiling (missions.safety.CEILING_M).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput
 from dockpatrol.taxonomy import parse_category
+from missions.safety import CEILING_M
 from missions.types import FenceVertex, MissionItem, MissionPlan
 
 FORMAT = "dockpatrol-plan"
 VERSION = 1
-CEILING_M = 120.0
 MAX_PLAN_BYTES = 16 * 1024 * 1024
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ def _speed(plan: MissionPlan) -> float:
     return float(plan.meta.get("speed_m_s", 10.0))
 
 
-def to_qgc(plan: MissionPlan, *, home_amsl_m: float = 0.0) -> dict[str, Any]:
+def to_qgc(plan: MissionPlan, *, home_amsl_m: float | None = None) -> dict[str, Any]:
     """The plan as a QGC .plan document (mission, geoFence polygons, rallyPoints)."""
     speed = _speed(plan)
     items = []
@@ -73,7 +73,8 @@ def to_qgc(plan: MissionPlan, *, home_amsl_m: float = 0.0) -> dict[str, Any]:
             "globalPlanAltitudeMode": ALT_MODE_RELATIVE,
             "hoverSpeed": speed,
             "items": items,
-            "plannedHomePosition": [plan.home_lat, plan.home_lon, home_amsl_m],
+            # QGC needs a number; the items are relative to home, so an unknown elevation only moves its display
+            "plannedHomePosition": [plan.home_lat, plan.home_lon, 0.0 if home_amsl_m is None else home_amsl_m],
             "vehicleType": MAV_TYPE_QUADROTOR,
             "version": 2,
         },
@@ -208,7 +209,7 @@ def from_qgc(doc: Any, *, dock_id: str = "qgc", camera: CameraModel | None = Non
                        meta=meta, rally_points=tuple(rally))
 
 
-def write_qgc(path: str | Path, plan: MissionPlan, *, home_amsl_m: float = 0.0) -> None:
+def write_qgc(path: str | Path, plan: MissionPlan, *, home_amsl_m: float | None = None) -> None:
     """Write a .plan file atomically."""
     text = json.dumps(to_qgc(plan, home_amsl_m=home_amsl_m), indent=4, allow_nan=False) + "\n"
     write_text_atomic(Path(path), text)

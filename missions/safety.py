@@ -23,6 +23,7 @@ from missions.areas import fmt_lonlat, to_metric
 from missions.estimate import FlightModel, FlightTrace, trace
 from missions.types import Dock, FenceVertex, MavCmd, MissionPlan, NoFlyZone
 
+#: The altitude ceiling above the dock for every mission (the 120 m rule of small-drone regulations).
 CEILING_M = 120.0
 DEFAULT_RESERVE = 0.25
 #: Items one vehicle stores, home included (ArduCopter SITL: 650; real boards vary).

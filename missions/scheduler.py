@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -21,16 +20,8 @@ from dockpatrol.geo import LocalProjection, haversine_m
 from missions.areas import check_position, positive_property, to_metric, validate_polygon
 from missions.estimate import FlightModel
 from missions.planner import PlanOptions, altitude_for_gsd
-from missions.types import Dock, DockStatus, PatrolArea
+from missions.types import Dock, DockStatus, PatrolArea, Priority
 from missions.weather import ConstantWeather, WeatherLimits, WeatherSource
-
-
-class Priority(IntEnum):
-    """Lower runs first: an emergency takes the earliest slot before anything queued."""
-
-    EMERGENCY = 0
-    REINSPECTION = 1
-    ROUTINE = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +40,8 @@ class PatrolSchedule:
     id: str | None = None
     #: the rule's DTSTART (an RRULE without BYHOUR repeats this time of day); default local midnight
     starts_at: datetime | None = None
+    #: a disabled schedule is kept (with its history) but produces no patrols
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -210,6 +203,8 @@ def expand_schedules(schedules: Iterable[PatrolSchedule], *, start: datetime, en
     """One request per occurrence in [start, end), each allowed until the next occurrence or its window."""
     out = []
     for s in schedules:
+        if not s.enabled:
+            continue
         where = f"schedule for area {s.area_id!r}"
         occ = occurrences(s.rule, start=start, end=end, timezone=s.timezone, dtstart=s.starts_at, where=where)
         for t, nxt in zip(occ, [*occ[1:], None], strict=True):
@@ -246,18 +241,10 @@ class _AreaGeo:
         """(distance to the centre, distance to the farthest vertex) from a dock, in metres; cached."""
         got = self._reach.get(dock.id)
         if got is None:
-            far = float(_haversine_m(dock.lon, dock.lat, self.vertices[:, 0], self.vertices[:, 1]).max())
+            far = float(haversine_m(dock.lon, dock.lat, self.vertices[:, 0], self.vertices[:, 1]).max())
             got = (haversine_m(dock.lon, dock.lat, self.lon, self.lat), far)
             self._reach[dock.id] = got
         return got
-
-
-def _haversine_m(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
-    """Great-circle distances from one point to many (the same sphere as dockpatrol.geo.haversine_m)."""
-    p1, p2 = math.radians(lat), np.radians(lats)
-    dp, dl = p2 - p1, np.radians(lons - lon)
-    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _area_geo(area: PatrolArea) -> _AreaGeo:
@@ -310,21 +297,37 @@ class _DockState:
         self.busy = merged
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Job:
+    """One sortie to place. Survey time, altitude and speed are None when a given SortieEstimate
+    already says how long the sortie takes; the dock's own speed and the ceiling stand in then."""
+
     request: PatrolRequest
     sortie: int
     sorties: int
     release: datetime
     deadline: datetime
-    survey_s: float
-    altitude_m: float
-    speed_m_s: float
     geo: _AreaGeo
+    survey_s: float | None = None
+    altitude_m: float | None = None
+    speed_m_s: float | None = None
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[Priority, datetime, datetime, str, int]:
+        """Placement order: most urgent first, then earliest release and deadline; ids break ties."""
         return (self.request.priority, self.release, self.deadline, self.request.id, self.sortie)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Option:
+    """A dock that can fly a job: when it would take off, and how it ranks."""
+
+    score: float
+    distance_m: float
+    dock_id: str
+    start: datetime
+    flight_s: float
+    delay: str
 
 
 def _fmt(t: datetime) -> str:
@@ -478,7 +481,7 @@ def _area_jobs(
             est = estimates.get((area_id, d.id))
             if est is None:
                 continue
-            return [_Job(req, k, est.sorties, release, deadline, 0.0, 0.0, 0.0, geo)
+            return [_Job(request=req, sortie=k, sorties=est.sorties, release=release, deadline=deadline, geo=geo)
                     for k in range(1, est.sorties + 1)]
         if geo.reach(d)[1] > d.max_range_m:
             continue
@@ -497,7 +500,8 @@ def _area_jobs(
                                            f"needs {n} sorties from the nearest dock {d.id}, more than the "
                                            f"{config.max_sorties} one patrol may take"))
             return []
-        return [_Job(req, k, n, release, deadline, survey_s / n, alt, speed, geo)
+        return [_Job(request=req, sortie=k, sorties=n, release=release, deadline=deadline, geo=geo,
+                     survey_s=survey_s / n, altitude_m=alt, speed_m_s=speed)
                 for k in range(1, n + 1)]
     near = ranked[0]
     unscheduled.append(Unscheduled(
@@ -515,7 +519,8 @@ def _point_job(req: PatrolRequest, docks: Sequence[Dock], release: datetime, dea
     speed = config.plan.speed_m_s or min(d.cruise_speed_m_s for d in docks)
     orbit_s = 2 * math.pi * req.radius_m / speed + 24 * config.plan.flight.turn_s / 4
     point = _AreaGeo(req.lon, req.lat, np.array([[req.lon, req.lat]]), 0.0, 0.0, 0.0, 0.0)
-    return _Job(req, 1, 1, release, deadline, orbit_s, config.plan.ceiling_m, speed, point)
+    return _Job(request=req, sortie=1, sorties=1, release=release, deadline=deadline, geo=point, survey_s=orbit_s,
+                altitude_m=config.plan.ceiling_m, speed_m_s=speed)
 
 
 def _place(
@@ -523,7 +528,7 @@ def _place(
     config: SchedulerConfig, estimates: Mapping[tuple[str, str], SortieEstimate] | None,
 ) -> TimetableEntry | Unscheduled:
     req = job.request
-    options: list[tuple[float, float, str, datetime, float, str]] = []
+    options: list[_Option] = []
     refusals: list[str] = []
     for d in docks:
         if d.status in (DockStatus.MAINTENANCE, DockStatus.OFFLINE):
@@ -541,9 +546,9 @@ def _place(
                 continue
             flight_s = est.sortie_s
         else:
-            speed = job.speed_m_s or d.cruise_speed_m_s
-            alt = job.altitude_m or config.plan.ceiling_m
-            flight_s = _fixed_s(alt, config.plan.flight) + 2 * dist / speed + job.survey_s
+            speed = job.speed_m_s if job.speed_m_s is not None else d.cruise_speed_m_s
+            alt = job.altitude_m if job.altitude_m is not None else config.plan.ceiling_m
+            flight_s = _fixed_s(alt, config.plan.flight) + 2 * dist / speed + (job.survey_s or 0.0)
         usable = d.endurance_s * (1 - config.plan.reserve_fraction)
         if flight_s > usable:
             refusals.append(f"{d.id} too far for one battery ({flight_s / 60:.0f} min > {usable / 60:.0f} min)")
@@ -557,24 +562,25 @@ def _place(
             continue
         finish = (t - job.release).total_seconds() + flight_s
         score = finish + config.load_weight * st.load_s
-        options.append((score, dist, d.id, t, flight_s, delay))
+        options.append(_Option(score=score, distance_m=dist, dock_id=d.id, start=t, flight_s=flight_s, delay=delay))
     label = f"{req.area_id or req.id}" + (f" sortie {job.sortie}/{job.sorties}" if job.sorties > 1 else "")
     if not options:
         window = f"between {_fmt(job.release)} and {_fmt(min(job.deadline, horizon_end))}"
         return Unscheduled(req.id, req.area_id, req.priority, f"no dock could fly it {window}: " + "; ".join(refusals),
                            job.sortie, job.sorties)
-    options.sort(key=lambda o: (o[0], o[1], o[2]))
-    score, dist, dock_id, t, flight_s, delay = options[0]
-    nearest = min(options, key=lambda o: (o[1], o[2]))
-    if nearest[2] == dock_id:
+    best = min(options, key=lambda o: (o.score, o.distance_m, o.dock_id))
+    dist, dock_id, t, flight_s, delay = best.distance_m, best.dock_id, best.start, best.flight_s, best.delay
+    nearest = min(options, key=lambda o: (o.distance_m, o.dock_id))
+    if nearest.dock_id == dock_id:
         why = f"nearest feasible dock ({dist / 1000:.1f} km)"
-    elif nearest[3] > t:
-        why = (f"{dock_id} ({dist / 1000:.1f} km) finishes sooner than the nearest, {nearest[2]} "
-               f"({nearest[1] / 1000:.1f} km), free at {_fmt(nearest[3])}")
+    elif nearest.start > t:
+        why = (f"{dock_id} ({dist / 1000:.1f} km) finishes sooner than the nearest, {nearest.dock_id} "
+               f"({nearest.distance_m / 1000:.1f} km), free at {_fmt(nearest.start)}")
     else:
-        extra_min = (states[nearest[2]].load_s - states[dock_id].load_s) / 60
-        why = (f"{dock_id} ({dist / 1000:.1f} km) spreads load: the nearest, {nearest[2]} "
-               f"({nearest[1] / 1000:.1f} km), already has {extra_min:.0f} min more flying and charging booked")
+        extra_min = (states[nearest.dock_id].load_s - states[dock_id].load_s) / 60
+        why = (f"{dock_id} ({dist / 1000:.1f} km) spreads load: the nearest, {nearest.dock_id} "
+               f"({nearest.distance_m / 1000:.1f} km), already has {extra_min:.0f} min more flying and charging "
+               "booked")
     if t > job.release and delay:
         why += f"; waited {(t - job.release).total_seconds() / 60:.0f} min: {delay}"
     st = states[dock_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -32,10 +33,13 @@ class MavCmd(IntEnum):
     """MAV_CMD numbers used by patrol missions (values from MAVLink common.xml)."""
 
     NAV_WAYPOINT = 16
+    NAV_LOITER_UNLIM = 17
     NAV_LOITER_TURNS = 18
+    NAV_LOITER_TIME = 19
     NAV_RETURN_TO_LAUNCH = 20
     NAV_LAND = 21
     NAV_TAKEOFF = 22
+    NAV_DELAY = 93
     DO_CHANGE_SPEED = 178
     DO_SET_HOME = 179
     DO_DIGICAM_CONTROL = 203
@@ -56,8 +60,13 @@ class MavFrame(IntEnum):
     GLOBAL_RELATIVE_ALT_INT = 6
 
 
-NAV_COMMANDS = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_TURNS, MavCmd.NAV_RETURN_TO_LAUNCH,
-                          MavCmd.NAV_LAND, MavCmd.NAV_TAKEOFF})
+#: The navigation commands: the vehicle moves for these (DO items run between them), and only these carry
+#: an altitude the ceiling applies to. The one list (flight/ and the QGC reader use it too).
+NAV_COMMANDS = frozenset({MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_UNLIM, MavCmd.NAV_LOITER_TURNS,
+                          MavCmd.NAV_LOITER_TIME, MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_LAND, MavCmd.NAV_TAKEOFF,
+                          MavCmd.NAV_DELAY})
+#: Navigation commands that fly to the item's own lat/lon (takeoff climbs in place, RTL flies home, a delay waits).
+POSITION_COMMANDS = NAV_COMMANDS - {MavCmd.NAV_TAKEOFF, MavCmd.NAV_RETURN_TO_LAUNCH, MavCmd.NAV_DELAY}
 
 
 @dataclass(frozen=True)
@@ -109,8 +118,9 @@ class MissionPlan:
     trigger_distance_m: float
     length_m: float
     duration_s: float
-    home_lon: float = 0.0
-    home_lat: float = 0.0
+    #: where the vehicle takes off (the dock); None when the plan does not say
+    home_lon: float | None = None
+    home_lat: float | None = None
     altitude_m: float = 0.0
     frame_count: int = 0
     fence: tuple[FenceVertex, ...] = ()
@@ -140,7 +150,8 @@ class Dock:
     name: str
     lon: float
     lat: float
-    alt_m: float = 0.0
+    #: ground elevation of the dock above mean sea level; None when nobody surveyed it
+    elevation_amsl_m: float | None = None
     vehicle_url: str = "sim:"
     max_range_m: float = 5000.0
     endurance_s: float = 2400.0
@@ -175,9 +186,51 @@ class NoFlyZone:
 
 @dataclass(frozen=True)
 class Jurisdiction:
-    """One cell of a jurisdiction grid (网格): the unit tickets are routed by."""
+    """One cell of a jurisdiction grid (网格): the unit tickets are routed by.
+
+    ``kind`` names the level ("grid", "community", "street"); ``parent_id`` the cell it belongs to.
+    """
 
     id: str
     name: str
     polygon: dict[str, Any]
     department: str | None = None
+    kind: str = "grid"
+    parent_id: str | None = None
+
+
+class Priority(IntEnum):
+    """How urgent a patrol is; lower runs first. One scale for schedules, requests and stored missions."""
+
+    EMERGENCY = 0
+    REINSPECTION = 1
+    ROUTINE = 2
+
+
+class MissionStatus(StrEnum):
+    """A stored mission's lifecycle: planned, then flying, then completed or failed."""
+
+    PLANNED = "planned"
+    FLYING = "flying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Mission:
+    """A mission as stored: which area and dock, when, how urgent, and the sortie flown (plan.json form).
+
+    ``plan`` is the document :func:`missions.planfile.plan_to_dict` writes, so it reads back with
+    :func:`missions.planfile.plan_from_dict`.
+    """
+
+    id: str
+    kind: str = "patrol"
+    status: MissionStatus = MissionStatus.PLANNED
+    area_id: str | None = None
+    dock_id: str | None = None
+    scheduled_for: datetime | None = None
+    priority: Priority = Priority.ROUTINE
+    plan: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    ticket_id: str | None = None

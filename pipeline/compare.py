@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
 
+from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput
+from flight.types import Flight, FlightStatus
 from pipeline.runner import job
+from vision.types import FrameStatus
 
 log = logging.getLogger("dockpatrol.compare")
 
-#: Frame states whose image decodes; 'unplaced' ones decode but carry no usable pose.
-_READABLE = ("stored", "analysed", "unplaced")
+#: Frame states whose image decodes; 'unplaced' ones decode but carry no usable pose (the mosaic counts them).
+_READABLE = (FrameStatus.STORED, FrameStatus.ANALYSED, FrameStatus.UNPLACED)
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,12 @@ def compare_flights(*, area_id: str, after_flight_id: str, before_flight_id: str
     return outcome
 
 
-def _previous_flight(session: Any, *, area_id: str, after: Any) -> str | None:
+def _previous_flight(session: Any, *, area_id: str, after: Flight) -> str | None:
     from storage.repositories import flights
 
     earlier = [f for f in flights.flights_of_area(session=session, area_id=area_id)
                if f.id != after.id and f.started_at is not None and after.started_at is not None
-               and f.started_at < after.started_at and f.status not in ("failed", "pending")]
+               and f.started_at < after.started_at and f.status not in (FlightStatus.FAILED, FlightStatus.PENDING)]
     return earlier[-1].id if earlier else None
 
 
@@ -141,7 +144,7 @@ def _compare(*, area_id: str, before_flight_id: str, after_flight_id: str, grid:
         comparisons[before_flight_id] = {"status": status, "changes": len(recorded), "not_compared": problems,
                                          "compared_geometry": compared_geometry}
         summary["comparisons"] = comparisons
-        flights.save_flight(session=session, flight_id=after_flight_id, summary=summary)
+        flights.save_flight(session=session, flight=replace(after, summary=summary))
     log.info("compared %s: %s → %s, %d changes", area_id, before_flight_id, after_flight_id, len(recorded))
     return CompareOutcome(area_id, before_flight_id, after_flight_id, status, tuple(r.id for r in recorded),
                           tuple(problems))
@@ -149,7 +152,6 @@ def _compare(*, area_id: str, before_flight_id: str, after_flight_id: str, grid:
 
 def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path | None) -> Path:
     """The flight's mosaic on ``grid``: the stored one when it matches, else built, stored and recorded."""
-    from dockpatrol.camera import CameraModel, GeoPose
     from storage.platform import database, object_store
     from storage.repositories import flights
     from vision.ingest import ingest_bytes
@@ -162,8 +164,7 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
         recorded = dict(row.summary or {}).get("mosaic")
         frames = [f for f in flights.frames_of_flight(session=session, flight_id=flight_id)
                   if f.status in _READABLE]
-        rows = [(f.id, f.object_key, f.camera, (f.lon, f.lat, f.altitude_m, f.yaw_deg, f.pitch_deg, f.roll_deg))
-                for f in frames]
+        rows = [(f.id, f.object_key, f.camera, f.pose()) for f in frames]
     if recorded and recorded.get("grid") == _grid_record(grid) and store.exists(recorded["key"]):
         path.write_bytes(store.get(recorded["key"]))
         return path
@@ -173,10 +174,8 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
 
     mosaic_frames = []
     for frame_id, key, camera, pose in rows:
-        cam = CameraModel(**camera) if camera else None
-        usable = cam is not None and all(v is not None for v in pose)
-        mosaic_frames.append(MosaicFrame(frame_id=frame_id, pose=GeoPose(*pose) if usable else None,
-                                         camera=cam or CameraModel(), load=loader(key)))
+        mosaic_frames.append(MosaicFrame(frame_id=frame_id, pose=pose if camera is not None else None,
+                                         camera=camera or CameraModel(), load=loader(key)))
     result = build_mosaic(mosaic_frames, grid, path=path, reference=reference)
     key = mosaic_key(flight_id)
     store.put(key, path.read_bytes(), content_type="image/tiff")
@@ -184,7 +183,7 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
         row = flights.require_flight(session=session, flight_id=flight_id)
         summary = dict(row.summary or {})
         summary["mosaic"] = {"key": key, "grid": _grid_record(grid), **result.summary()}
-        flights.save_flight(session=session, flight_id=flight_id, summary=summary)
+        flights.save_flight(session=session, flight=replace(row, summary=summary))
     return path
 
 
@@ -194,8 +193,6 @@ def _grid_record(grid: Any) -> list[Any]:
 
 def _with_crops(event: Any, *, area_id: str, pair: tuple[str, str], paths: dict[str, Path], epsg: int) -> Any:
     """The event with before/after JPEG crops stored under the area and its two flights."""
-    from dataclasses import replace
-
     from storage.platform import object_store
     from vision.mosaic import read_crop_jpeg
 
@@ -223,12 +220,12 @@ def _tracked_objects(session: Any, flight_id: str) -> list[Any]:
     rows = findings.findings_of_flight(session=session, flight_id=flight_id)
     if not rows:
         return []
-    groups = cluster_findings([r.geometry for r in rows], [r.class_name for r in rows])
+    groups = cluster_findings([r.finding.geometry for r in rows], [r.finding.class_name for r in rows])
     out = []
     for group in groups:
         members = [rows[i] for i in group]
-        best = max(members, key=lambda r: r.score)
-        outline = shapely.union_all([shape(r.geometry) for r in members])
+        best = max(members, key=lambda r: r.finding.score).finding
+        outline = shapely.union_all([shape(r.finding.geometry) for r in members])
         out.append(TrackedObject(class_name=best.class_name, geometry=mapping(outline), score=float(best.score),
                                  evidence_key=best.evidence_key, finding_ids=tuple(r.id for r in members)))
     return out

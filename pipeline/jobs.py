@@ -41,45 +41,57 @@ def frame_id_for(flight_id: str, raw_key: str) -> str:
 
 
 @job("frames.ingest")
-def ingest_frame(flight_id: str, raw_key: str) -> dict[str, Any]:
-    """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept."""
+def ingest_frame(flight_id: str, raw_key: str, dock_altitude_m: float | None = None,
+                 camera_override: dict[str, Any] | None = None,
+                 default_camera: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a stored raw image and record it as a frame; unreadable ones go to quarantine, kept.
+
+    ``dock_altitude_m`` (above sea level) places frames that carry only GPS altitude; the camera
+    dicts (`CameraModel` fields) are the dock's: an override beats the tags, a default fills in.
+    """
+    from dockpatrol.camera import CameraModel
     from storage.platform import database, object_store
     from storage.repositories import flights
-    from vision.ingest import IngestedImage, RejectedImage, ingest_bytes
+    from vision.ingest import FrameOptions, IngestedImage, RejectedImage, ingest_bytes
+    from vision.types import Frame, FrameStatus
 
     store = object_store()
     data = store.get(raw_key)
     frame_id = frame_id_for(flight_id, raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        ingested = ingest_bytes(data, source=raw_key)
-        if not isinstance(ingested, IngestedImage):
+        # the pose is checked before the pixels are decoded: a frame that cannot be placed costs no decode
+        options = FrameOptions(require_pose=True, dock_altitude_m=dock_altitude_m,
+                               camera_override=CameraModel(**camera_override) if camera_override else None,
+                               default_camera=CameraModel(**default_camera) if default_camera else None)
+        ingested = ingest_bytes(data, source=raw_key, options=options)
+        if not isinstance(ingested, IngestedImage) or ingested.pose is None:
             raise RejectedImage(_ortho_reason(), source=raw_key, size_bytes=len(data), sha256=digest,
                                 detail="an orthophoto arrived where a drone frame was expected")
-        pose = ingested.meta.pose()
-        camera = ingested.meta.camera()
+        pose = ingested.pose
+        camera = ingested.camera.camera
     except RejectedImage as exc:
         quarantine_key = f"quarantine/{flight_id}/{raw_key.rsplit('/', 1)[-1]}"
         store.put(quarantine_key, data)
+        frame = Frame(id=frame_id, flight_id=flight_id, object_key=quarantine_key, sha256=digest,
+                      status=FrameStatus.QUARANTINED, error=str(exc))
         with database().unit_of_work() as session:
-            flights.save_frame(session=session, frame_id=frame_id, flight_id=flight_id, object_key=quarantine_key,
-                               sha256=digest, status="quarantined", error=str(exc))
-        return {"frame_id": frame_id, "status": "quarantined", "error": str(exc)}
+            flights.save_frame(session=session, frame=frame)
+        return {"frame_id": frame_id, "status": str(frame.status), "error": frame.error}
     except Exception as exc:  # GeorefError and the like: the image decodes but cannot be placed
+        frame = Frame(id=frame_id, flight_id=flight_id, object_key=raw_key, sha256=digest,
+                      status=FrameStatus.UNPLACED, error=str(exc))
         with database().unit_of_work() as session:
-            flights.save_frame(session=session, frame_id=frame_id, flight_id=flight_id, object_key=raw_key,
-                               sha256=digest, status="unplaced", error=str(exc))
-        return {"frame_id": frame_id, "status": "unplaced", "error": str(exc)}
+            flights.save_frame(session=session, frame=frame)
+        return {"frame_id": frame_id, "status": str(frame.status), "error": frame.error}
     meta = ingested.meta
+    frame = Frame(id=frame_id, flight_id=flight_id, object_key=raw_key, sha256=digest, captured_at=meta.captured_at,
+                  lon=pose.lon, lat=pose.lat, altitude_above_ground_m=pose.altitude_m, yaw_deg=pose.yaw_deg,
+                  pitch_deg=pose.pitch_deg, roll_deg=pose.roll_deg, camera=camera, width_px=meta.width_px,
+                  height_px=meta.height_px, status=FrameStatus.STORED)
     with database().unit_of_work() as session:
-        flights.save_frame(
-            session=session, frame_id=frame_id, flight_id=flight_id, object_key=raw_key, sha256=digest,
-            captured_at=meta.captured_at, lon=pose.lon, lat=pose.lat, altitude_m=pose.altitude_m,
-            yaw_deg=pose.yaw_deg, pitch_deg=pose.pitch_deg, roll_deg=pose.roll_deg,
-            camera={"width_px": camera.width_px, "height_px": camera.height_px, "hfov_deg": camera.hfov_deg},
-            width_px=meta.width_px, height_px=meta.height_px, status="stored", error="",
-        )
-    return {"frame_id": frame_id, "status": "stored"}
+        flights.save_frame(session=session, frame=frame)
+    return {"frame_id": frame_id, "status": str(frame.status)}
 
 
 def _ortho_reason() -> Any:
@@ -101,31 +113,28 @@ def _detector(card_name: str) -> tuple[Any, Any]:
 @job("frames.analyse")
 def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: str | None = None) -> dict[str, Any]:
     """Detect in one stored frame, keep the area's scenarios, store findings and evidence crops."""
+    from dataclasses import replace
     from datetime import UTC, datetime
 
     import numpy as np
 
-    from dockpatrol.camera import CameraModel, GeoPose
-    from dockpatrol.errors import NotFound
     from storage.platform import database, object_store
     from storage.repositories import findings as finding_repo
     from storage.repositories import flights
     from vision.analyse import analyse_frame as run_chain
     from vision.georef import FrameGeoref, evidence_crop
     from vision.ingest import ingest_bytes
+    from vision.types import FrameStatus
 
     db, store = database(), object_store()
     with db.unit_of_work() as session:
-        frame = flights.get_frame(session=session, frame_id=frame_id)
-        if frame is None:
-            raise NotFound(f"frame {frame_id!r} does not exist")
-        if frame.status not in ("stored", "analysed"):
-            return {"frame_id": frame_id, "status": frame.status, "findings": 0}
-        session.expunge(frame)
+        frame = flights.require_frame(session=session, frame_id=frame_id)
+    pose = frame.pose()
+    if frame.status not in (FrameStatus.STORED, FrameStatus.ANALYSED) or pose is None or frame.camera is None:
+        return {"frame_id": frame_id, "status": str(frame.status), "findings": 0}
     card, detector = _detector(card_name)
     rgb = np.ascontiguousarray(ingest_bytes(store.get(frame.object_key), source=frame.object_key).rgb)
-    pose = GeoPose(frame.lon, frame.lat, frame.altitude_m, frame.yaw_deg, frame.pitch_deg, frame.roll_deg)
-    camera = CameraModel(**frame.camera)
+    camera = frame.camera
     seen_at = frame.captured_at or datetime.now(UTC)
     _, found = run_chain(rgb, detector=detector, georef=FrameGeoref.for_pose(camera, pose), seen_at=seen_at,
                          frame_id=frame_id, model=f"{card.name}@{card.version}")
@@ -135,17 +144,15 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
     for i, finding in enumerate(kept):
         finding_id = f"FD-{frame_id[3:]}-{i:03d}"
         key = f"flights/{frame.flight_id}/evidence/{finding_id}.jpg"
-        store.put(key, evidence_crop(rgb, finding.box_xyxy_px), content_type="image/jpeg")
-        stored.append((finding_id, key, finding))
+        if finding.box_xyxy_px is not None:
+            store.put(key, evidence_crop(rgb, finding.box_xyxy_px), content_type="image/jpeg")
+        stored.append((finding_id, replace(finding, evidence_key=key if finding.box_xyxy_px is not None else None)))
     with db.unit_of_work() as session:
-        for finding_id, key, f in stored:
-            finding_repo.save_finding(
-                session=session, finding_id=finding_id, frame_id=frame_id, flight_id=frame.flight_id,
-                area_id=area_id, class_name=f.class_name, category=str(f.category), score=f.score,
-                evidence_key=key, seen_at=f.seen_at, geometry=f.geometry,
-            )
-        flights.save_frame(session=session, frame_id=frame_id, status="analysed")
-    return {"frame_id": frame_id, "status": "analysed", "findings": len(stored),
+        for finding_id, finding in stored:
+            finding_repo.save_finding(session=session, finding_id=finding_id, finding=finding,
+                                      flight_id=frame.flight_id, area_id=area_id)
+        flights.set_frame_status(session=session, frame_id=frame_id, status=FrameStatus.ANALYSED)
+    return {"frame_id": frame_id, "status": str(FrameStatus.ANALYSED), "findings": len(stored),
             "dropped_out_of_scope": len(found) - len(kept)}
 
 

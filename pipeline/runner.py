@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from dockpatrol.errors import InvalidInput, Unavailable
+from pipeline.types import CELERY_STATES, JobStatus
 
 JOBS: dict[str, Callable[..., Any]] = {}
 
@@ -28,6 +29,8 @@ def job(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 class JobHandle(Protocol):
     def result(self, timeout: float | None = None) -> Any: ...
+
+    def status(self) -> JobStatus: ...
 
 
 class Runner(Protocol):
@@ -53,11 +56,26 @@ class InProcessRunner:
     def __init__(self, workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="job")
 
-    def submit(self, name: str, **kwargs: Any) -> Future[Any]:
-        return self._pool.submit(_lookup(name), **kwargs)
+    def submit(self, name: str, **kwargs: Any) -> _LocalHandle:
+        return _LocalHandle(self._pool.submit(_lookup(name), **kwargs))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class _LocalHandle:
+    def __init__(self, future: Future[Any]) -> None:
+        self._f = future
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._f.result(timeout=timeout)
+
+    def status(self) -> JobStatus:
+        if not self._f.done():
+            return JobStatus.RUNNING if self._f.running() else JobStatus.QUEUED
+        if self._f.cancelled() or self._f.exception() is not None:
+            return JobStatus.FAILED
+        return JobStatus.SUCCEEDED
 
 
 class _CeleryHandle:
@@ -66,6 +84,9 @@ class _CeleryHandle:
 
     def result(self, timeout: float | None = None) -> Any:
         return self._r.get(timeout=timeout)
+
+    def status(self) -> JobStatus:
+        return CELERY_STATES.get(str(self._r.state), JobStatus.QUEUED)
 
 
 class CeleryRunner:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs (CI only) and starts the production servers the integration tests use:
+# Installs (CI only) and starts the production servers the integration tests use (install also
+# brings Chromium, a CJK font and npm for the console's browser tests and set-up):
 # PostgreSQL 15 + PostGIS, Redis, and moto's S3-protocol server. All on private loopback ports,
 # data under $DOCKPATROL_SERVICES_DIR, stopped by `services.sh stop`.
 #   services.sh install   apt-get the Debian packages (needs root; CI does this)
@@ -25,6 +26,10 @@ install() {
   local need=()
   dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql postgresql-15-postgis-3)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  # the console's browser tests drive Debian's Chromium (never a downloaded browser); CJK labels need a font
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     apt-get update -qq >/dev/null

@@ -23,7 +23,10 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim.vehicle_mission import MissionProtocol, UploadRecord
 from sim.vehicle_model import (
+    FIRMWARE_PARAMS,
     FORCE_MAGIC,
+    SITL_DEFAULTS,
+    SITL_PARAMS,
     CaptureRecord,
     CopterMode,
     CopterModel,
@@ -35,14 +38,15 @@ from sim.vehicle_model import (
     StatusText,
 )
 
-__all__ = ["CaptureRecord", "CopterMode", "LandedState", "SimVehicle", "SimVehicleConfig", "UploadRecord",
-           "serve"]
+__all__ = ["FIRMWARE_PARAMS", "SITL_DEFAULTS", "SITL_PARAMS", "CaptureRecord", "CopterMode", "LandedState",
+           "SimVehicle", "SimVehicleConfig", "UploadRecord", "serve"]
 
 log = logging.getLogger(__name__)
 C = mavlink
 CaptureHook = Callable[[CaptureRecord], None]
 
-#: Default stream rates in simulated Hz (ArduPilot SRx defaults for a GCS link, roughly).
+#: Rates (simulated Hz) a client gets when it asks for a message's default rate (interval 0). Until a client
+#: asks, ArduPilot streams nothing but HEARTBEAT (and STATUSTEXT as it happens): its SRx_ defaults are 0.
 DEFAULT_STREAM_HZ: dict[int, float] = {
     C.MAVLINK_MSG_ID_HEARTBEAT: 1.0,
     C.MAVLINK_MSG_ID_SYS_STATUS: 1.0,
@@ -60,6 +64,15 @@ _SENSORS = (C.MAV_SYS_STATUS_SENSOR_3D_GYRO | C.MAV_SYS_STATUS_SENSOR_3D_ACCEL |
             | C.MAV_SYS_STATUS_SENSOR_MOTOR_OUTPUTS | C.MAV_SYS_STATUS_AHRS | C.MAV_SYS_STATUS_SENSOR_BATTERY
             | C.MAV_SYS_STATUS_PREARM_CHECK)
 _TICK_WALL_S = 0.01
+#: REQUEST_DATA_STREAM groups (MAV_DATA_STREAM_*) and the messages ArduPilot streams in each.
+_DATA_STREAMS: dict[int, tuple[int, ...]] = {
+    C.MAV_DATA_STREAM_EXTENDED_STATUS: (C.MAVLINK_MSG_ID_SYS_STATUS, C.MAVLINK_MSG_ID_GPS_RAW_INT,
+                                        C.MAVLINK_MSG_ID_MISSION_CURRENT),
+    C.MAV_DATA_STREAM_POSITION: (C.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,),
+    C.MAV_DATA_STREAM_EXTRA1: (C.MAVLINK_MSG_ID_ATTITUDE,),
+    C.MAV_DATA_STREAM_EXTRA2: (C.MAVLINK_MSG_ID_VFR_HUD,),
+    C.MAV_DATA_STREAM_EXTRA3: (C.MAVLINK_MSG_ID_SYSTEM_TIME, C.MAVLINK_MSG_ID_EXTENDED_SYS_STATE),
+}
 
 
 @dataclass
@@ -113,7 +126,7 @@ class SimVehicle:
         self.link = _LinkConditions()
         self._rng = random.Random(seed)
         self._enc = C.MAVLink(None, srcSystem=config.system_id, srcComponent=C.MAV_COMP_ID_AUTOPILOT1)
-        self.mission = MissionProtocol(model=self.model, config=config, reply=self._send,
+        self.mission = MissionProtocol(model=self.model, config=config, reply=self._send_after_turnaround,
                                        statustext=self._statustext, on_upload_done=lambda rec: None)
         self._peers: dict[Any, _Peer] = {}
         self._tcp_peer: _Peer | None = None
@@ -122,13 +135,12 @@ class SimVehicle:
         self._udp_outputs: list[_UdpProtocol] = []
         self._tcp_server: asyncio.Server | None = None
         self._task: asyncio.Task[None] | None = None
-        self._t0_wall = 0.0
+        self._t0_wall: float | None = None
         self._last_gcs_wall: float | None = None
-        self._stream_hz = dict(DEFAULT_STREAM_HZ)
+        self._stream_hz: dict[int, float] = {C.MAVLINK_MSG_ID_HEARTBEAT: DEFAULT_STREAM_HZ[C.MAVLINK_MSG_ID_HEARTBEAT]}
         self._stream_next_sim: dict[int, float] = {}
         self._stream_last_wall: dict[int, float] = {}
         self._waiters: list[tuple[Callable[[SimVehicle], bool], asyncio.Future[None]]] = []
-        self._params = _default_params(config)
         self.received: Counter[str] = Counter()
         self.udp_port: int | None = None
         self.tcp_port: int | None = None
@@ -148,7 +160,8 @@ class SimVehicle:
         if tcp_port is not None:
             self._tcp_server = await asyncio.start_server(self._tcp_client, host, tcp_port)
             self.tcp_port = self._tcp_server.sockets[0].getsockname()[1]
-        self._t0_wall = time.monotonic()
+        if not self.config.boot_on_first_client or self._peers:
+            self._t0_wall = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"sim-vehicle-{self.config.system_id}")
 
     async def add_udp_output(self, host: str, port: int) -> None:
@@ -261,6 +274,8 @@ class SimVehicle:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if self._t0_wall is None:
+            return  # powered off until the first client connects (SITL boots on its first TCP client)
         target_s = (now - self._t0_wall) * self.config.speedup
         model = self.model
         while model.time_s < target_s - 1e-9:
@@ -322,10 +337,11 @@ class SimVehicle:
         self.captures.append(rec)
         usec = int(rec.captured_at.timestamp() * 1e6)
         lat_e7, lon_e7 = round(rec.pose.lat * 1e7), round(rec.pose.lon * 1e7)
+        # the vehicle's own attitude (a fixed camera tilts with it); completed_captures stays 0 on ArduPilot
         self._broadcast(self._enc.camera_feedback_encode(
             usec, 0, 0, rec.index, lat_e7, lon_e7, rec.altitude_amsl_m, rec.pose.altitude_m,
             rec.vehicle_roll_deg, rec.vehicle_pitch_deg, rec.pose.yaw_deg, 0.0,
-            C.CAMERA_FEEDBACK_PHOTO, rec.index))
+            C.CAMERA_FEEDBACK_PHOTO, 0))
         if self.config.send_image_captured:
             q = _quaternion(rec.pose.roll_deg, rec.pose.pitch_deg, rec.pose.yaw_deg)
             self._broadcast(self._enc.camera_image_captured_encode(
@@ -343,7 +359,7 @@ class SimVehicle:
         m, e = self.model, self._enc
         boot_ms = int(m.time_s * 1000)
         lon, lat = m.lonlat
-        positioned = m.ekf_ready
+        positioned = m.origin_set
         if msg_id == C.MAVLINK_MSG_ID_HEARTBEAT:
             base = C.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | C.MAV_MODE_FLAG_STABILIZE_ENABLED
             if m.mode in (CopterMode.AUTO, CopterMode.GUIDED, CopterMode.RTL):
@@ -385,7 +401,7 @@ class SimVehicle:
             if not positioned:
                 return e.global_position_int_encode(boot_ms, 0, 0, 0, 0, 0, 0, 0, 65535)
             return e.global_position_int_encode(
-                boot_ms, round(lat * 1e7), round(lon * 1e7), round(m.altitude_amsl_m * 1000), round(m.alt_m * 1000),
+                boot_ms, round(lat * 1e7), round(lon * 1e7), round(m.altitude_amsl_m * 1000), round(m.altitude_above_home_m * 1000),
                 round(m.vn_m_s * 100), round(m.ve_m_s * 100), round(-m.vu_m_s * 100), round(m.yaw_deg * 100) % 36000)
         if msg_id == C.MAVLINK_MSG_ID_ATTITUDE:
             yaw = math.radians(m.yaw_deg)
@@ -419,10 +435,15 @@ class SimVehicle:
 
     # ---- transport ------------------------------------------------------------------------------------
 
+    def _power_on(self) -> None:
+        if self._t0_wall is None:
+            self._t0_wall = time.monotonic()
+
     def _udp_peer(self, proto: _UdpProtocol, addr: tuple[str, int]) -> _Peer:
         key = (id(proto), addr)
         peer = self._peers.get(key)
         if peer is None:
+            self._power_on()
             def write(data: bytes, proto: _UdpProtocol = proto, addr: tuple[str, int] = addr) -> None:
                 if proto.transport is not None and not proto.transport.is_closing():
                     proto.transport.sendto(data, addr)
@@ -445,6 +466,7 @@ class SimVehicle:
         self._tcp_peer = peer
         self._tcp_writer = writer
         self._peers[peer.key] = peer
+        self._power_on()
         try:
             while not peer.closed:
                 data = await reader.read(4096)
@@ -474,6 +496,14 @@ class SimVehicle:
                 asyncio.get_running_loop().call_later(self.link.latency_s, self._dispatch, msg, peer)
             else:
                 self._dispatch(msg, peer)
+
+    def _send_after_turnaround(self, peer: _Peer, msg: Any) -> None:
+        """A mission-protocol reply, sent after the vehicle's per-item turnaround (wall clock)."""
+        delay_s = self.config.mission_item_rtt_wall_s
+        if delay_s > 0 and msg.get_type() in ("MISSION_REQUEST", "MISSION_ITEM_INT", "MISSION_ITEM"):
+            asyncio.get_running_loop().call_later(delay_s, self._send, peer, msg)
+        else:
+            self._send(peer, msg)
 
     def _send(self, peer: _Peer, msg: Any) -> None:
         if peer.closed:
@@ -513,6 +543,9 @@ class SimVehicle:
                                                           msg.get_srcSystem(), msg.get_srcComponent()))
         elif kind in ("PARAM_REQUEST_LIST", "PARAM_REQUEST_READ", "PARAM_SET"):
             self._param(msg, peer)
+        elif kind == "REQUEST_DATA_STREAM":
+            self._data_stream(msg)
+        self.model.flush_reached()
         for event in self.model.drain_events():
             self._emit(event)
 
@@ -563,7 +596,7 @@ class SimVehicle:
             m.stop_interval_capture()
             return C.MAV_RESULT_ACCEPTED
         if cmd == C.MAV_CMD_DO_FENCE_ENABLE:
-            m.fence_enabled = p[0] == 1.0
+            m.enable_fence(p[0] == 1.0, int(p[1]))
             return C.MAV_RESULT_ACCEPTED
         if cmd == C.MAV_CMD_DO_CHANGE_SPEED:
             m.set_speed(p[1])
@@ -593,6 +626,8 @@ class SimVehicle:
             msg_id, interval_us = int(p[0]), p[1]
             if msg_id not in DEFAULT_STREAM_HZ:
                 return C.MAV_RESULT_UNSUPPORTED
+            if not m.booted:
+                return C.MAV_RESULT_ACCEPTED  # accepted during boot, before the streams exist: no effect
             if interval_us < 0:
                 self._stream_hz[msg_id] = 0.0
             elif interval_us == 0:
@@ -603,24 +638,34 @@ class SimVehicle:
             return C.MAV_RESULT_ACCEPTED
         return C.MAV_RESULT_UNSUPPORTED
 
+    def _data_stream(self, msg: Any) -> None:
+        """REQUEST_DATA_STREAM (the older way, as MAVProxy asks): a rate for a group of messages."""
+        if not self.model.booted:
+            return
+        groups = list(_DATA_STREAMS) if msg.req_stream_id == C.MAV_DATA_STREAM_ALL else [msg.req_stream_id]
+        for group in groups:
+            for msg_id in _DATA_STREAMS.get(group, ()):
+                self._stream_hz[msg_id] = float(msg.req_message_rate) if msg.start_stop else 0.0
+                self._stream_next_sim[msg_id] = 0.0
+
     def _param(self, msg: Any, peer: _Peer) -> None:
-        names = list(self._params)
+        params = self.model.params
+        names = list(params)
         kind = msg.get_type()
+        indices: Iterable[int]
         if kind == "PARAM_SET":
             name = _param_name(msg.param_id)
-            if name in self._params:
-                self._params[name] = float(msg.param_value)
-            indices: Iterable[int] = [names.index(name)] if name in self._params else []
+            indices = [names.index(name)] if self.model.set_param(name, float(msg.param_value)) else []
         elif kind == "PARAM_REQUEST_READ":
             name = _param_name(msg.param_id)
             if msg.param_index >= 0:
                 indices = [msg.param_index] if msg.param_index < len(names) else []
             else:
-                indices = [names.index(name)] if name in self._params else []
+                indices = [names.index(name)] if name in params else []
         else:
             indices = range(len(names))
         for i in indices:
-            self._send(peer, self._enc.param_value_encode(names[i].encode(), self._params[names[i]],
+            self._send(peer, self._enc.param_value_encode(names[i].encode(), params[names[i]],
                                                           C.MAV_PARAM_TYPE_REAL32, len(names), i))
 
 
@@ -631,24 +676,6 @@ def _result(ok: bool) -> int:
 def _param_name(raw: Any) -> str:
     text = raw.decode(errors="replace") if isinstance(raw, bytes | bytearray) else str(raw)
     return text.rstrip("\x00")
-
-
-def _default_params(config: SimVehicleConfig) -> dict[str, float]:
-    """A few informative parameters (ArduCopter 4.7 names) so that GCS tools can fetch a list."""
-    return {
-        "MAV_SYSID": float(config.system_id),
-        "MAV_GCS_SYSID": float(config.gcs_system_id),
-        "WPNAV_SPEED": config.wp_speed_m_s * 100,
-        "WPNAV_SPEED_UP": config.climb_speed_m_s * 100,
-        "WPNAV_SPEED_DN": config.descent_speed_m_s * 100,
-        "LAND_SPEED": config.land_speed_m_s * 100,
-        "RTL_ALT": config.rtl_altitude_m * 100,
-        "DISARM_DELAY": config.disarm_delay_s,
-        "FS_GCS_ENABLE": 1.0 if config.gcs_failsafe else 0.0,
-        "FS_GCS_TIMEOUT": config.gcs_timeout_wall_s,
-        "BATT_CAPACITY": config.battery_capacity_mah,
-        "FENCE_ENABLE": 0.0,
-    }
 
 
 def _quaternion(roll_deg: float, pitch_deg: float, yaw_deg: float) -> list[float]:

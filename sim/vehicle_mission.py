@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim.vehicle_model import (
@@ -21,6 +22,7 @@ from sim.vehicle_model import (
     CopterModel,
     SimVehicleConfig,
     StoredItem,
+    stored_altitude_m,
 )
 
 C = mavlink
@@ -256,22 +258,25 @@ class MissionProtocol:
             return
         item = stored[msg.seq]
         if mtype == MISSION and msg.seq == 0:
-            lon, lat = self._model.home_lonlat
+            # home; all zeros until the EKF origin is set
+            lon, lat = self._model.home_lonlat if self._model.home_set else (0.0, 0.0)
             item = StoredItem(C.MAV_CMD_NAV_WAYPOINT, C.MAV_FRAME_GLOBAL, (0.0, 0.0, 0.0, 0.0),
-                              round(lat * 1e7), round(lon * 1e7), self._model.home_alt_amsl_m)
+                              round(lat * 1e7), round(lon * 1e7),
+                              self._model.home_alt_amsl_m if self._model.home_set else 0.0)
         frame = _download_frame(item, mtype)
+        z = _download_altitude_m(item.altitude_m) if mtype == MISSION else item.altitude_m
         p1, p2, p3, p4 = item.params
         current = 1 if mtype == MISSION and msg.seq == self._model.current_seq else 0
         src = (msg.get_srcSystem(), msg.get_srcComponent())
         if msg.get_type() == "MISSION_REQUEST_INT":
             out = self._mav.mission_item_int_encode(src[0], src[1], msg.seq, frame, item.command, current,
                                                     int(item.autocontinue), p1, p2, p3, p4, item.lat_e7,
-                                                    item.lon_e7, item.altitude_m, mtype)
+                                                    item.lon_e7, z, mtype)
         else:
             out = self._mav.mission_item_encode(src[0], src[1], msg.seq, frame, item.command, current,
                                                 int(item.autocontinue), p1, p2, p3, p4,
                                                 _x_float(item, frame, lat=True), _x_float(item, frame, lat=False),
-                                                item.altitude_m, mtype)
+                                                z, mtype)
         self._reply(peer, out)
 
     def _clear_all(self, msg: Any, peer: Any, now: float) -> None:
@@ -314,9 +319,16 @@ def _convert(msg: Any, mission_type: int) -> tuple[StoredItem | None, int]:
         if abs(lon_e7) > 1_800_000_000:
             return None, C.MAV_MISSION_INVALID_PARAM6_Y
     params = tuple(0.0 if math.isnan(p) else float(p) for p in (msg.param1, msg.param2, msg.param3, msg.param4))
+    # a mission keeps altitudes in whole centimetres, truncated (66.7 m comes back as 66.69 m)
+    altitude_m = stored_altitude_m(msg.z) if mission_type == MISSION else float(msg.z)
     return StoredItem(command=msg.command, frame=msg.frame, params=params,  # type: ignore[arg-type]
-                      lat_e7=lat_e7, lon_e7=lon_e7, altitude_m=float(msg.z),
+                      lat_e7=lat_e7, lon_e7=lon_e7, altitude_m=altitude_m,
                       autocontinue=bool(msg.autocontinue)), C.MAV_MISSION_ACCEPTED
+
+
+def _download_altitude_m(altitude_m: float) -> float:
+    """The stored centimetres sent back as ArduPilot computes it, cm × 0.01 in float32: 6669 cm → 66.689995 m."""
+    return float(np.float32(round(altitude_m * 100)) * np.float32(0.01))
 
 
 def _download_frame(item: StoredItem, mission_type: int) -> int:

@@ -7,10 +7,14 @@ Behaviour follows /work/shared/ARDUPILOT.md (ArduCopter 4.7 SITL); sim/vehicle.p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
+from enum import IntEnum, IntFlag
+from types import MappingProxyType
+from typing import Any
 
+import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dockpatrol.camera import GeoPose
@@ -83,9 +87,45 @@ MISSION_COMMANDS = NAV_COMMANDS | frozenset({
     C.MAV_CMD_CONDITION_YAW, C.MAV_CMD_DO_FENCE_ENABLE, C.MAV_CMD_IMAGE_START_CAPTURE,
     C.MAV_CMD_IMAGE_STOP_CAPTURE, C.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
 })
+#: DO items ArduCopter itself verifies, so they are reported with MISSION_ITEM_REACHED; camera items run
+#: inside AP_Mission and are never reported.
+REPORTED_DO_COMMANDS = frozenset({C.MAV_CMD_DO_CHANGE_SPEED, C.MAV_CMD_DO_SET_HOME, C.MAV_CMD_DO_SET_SERVO,
+                                  C.MAV_CMD_DO_SET_RELAY, C.MAV_CMD_DO_SET_ROI, C.MAV_CMD_CONDITION_DELAY,
+                                  C.MAV_CMD_CONDITION_YAW, C.MAV_CMD_DO_FENCE_ENABLE,
+                                  C.MAV_CMD_DO_MOUNT_CONTROL})
 RELATIVE_FRAMES = frozenset({C.MAV_FRAME_GLOBAL_RELATIVE_ALT, C.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
                              C.MAV_FRAME_GLOBAL_TERRAIN_ALT, C.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT})
 GLOBAL_FRAMES = frozenset({C.MAV_FRAME_GLOBAL, C.MAV_FRAME_GLOBAL_INT}) | RELATIVE_FRAMES
+
+
+class FenceType(IntFlag):
+    """ArduPilot's FENCE_TYPE bits."""
+
+    ALT_MAX = 1
+    CIRCLE = 2
+    POLYGON = 4
+    ALT_MIN = 8
+
+
+#: ArduCopter 4.7 firmware defaults of the parameters the simulator acts on (names as the firmware spells them).
+FIRMWARE_PARAMS: Mapping[str, float] = MappingProxyType({
+    "FENCE_ENABLE": 0.0,
+    "FENCE_TYPE": float(FenceType.ALT_MAX | FenceType.CIRCLE | FenceType.POLYGON),
+    "FENCE_ACTION": 1.0,
+    "FENCE_RADIUS": 300.0,
+    "FENCE_ALT_MAX": 100.0,
+    "FENCE_ALT_MIN": -10.0,
+    "FENCE_MARGIN": 2.0,
+    "CAM1_TYPE": 1.0,
+    "SERVO9_FUNCTION": 10.0,
+})
+#: What ArduPilot SITL's default copter.parm changes: a 150 m circle fence.
+SITL_PARAMS: Mapping[str, float] = MappingProxyType({**FIRMWARE_PARAMS, "FENCE_RADIUS": 150.0})
+
+
+def stored_altitude_m(z_m: float) -> float:
+    """An altitude as ArduPilot keeps it: the float32 on the wire times 100 in float32, truncated to whole cm."""
+    return int(np.float32(z_m) * np.float32(100.0)) / 100.0
 
 
 @dataclass(frozen=True)
@@ -105,8 +145,15 @@ class SimVehicleConfig:
     epoch_utc: datetime | None = None
     boot_s: float = 1.0
     gps_fix_s: float = 2.0
-    #: When the EKF has a GPS position (real ArduCopter: ~40 s); short so tests stay fast.
+    #: When the EKF origin (and home) is set: position modes are accepted from then on and seq 0 downloads
+    #: as home, not (0, 0, 0) (SITL: ~19 s); short so tests stay fast.
+    origin_s: float = 2.5
+    #: When the EKF has a position estimate and arming is allowed (SITL: ~40 s); short so tests stay fast.
     ekf_ready_s: float = 4.0
+    #: The clock starts when the first client connects, as SITL boots on its first TCP client.
+    boot_on_first_client: bool = False
+    #: Parameter defaults (FIRMWARE_PARAMS or SITL_PARAMS), answered over PARAM_* and acted on (fence).
+    params: Mapping[str, float] = field(default_factory=lambda: FIRMWARE_PARAMS)
     prearm_report_interval_s: float = 30.0
     wp_speed_m_s: float = 10.0
     climb_speed_m_s: float = 2.5
@@ -138,6 +185,9 @@ class SimVehicleConfig:
     rally_capacity: int = 10
     mission_retry_wall_s: float = 1.0
     mission_timeout_wall_s: float = 8.0
+    #: The vehicle's turnaround per mission item (request after an accepted item, item after a request);
+    #: ArduPilot SITL on loopback: ~1.5 ms.
+    mission_item_rtt_wall_s: float = 0.0015
     max_step_s: float = 0.1
     stream_max_wall_hz: float = 25.0
 
@@ -147,6 +197,27 @@ class SimVehicleConfig:
             raise InvalidInput(f"speed-up must be within 0.01..1000, got {self.speedup}")
         if not 1 <= self.system_id <= 255:
             raise InvalidInput(f"MAVLink system id must be within 1..255, got {self.system_id}")
+        if not self.boot_s <= self.origin_s <= self.ekf_ready_s:
+            raise InvalidInput(f"boot ({self.boot_s} s) ≤ EKF origin ({self.origin_s} s) ≤ position estimate "
+                               f"({self.ekf_ready_s} s) must hold")
+        if not 0.0 <= self.mission_item_rtt_wall_s <= 1.0:
+            raise InvalidInput(f"mission item round trip must be within 0..1 s, got {self.mission_item_rtt_wall_s}")
+
+    @classmethod
+    def sitl(cls, *, home_lon: float, home_lat: float, **overrides: Any) -> SimVehicleConfig:
+        """A vehicle with ArduPilot SITL's measured defaults (see SITL_DEFAULTS), overridable field by field."""
+        return cls(home_lon=home_lon, home_lat=home_lat, **{**SITL_DEFAULTS, **overrides})
+
+
+#: SimVehicleConfig fields that make the simulator behave like ArduCopter 4.7 SITL with default copter.parm:
+#: boot on the first TCP client, EKF origin at ~19 s, arming possible at ~40 s, 150 m circle fence.
+SITL_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "boot_on_first_client": True,
+    "origin_s": 19.0,
+    "ekf_ready_s": 40.0,
+    "params": SITL_PARAMS,
+    "mission_item_rtt_wall_s": 0.0015,
+})
 
 
 @dataclass(frozen=True)
@@ -261,6 +332,23 @@ class _Fence:
         return not (self.inclusions or self.exclusions or self.circles)
 
 
+def _informative_params(config: SimVehicleConfig) -> dict[str, float]:
+    """Parameters that mirror the simulator's configuration, under ArduCopter 4.7's names."""
+    return {
+        "MAV_SYSID": float(config.system_id),
+        "MAV_GCS_SYSID": float(config.gcs_system_id),
+        "WPNAV_SPEED": config.wp_speed_m_s * 100,
+        "WPNAV_SPEED_UP": config.climb_speed_m_s * 100,
+        "WPNAV_SPEED_DN": config.descent_speed_m_s * 100,
+        "LAND_SPEED": config.land_speed_m_s * 100,
+        "RTL_ALT": config.rtl_altitude_m * 100,
+        "DISARM_DELAY": config.disarm_delay_s,
+        "FS_GCS_ENABLE": 1.0 if config.gcs_failsafe else 0.0,
+        "FS_GCS_TIMEOUT": config.gcs_timeout_wall_s,
+        "BATT_CAPACITY": config.battery_capacity_mah,
+    }
+
+
 def _point_in_polygon(n_m: float, e_m: float, poly: list[tuple[float, float]]) -> bool:
     inside = False
     j = len(poly) - 1
@@ -286,7 +374,7 @@ class CopterModel:
         self._m_per_rad_lon = _WGS84_A_M / math.sqrt(1 - _WGS84_E2 * s2) * math.cos(lat0)
         self.n_m = 0.0
         self.e_m = 0.0
-        self.alt_m = 0.0
+        self.altitude_above_home_m = 0.0
         self.vn_m_s = 0.0
         self.ve_m_s = 0.0
         self.vu_m_s = 0.0
@@ -307,7 +395,11 @@ class CopterModel:
         self.fence_items: list[StoredItem] = []
         self.rally_items: list[StoredItem] = []
         self.fence = _Fence()
-        self.fence_enabled = False
+        self.params: dict[str, float] = {**config.params, **_informative_params(config)}
+        #: FENCE_TYPE bits switched on (FENCE_ENABLE or MAV_CMD_DO_FENCE_ENABLE); 0 = fence off
+        self.fence_enabled_types = FenceType(0)
+        if self.params.get("FENCE_ENABLE", 0.0) >= 1.0:
+            self.enable_fence(True)
         self.fence_breached = False
         self.mission_state = MissionState.NO_MISSION
         self.current_seq = 0
@@ -319,6 +411,9 @@ class CopterModel:
         self._booted = False
         self._gps_fixed = False
         self._ekf_ready = False
+        self._origin_set = False
+        #: ArduPilot keeps one MISSION_ITEM_REACHED pending per link: items finished in the same loop merge
+        self._reached_pending: int | None = None
         self._next_prearm_report_s = config.boot_s + 0.5
         self._guided_target: tuple[float, float, float] | None = None
         self._taking_off = False
@@ -355,7 +450,7 @@ class CopterModel:
 
     @property
     def altitude_amsl_m(self) -> float:
-        return self.config.home_alt_amsl_m + self.alt_m
+        return self.config.home_alt_amsl_m + self.altitude_above_home_m
 
     @property
     def home_lonlat(self) -> tuple[float, float]:
@@ -385,7 +480,36 @@ class CopterModel:
 
     @property
     def ekf_ready(self) -> bool:
+        """The EKF has a position estimate: arming is possible."""
         return self._ekf_ready
+
+    @property
+    def origin_set(self) -> bool:
+        """The EKF origin is set: the vehicle knows where it is (position, home, position modes)."""
+        return self._origin_set
+
+    @property
+    def fence_enabled(self) -> bool:
+        return bool(self.fence_enabled_types)
+
+    def enable_fence(self, enabled: bool, types: int = 0) -> None:
+        """MAV_CMD_DO_FENCE_ENABLE: p2 = 0 means every type in FENCE_TYPE; other types are ignored."""
+        configured = FenceType(int(self.params.get("FENCE_TYPE", 0.0)) & 0xF)
+        mask = configured if types == 0 else FenceType(types & 0xF) & configured
+        if enabled:
+            self.fence_enabled_types |= mask
+        else:
+            self.fence_enabled_types &= ~mask
+        self.fence_breached = False
+
+    def set_param(self, name: str, value: float) -> bool:
+        """PARAM_SET: False for a name the vehicle does not have (ArduPilot then stays silent)."""
+        if name not in self.params:
+            return False
+        self.params[name] = float(value)
+        if name == "FENCE_ENABLE":
+            self.enable_fence(value >= 1.0)
+        return True
 
     @property
     def battery_remaining_percent(self) -> float:
@@ -405,11 +529,11 @@ class CopterModel:
         """The first failing pre-arm check, worded as ArduPilot's STATUSTEXT, or None when armable."""
         if not self._booted or not self._gps_fixed:
             return "PreArm: Need 3D Fix"
-        if not self._ekf_ready:
+        if not self._origin_set:
             return "PreArm: Need Position Estimate"
         if self.battery_remaining_percent < self.config.battery_arm_min_percent:
             return "PreArm: Battery 1 below minimum arming capacity"
-        if self.fence_enabled and not self.fence.empty and not self.fence.contains(self.n_m, self.e_m):
+        if self.fence_enabled and self._fence_breach() is not None:
             return "PreArm: Fence: vehicle outside fence"
         return None
 
@@ -438,7 +562,7 @@ class CopterModel:
             new = CopterMode(mode)
         except ValueError:
             return False
-        if new in POSITION_MODES and not self._ekf_ready:
+        if new in POSITION_MODES and not self._origin_set:
             self._text(f"Mode change to {new.name} failed: requires position", "warning")
             return False
         if new == CopterMode.AUTO and len(self.mission) < 2:
@@ -473,7 +597,7 @@ class CopterModel:
             else:
                 self._landing = True
         elif new == CopterMode.GUIDED:
-            self._guided_target = (self.n_m, self.e_m, self.alt_m) if not self.landed else None
+            self._guided_target = (self.n_m, self.e_m, self.altitude_above_home_m) if not self.landed else None
         return True
 
     def arm(self, *, force: bool = False) -> tuple[bool, str | None]:
@@ -484,6 +608,9 @@ class CopterModel:
             failure = self.prearm_failure()
             if failure:
                 return False, failure
+            # the pre-arm checks pass once the origin is set; the arming check wants the EKF's estimate
+            if not self._ekf_ready:
+                return False, "Arm: Need Position Estimate"
             if self.mode not in ARMABLE_MODES:
                 return False, "Arm: Mode not armable"
         self.armed = True
@@ -590,7 +717,7 @@ class CopterModel:
 
     def take_picture(self) -> bool:
         """One photo now; a trigger less than camera_min_interval_s after the last is dropped silently."""
-        return self._take_picture_at(self.n_m, self.e_m, self.alt_m, self.time_s)
+        return self._take_picture_at(self.n_m, self.e_m, self.altitude_above_home_m, self.time_s)
 
     def clear_mission(self) -> bool:
         if self.mode == CopterMode.AUTO and self.armed and self.mission_state == MissionState.ACTIVE:
@@ -654,7 +781,7 @@ class CopterModel:
 
     def step(self, dt_s: float) -> None:
         """Advance the vehicle by dt_s simulated seconds."""
-        prev = (self.n_m, self.e_m, self.alt_m, self.time_s)
+        prev = (self.n_m, self.e_m, self.altitude_above_home_m, self.time_s)
         self.time_s += dt_s
         self._boot_progress()
         if self.armed or self._falling:
@@ -667,6 +794,16 @@ class CopterModel:
             self.roll_deg = self.pitch_deg = 0.0
         self._battery(dt_s)
         self._camera(prev)
+        self.flush_reached()
+
+    def _reached(self, seq: int) -> None:
+        self._reached_pending = seq
+
+    def flush_reached(self) -> None:
+        """Announce the one pending MISSION_ITEM_REACHED (the last item finished since the previous flush)."""
+        if self._reached_pending is not None:
+            self._events.append(ItemReached(self._reached_pending))
+            self._reached_pending = None
 
     def _boot_progress(self) -> None:
         cfg = self.config
@@ -676,10 +813,13 @@ class CopterModel:
         if not self._gps_fixed and self.time_s >= cfg.gps_fix_s:
             self._gps_fixed = True
             self._text("GPS 1: detected u-blox")
-        if not self._ekf_ready and self.time_s >= cfg.ekf_ready_s and self._gps_fixed:
+        if not self._origin_set and self.time_s >= cfg.origin_s and self._gps_fixed:
+            self._origin_set = True
+            self._text("EKF3 IMU0 origin set")
+            self.set_home(alt_amsl_m=cfg.home_alt_amsl_m)
+        if not self._ekf_ready and self.time_s >= cfg.ekf_ready_s and self._origin_set:
             self._ekf_ready = True
             self._text("EKF3 IMU0 is using GPS")
-            self.set_home(alt_amsl_m=cfg.home_alt_amsl_m)
         if self._booted and not self.armed and self.time_s >= self._next_prearm_report_s:
             self._next_prearm_report_s = self.time_s + cfg.prearm_report_interval_s
             failure = self.prearm_failure()
@@ -715,7 +855,7 @@ class CopterModel:
             if item.command in NAV_COMMANDS:
                 self._start_nav(i, item)
                 return
-            self._run_do(item)
+            self._run_do(i, item)
             i += 1
         self._mission_complete()
 
@@ -726,13 +866,13 @@ class CopterModel:
         cmd = item.command
         alt = self._item_alt(item)
         if cmd == C.MAV_CMD_NAV_TAKEOFF:
-            nav.target = (self.n_m, self.e_m, max(alt, self.alt_m))
-            self._taking_off = self.landed or self.alt_m < alt - 1.0
+            nav.target = (self.n_m, self.e_m, max(alt, self.altitude_above_home_m))
+            self._taking_off = self.landed or self.altitude_above_home_m < alt - 1.0
         elif cmd in (C.MAV_CMD_NAV_WAYPOINT, C.MAV_CMD_NAV_LOITER_UNLIM, C.MAV_CMD_NAV_LOITER_TIME,
                      C.MAV_CMD_NAV_LOITER_TURNS):
             n, e = self._item_ne(item)
             # ArduPilot keeps the current altitude for an item with altitude 0
-            nav.target = (n, e, alt if item.altitude_m != 0 else self.alt_m)
+            nav.target = (n, e, alt if item.altitude_m != 0 else self.altitude_above_home_m)
             if cmd in (C.MAV_CMD_NAV_WAYPOINT, C.MAV_CMD_NAV_LOITER_TIME):
                 nav.hold_s = max(0.0, item.params[0])
             elif cmd == C.MAV_CMD_NAV_LOITER_TURNS:
@@ -744,7 +884,7 @@ class CopterModel:
         elif cmd == C.MAV_CMD_NAV_LAND:
             if item.has_position:
                 n, e = self._item_ne(item)
-                nav.target = (n, e, self.alt_m)
+                nav.target = (n, e, self.altitude_above_home_m)
             else:
                 nav.target = None
                 self._landing = True
@@ -752,7 +892,7 @@ class CopterModel:
             self._rtl_begin()
         elif cmd == C.MAV_CMD_NAV_DELAY:
             nav.hold_s = max(0.0, item.params[0])
-            nav.target = (self.n_m, self.e_m, self.alt_m)
+            nav.target = (self.n_m, self.e_m, self.altitude_above_home_m)
             nav.arrived_at_s = self.time_s
         self._nav = nav
         # DO items after this one run when it completes (AP_Mission starts them on the way to the next nav item)
@@ -766,7 +906,7 @@ class CopterModel:
             return self.n_m, self.e_m
         return self.lonlat_to_ne(item.lon_e7 / 1e7, item.lat_e7 / 1e7)
 
-    def _run_do(self, item: StoredItem) -> None:
+    def _run_do(self, seq: int, item: StoredItem) -> None:
         cmd, p = item.command, item.params
         if cmd == C.MAV_CMD_DO_SET_CAM_TRIGG_DIST:
             self.set_trigger_distance(p[0], trigger_now=p[2] >= 1.0)
@@ -786,14 +926,16 @@ class CopterModel:
         elif cmd == C.MAV_CMD_IMAGE_STOP_CAPTURE:
             self.stop_interval_capture()
         elif cmd == C.MAV_CMD_DO_FENCE_ENABLE:
-            self.fence_enabled = p[0] >= 1.0
+            self.enable_fence(p[0] >= 1.0, int(p[1]))
+        if cmd in REPORTED_DO_COMMANDS:
+            self._reached(seq)
 
     def _nav_done(self) -> None:
         nav = self._nav
         if nav is None:
             return
         if nav.arrived_at_s is None or nav.command != C.MAV_CMD_NAV_WAYPOINT or nav.hold_s == 0:
-            self._events.append(ItemReached(nav.seq))
+            self._reached(nav.seq)
         self._nav = None
         self._taking_off = False
         self._advance_from(self._next_scan_seq)
@@ -802,7 +944,7 @@ class CopterModel:
         self.mission_state = MissionState.COMPLETE
         self._nav = None
         self._next_scan_seq = 1
-        self._guided_target = (self.n_m, self.e_m, self.alt_m)
+        self._guided_target = (self.n_m, self.e_m, self.altitude_above_home_m)
         if self.landed:
             self._disarm()
 
@@ -817,7 +959,7 @@ class CopterModel:
         cmd = nav.command
         if cmd == C.MAV_CMD_NAV_TAKEOFF:
             assert nav.target is not None
-            if self.alt_m >= nav.target[2] - 1.0:
+            if self.altitude_above_home_m >= nav.target[2] - 1.0:
                 self._nav_done()
         elif cmd == C.MAV_CMD_NAV_RETURN_TO_LAUNCH:
             self._rtl_update()
@@ -832,10 +974,10 @@ class CopterModel:
                 self._nav_done()
         elif nav.target is not None:
             d = math.hypot(nav.target[0] - self.n_m, nav.target[1] - self.e_m)
-            if nav.arrived_at_s is None and d <= self.config.wp_radius_m and abs(nav.target[2] - self.alt_m) <= 1.0:
+            if nav.arrived_at_s is None and d <= self.config.wp_radius_m and abs(nav.target[2] - self.altitude_above_home_m) <= 1.0:
                 nav.arrived_at_s = self.time_s
                 if nav.hold_s > 0:
-                    self._events.append(ItemReached(nav.seq))
+                    self._reached(nav.seq)
             if nav.arrived_at_s is not None and self.time_s - nav.arrived_at_s >= nav.hold_s:
                 self._nav_done()
 
@@ -866,8 +1008,8 @@ class CopterModel:
     # ---- RTL --------------------------------------------------------------------------------------
 
     def _rtl_begin(self) -> None:
-        alt = max(self.config.rtl_altitude_m, self.alt_m)
-        phase = "climb" if self.alt_m < alt - 0.5 else "return"
+        alt = max(self.config.rtl_altitude_m, self.altitude_above_home_m)
+        phase = "climb" if self.altitude_above_home_m < alt - 0.5 else "return"
         self._rtl = _Rtl(phase=phase, altitude_m=alt)
         self._rtl_hold = (self.n_m, self.e_m)
         self._landing = False
@@ -877,7 +1019,7 @@ class CopterModel:
         if rtl is None:
             return
         hn, he = self.home_ne_m
-        if rtl.phase == "climb" and self.alt_m >= rtl.altitude_m - 0.5:
+        if rtl.phase == "climb" and self.altitude_above_home_m >= rtl.altitude_m - 0.5:
             rtl.phase = "return"
         if rtl.phase == "return" and math.hypot(hn - self.n_m, he - self.e_m) <= 1.0:
             rtl.phase = "loiter"
@@ -903,8 +1045,8 @@ class CopterModel:
         if self._falling:
             self.vn_m_s = self.ve_m_s = 0.0
             self.vu_m_s = -10.0
-            self.alt_m = max(0.0, self.alt_m + self.vu_m_s * dt_s)
-            if self.alt_m <= 0.0:
+            self.altitude_above_home_m = max(0.0, self.altitude_above_home_m + self.vu_m_s * dt_s)
+            if self.altitude_above_home_m <= 0.0:
                 self._falling = False
                 self.landed = True
                 self.vu_m_s = 0.0
@@ -914,7 +1056,7 @@ class CopterModel:
             self.vn_m_s = self.ve_m_s = self.vu_m_s = 0.0
             return
         if target is None:
-            target = (self.n_m, self.e_m, self.alt_m)
+            target = (self.n_m, self.e_m, self.altitude_above_home_m)
         if self.mode == CopterMode.AUTO and self._nav is not None:
             self._orbit_advance(self._nav, dt_s)
         tn, te, talt = target
@@ -938,18 +1080,18 @@ class CopterModel:
         self.e_m += self.ve_m_s * dt_s
         # vertical
         if self._landing:
-            rate = cfg.land_speed_m_s if self.alt_m <= cfg.land_slow_below_m else cfg.descent_speed_m_s
+            rate = cfg.land_speed_m_s if self.altitude_above_home_m <= cfg.land_slow_below_m else cfg.descent_speed_m_s
             self.vu_m_s = -rate
         else:
-            dz = talt - self.alt_m
+            dz = talt - self.altitude_above_home_m
             self.vu_m_s = max(-cfg.descent_speed_m_s, min(cfg.climb_speed_m_s, dz * 1.5))
-        self.alt_m += self.vu_m_s * dt_s
-        if self.landed and self.alt_m > 0.05:
+        self.altitude_above_home_m += self.vu_m_s * dt_s
+        if self.landed and self.altitude_above_home_m > 0.05:
             self.landed = False
-        if self._taking_off and self.mode == CopterMode.GUIDED and self.alt_m >= talt - 1.0:
+        if self._taking_off and self.mode == CopterMode.GUIDED and self.altitude_above_home_m >= talt - 1.0:
             self._taking_off = False
-        if self.alt_m <= 0.0:
-            self.alt_m = 0.0
+        if self.altitude_above_home_m <= 0.0:
+            self.altitude_above_home_m = 0.0
             if self.vu_m_s < 0 and not self.landed:
                 self._touchdown()
         self._attitude(dt_s)
@@ -1019,18 +1161,32 @@ class CopterModel:
         if not self.set_mode(CopterMode.RTL, failsafe=True):
             self.set_mode(CopterMode.LAND, failsafe=True)
 
+    def _fence_breach(self) -> str | None:
+        """The first enabled fence the vehicle is outside of, as ArduPilot names it, or None."""
+        types = self.fence_enabled_types
+        margin = self.params.get("FENCE_MARGIN", 0.0)
+        if FenceType.ALT_MAX in types and self.altitude_above_home_m > self.params.get("FENCE_ALT_MAX", math.inf):
+            return "Max altitude"
+        hn, he = self.home_ne_m
+        if FenceType.CIRCLE in types and \
+                math.hypot(self.n_m - hn, self.e_m - he) > self.params.get("FENCE_RADIUS", math.inf) - margin:
+            return "Circle"
+        if FenceType.POLYGON in types and not self.fence.empty and not self.fence.contains(self.n_m, self.e_m):
+            return "Polygon"
+        return None
+
     def _fence_check(self) -> None:
-        if not self.fence_enabled or self.fence.empty or self.landed:
+        if not self.fence_enabled or self.landed:
             return
-        inside = self.fence.contains(self.n_m, self.e_m)
-        if inside:
+        breach = self._fence_breach()
+        if breach is None:
             self.fence_breached = False
             return
         if self.fence_breached:
             return
         self.fence_breached = True
-        self._text("Fence Breached", "critical")
-        if self.mode not in (CopterMode.RTL, CopterMode.LAND):
+        self._text(f"{breach} fence breached", "critical")
+        if self.params.get("FENCE_ACTION", 1.0) != 0.0 and self.mode not in (CopterMode.RTL, CopterMode.LAND):
             self._failsafe_rtl()
 
     # ---- battery -----------------------------------------------------------------------------------
@@ -1085,7 +1241,7 @@ class CopterModel:
                                                                    / (d_now - d_prev)))
             tn = pn + (self.n_m - pn) * frac
             te = pe + (self.e_m - pe) * frac
-            talt = palt + (self.alt_m - palt) * frac
+            talt = palt + (self.altitude_above_home_m - palt) * frac
             tt = pt + (self.time_s - pt) * frac
             self._last_trigger_ne = (tn, te)
             self._take_picture_at(tn, te, talt, tt)

@@ -11,7 +11,7 @@ import hmac
 import io
 import os
 import re
-import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,10 +21,20 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from dockpatrol.errors import InvalidInput, NotFound, StorageError, Unavailable
+from dockpatrol.errors import ConfigError, InvalidInput, NotFound, StorageError, Unavailable
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9._\-=+@,]+$")
+_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 MAX_KEY_LEN = 512
+#: Longest life of a shared link: evidence links are for viewing now, not for keeping.
+MAX_LINK_LIFETIME_S = 3600
+
+
+def check_link_lifetime(expires_s: int) -> int:
+    """``expires_s`` if it is a positive lifetime no longer than :data:`MAX_LINK_LIFETIME_S`."""
+    if not 0 < expires_s <= MAX_LINK_LIFETIME_S:
+        raise InvalidInput(f"link lifetime {expires_s} s is outside 1..{MAX_LINK_LIFETIME_S} s")
+    return expires_s
 
 
 @dataclass(frozen=True)
@@ -82,18 +92,17 @@ class LocalObjectStore:
     """
 
     def __init__(self, root: Path, *, secret: bytes | None = None) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._secret = secret or self._load_secret()
+        from storage.keyfile import MIN_KEY_BYTES, load_or_create_key
 
-    def _load_secret(self) -> bytes:
-        path = self.root.parent / ".objects-signing-key"
-        if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-            os.replace(tmp, path)
-        return path.read_bytes()
+        self.root = Path(root).resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"object store {self.root} exists and is not a directory") from None
+        if secret is not None and len(secret) < MIN_KEY_BYTES:
+            raise ConfigError(f"link signing key is {len(secret)} bytes; at least {MIN_KEY_BYTES} are required")
+        self._secret = secret or load_or_create_key(self.root.parent / ".objects-signing-key",
+                                                    what="link signing")
 
     def _path(self, key: str) -> Path:
         path = (self.root / validate_key(key)).resolve()
@@ -119,15 +128,17 @@ class LocalObjectStore:
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"object {key!r} does not exist") from None
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"object {key!r} does not exist") from None
+        if not stat.S_ISREG(st.st_mode):  # a "directory" key is a prefix, not an object
+            raise NotFound(f"object {key!r} does not exist")
         return ObjectInfo(key, st.st_size, _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                           datetime.fromtimestamp(st.st_mtime, UTC))
 
@@ -152,12 +163,21 @@ class LocalObjectStore:
         return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
     def presigned_url(self, key: str, *, expires_s: int = 3600) -> str:
+        check_link_lifetime(expires_s)
         self.stat(key)
         expires = int(time.time()) + expires_s
         return f"/api/objects/{quote(key)}?expires={expires}&signature={self._signature(key, expires)}"
 
     def verify_signature(self, key: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(self._signature(key, expires), signature)
+        """True for an unexpired link signed by this store; malformed input is simply False."""
+        now = time.time()
+        if not (now <= expires <= now + MAX_LINK_LIFETIME_S) or not _SIGNATURE.match(signature):
+            return False
+        try:
+            validate_key(key)
+        except InvalidInput:
+            return False
+        return hmac.compare_digest(self._signature(key, expires), signature)
 
 
 class MinioObjectStore:
@@ -255,6 +275,7 @@ class MinioObjectStore:
             raise self._translate(exc, repr(key)) from exc
 
     def presigned_url(self, key: str, *, expires_s: int = 3600) -> str:
+        check_link_lifetime(expires_s)
         self.stat(key)
         return self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
 

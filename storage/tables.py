@@ -86,7 +86,7 @@ class DockRow(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     lon: Mapped[float]
     lat: Mapped[float]
-    alt_m: Mapped[float] = mapped_column(default=0.0)
+    elevation_amsl_m: Mapped[float | None] = mapped_column(nullable=True)
     vehicle_url: Mapped[str] = mapped_column(String(300), default="sim:")
     max_range_m: Mapped[float]
     endurance_s: Mapped[float]
@@ -131,12 +131,13 @@ class ScheduleRow(Timestamps, Base):
     area_id: Mapped[str] = mapped_column(ForeignKey("patrol_areas.id", ondelete="CASCADE"))
     rule: Mapped[str] = mapped_column(String(300))
     starts_at: Mapped[datetime]
-    priority: Mapped[int] = mapped_column(default=50)
+    priority: Mapped[int] = mapped_column(default=2)  # missions.types.Priority; 2 = routine
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class RoutingRuleRow(Timestamps, Base):
-    """Routing as data: first enabled match by priority decides department and deadline."""
+    """Routing as data: the first enabled match, in ascending ``priority`` (evaluation order), decides
+    department, team, the ticket's own priority and the deadline."""
 
     __tablename__ = "routing_rules"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -146,6 +147,29 @@ class RoutingRuleRow(Timestamps, Base):
     department: Mapped[str] = mapped_column(String(64))
     sla_hours: Mapped[float] = mapped_column(default=72.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    team: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ticket_priority: Mapped[int] = mapped_column(default=50)
+
+
+class DepartmentRow(Timestamps, Base):
+    """A body that receives tickets; overdue ones escalate to its supervisor role."""
+
+    __tablename__ = "departments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    supervisor_role: Mapped[str] = mapped_column(String(100))
+    teams: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class RoutingPolicyRow(Timestamps, Base):
+    """The rule set's settings beside its rules: time zone, default (triage) route, per-class knobs."""
+
+    __tablename__ = "routing_policies"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    default_route: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    classes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(500), default="")
 
 
 class MissionRow(Timestamps, Base):
@@ -156,7 +180,7 @@ class MissionRow(Timestamps, Base):
     area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
     dock_id: Mapped[str | None] = mapped_column(ForeignKey("docks.id"), nullable=True)
     scheduled_for: Mapped[datetime | None] = mapped_column(nullable=True)
-    priority: Mapped[int] = mapped_column(default=50)
+    priority: Mapped[int] = mapped_column(default=2)  # missions.types.Priority; 2 = routine
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -210,6 +234,9 @@ class FindingRow(GeoMixin, Timestamps, Base):
     score: Mapped[float]
     evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     seen_at: Mapped[datetime]
+    box_xyxy_px: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    area_m2: Mapped[float | None] = mapped_column(nullable=True)
+    model: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(32), default="new")
     ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
 
@@ -252,6 +279,21 @@ class TicketRow(GeoMixin, Timestamps, Base):
     dedup_key: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     external_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reinspection_mission_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(default=1)
+    team: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    rule_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    linked_ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    sightings: Mapped[int] = mapped_column(default=1)
+    last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class TicketHistoryRow(Base):
@@ -267,6 +309,67 @@ class TicketHistoryRow(Base):
     to_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class SightingRow(Base):
+    """One patrol's view of a ticket's object (the first one included): the evidence a ticket accrues."""
+
+    __tablename__ = "sightings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    seen_at: Mapped[datetime]
+    score: Mapped[float]
+    geometry: Mapped[dict[str, Any]] = mapped_column(GeoJSONGeometry())
+    flight_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    frame_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    frames: Mapped[int] = mapped_column(default=1)
+    finding_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class ReviewItemRow(GeoMixin, Timestamps, Base):
+    """An object (or change) waiting for a person: accept → ticket, reject with reason, or defer."""
+
+    __tablename__ = "review_items"
+    id: Mapped[str] = mapped_column(String(220), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    candidate_key: Mapped[str] = mapped_column(String(200), unique=True)
+    class_name: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float]
+    seen_at: Mapped[datetime]
+    flight_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    frame_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evidence_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    frames: Mapped[int] = mapped_column(default=1)
+    finding_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    area_m2: Mapped[float | None] = mapped_column(nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    deferred_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+
+
+class SubscriptionRow(Timestamps, Base):
+    """An outbound target of ticket events: a signed webhook or an Open311 GeoReport v2 endpoint."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200), default="")
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    departments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_attempts: Mapped[int] = mapped_column(default=8)
+    api_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    service_codes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class OutboxRow(Base):
@@ -283,8 +386,21 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: pending → delivered, or dead after the subscription's max attempts (replay puts it back)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    subscription_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: a worker's claim; a worker killed mid-delivery leaves it to expire, then another retries
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
 
-GEO_TABLES = ("jurisdictions", "patrol_areas", "no_fly_zones", "findings", "change_events", "tickets")
+GEO_TABLES = ("jurisdictions", "patrol_areas", "no_fly_zones", "findings", "change_events", "tickets", "review_items")
 BBOX_INDEXES = [Index(f"ix_{t}_bbox", Base.metadata.tables[t].c.min_lon, Base.metadata.tables[t].c.max_lon,
                       Base.metadata.tables[t].c.min_lat, Base.metadata.tables[t].c.max_lat) for t in GEO_TABLES]
+#: The ticket list's filters (department, status, bbox) in one index.
+TICKET_LIST_INDEX = Index("ix_tickets_department_status_bbox", TicketRow.department, TicketRow.status,
+                          TicketRow.min_lon, TicketRow.max_lon, TicketRow.min_lat, TicketRow.max_lat)

@@ -21,7 +21,8 @@ class Detector(Protocol):
     ``images`` are HxWx3 uint8 RGB arrays; returned boxes are in each image's own pixels and
     ``class_id`` indexes ``dockpatrol.taxonomy.CLASS_NAMES``. Images exactly ``input_wh`` in size
     go through without resizing (the sliced path relies on it); others are letterboxed. A detector
-    may also carry ``tile_wh``: the frame pixels one input covers (the scale it was trained at).
+    may also carry ``tile_wh``: the frame pixels one input covers (the scale it was trained at), and
+    ``input_gsd_m``: the ground metres per input pixel it expects, from which tiles are sized per frame.
     """
 
     @property

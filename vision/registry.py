@@ -8,7 +8,9 @@ weights means writing a card; no code changes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import io
+import pickle
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,9 @@ class ModelCard:
     classes: tuple[CardClass, ...]
     synthetic_training_data: bool
     tile_px: int = 0  # native frame pixels per model input side; 0 = input_size_px (no resize)
+    onnx_int8_path: Path | None = None  # statically quantised ONNX (CPU), calibrated on representative tiles
+    gsd_m: float | None = None  # ground metres per model-input pixel the model was trained at
+    gsd_range_m: tuple[float, float] | None = None  # the spread of input GSDs seen in training
     description: str = ""
     sha256: Mapping[str, str] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -70,6 +75,16 @@ class ModelCard:
         side = self.tile_px or self.input_size_px
         return side, side
 
+    def tile_wh_for(self, frame_gsd_m: float | None) -> tuple[int, int]:
+        """Tile size in frame pixels for a frame of ``frame_gsd_m``: the model sees its own scale.
+
+        Without a card ``gsd_m`` (or an unknown frame GSD) this is the fixed ``tile_wh``.
+        """
+        if self.gsd_m is None or frame_gsd_m is None:
+            return self.tile_wh
+        return slice_wh_for_gsd((self.input_size_px, self.input_size_px), input_gsd_m=self.gsd_m,
+                                frame_gsd_m=frame_gsd_m)
+
     @property
     def taxonomy_classes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.taxonomy for c in self.classes if c.taxonomy is not None))
@@ -77,6 +92,18 @@ class ModelCard:
     @property
     def categories(self) -> frozenset[Category]:
         return frozenset(CATEGORY_OF[c] for c in self.taxonomy_classes)
+
+
+#: Smallest tile, in frame pixels: below it a frame is upsampled so far that detail is invented.
+MIN_TILE_PX = 32
+
+
+def slice_wh_for_gsd(input_wh: tuple[int, int], *, input_gsd_m: float, frame_gsd_m: float) -> tuple[int, int]:
+    """Frame pixels per tile so that, resized to ``input_wh``, one input pixel covers ``input_gsd_m`` of ground."""
+    if not (input_gsd_m > 0 and frame_gsd_m > 0):
+        raise InvalidInput(f"ground sample distances must be positive, got model {input_gsd_m}, frame {frame_gsd_m}")
+    factor = input_gsd_m / frame_gsd_m
+    return tuple(max(MIN_TILE_PX, round(side * factor)) for side in input_wh)  # type: ignore[return-value]
 
 
 def _req(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -119,6 +146,24 @@ def _parse_classes(raw: Any, where: str) -> tuple[CardClass, ...]:
     return tuple(sorted(out, key=lambda c: c.model_id))
 
 
+def _parse_gsd(raw: Mapping[str, Any], where: str) -> tuple[float | None, tuple[float, float] | None]:
+    gsd = raw.get("gsd_m")
+    if gsd is None:
+        if raw.get("gsd_range_m") is not None:
+            raise InvalidInput(f"{where}: gsd_range_m needs gsd_m (the ground resolution at the model input)")
+        return None, None
+    if isinstance(gsd, bool) or not isinstance(gsd, int | float) or not 0.001 <= gsd <= 10.0:
+        raise InvalidInput(f"{where}: gsd_m must be metres per input pixel within 0.001..10, got {gsd!r}")
+    span = raw.get("gsd_range_m")
+    if span is None:
+        return float(gsd), None
+    if (not isinstance(span, list) or len(span) != 2 or not all(isinstance(v, int | float) for v in span)
+            or not 0 < span[0] <= gsd <= span[1]):
+        raise InvalidInput(f"{where}: gsd_range_m must be [min, max] metres with min <= gsd_m ({gsd}) <= max, "
+                           f"got {span!r}")
+    return float(gsd), (float(span[0]), float(span[1]))
+
+
 def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
     """A ModelCard from parsed YAML; raises InvalidInput naming the card and the offending field."""
     where = f"model card {card_path.name}"
@@ -129,6 +174,9 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
     onnx = raw.get("onnx")
     if onnx is not None and not isinstance(onnx, str):
         raise InvalidInput(f"{where}: field 'onnx' must be a file name, got {onnx!r}")
+    onnx_int8 = raw.get("onnx_int8")
+    if onnx_int8 is not None and not isinstance(onnx_int8, str):
+        raise InvalidInput(f"{where}: field 'onnx_int8' must be a file name, got {onnx_int8!r}")
     input_size = _req(raw, "input_size_px", int, where)
     if input_size < 32 or input_size % 32:
         raise InvalidInput(f"{where}: input_size_px must be a positive multiple of 32, got {input_size}")
@@ -137,6 +185,7 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         raise InvalidInput(f"{where}: tile_px must be a whole number of pixels, got {tile!r}")
     if "synthetic_training_data" not in raw or not isinstance(raw["synthetic_training_data"], bool):
         raise InvalidInput(f"{where}: field 'synthetic_training_data' must be true or false")
+    gsd, gsd_range = _parse_gsd(raw, where)
     sha = raw.get("sha256") or {}
     if not isinstance(sha, Mapping):
         raise InvalidInput(f"{where}: 'sha256' must map file names to hex digests")
@@ -146,10 +195,13 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         card_path=card_path,
         weights_path=(base / weights).resolve(),
         onnx_path=(base / onnx).resolve() if onnx else None,
+        onnx_int8_path=(base / onnx_int8).resolve() if onnx_int8 else None,
         input_size_px=input_size,
         classes=_parse_classes(raw.get("classes"), where),
         synthetic_training_data=raw["synthetic_training_data"],
         tile_px=tile,
+        gsd_m=gsd,
+        gsd_range_m=gsd_range,
         description=str(raw.get("description", "")),
         sha256={str(k): str(v) for k, v in sha.items()},
         training=dict(raw.get("training") or {}),
@@ -181,7 +233,7 @@ def file_sha256(path: Path) -> str:
 
 def check_files(card: ModelCard) -> None:
     """Raise InvalidInput unless the card's weights exist, are of sane size and match recorded digests."""
-    for path in (card.weights_path, card.onnx_path):
+    for path in (card.weights_path, card.onnx_path, card.onnx_int8_path):
         if path is None:
             continue
         if not path.is_file():
@@ -192,6 +244,91 @@ def check_files(card: ModelCard) -> None:
         want = card.sha256.get(path.name)
         if want and file_sha256(path) != want:
             raise InvalidInput(f"model card {card.card_path.name}: {path.name} does not match its sha256 digest")
+
+
+class _Stub:
+    """Stands in for any class a checkpoint pickle names; keeps the state it is given, runs no code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
+        return _Stub(*args)
+
+
+_SAFE_GLOBALS = frozenset({("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float",
+                                                     "str", "bool")} | {("collections", "OrderedDict")})
+
+
+class _InertUnpickler(pickle.Unpickler):
+    """Reads a torch checkpoint's object graph without importing or executing anything it names."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        return _Stub
+
+    def persistent_load(self, pid: Any) -> None:
+        return None  # tensor storages: not needed for the names, never loaded
+
+
+def _names_from(obj: Any) -> dict[int, str] | None:
+    names = obj.get("names") if isinstance(obj, dict) else None
+    if isinstance(names, dict) and names:
+        return {int(k): str(v) for k, v in names.items()}
+    if isinstance(names, list | tuple) and names:
+        return dict(enumerate(str(v) for v in names))
+    return None
+
+
+def embedded_class_names(path: Path) -> dict[int, str]:
+    """Class names stored in ultralytics weights (.pt checkpoint or .onnx export), read without torch.
+
+    The .pt pickle is read with an unpickler that resolves no classes (nothing in the file runs);
+    an .onnx file carries the names in its metadata. Empty when the file holds none.
+    """
+    import ast
+    import zipfile
+
+    path = Path(path)
+    try:
+        if path.suffix == ".onnx":
+            import onnx
+
+            meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+            parsed = ast.literal_eval(meta.get("names", "{}"))
+            return _names_from({"names": parsed}) or {}
+        with zipfile.ZipFile(path) as zf:
+            pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+            root = _InertUnpickler(io.BytesIO(zf.read(pkl))).load()
+    except (OSError, ValueError, SyntaxError, StopIteration, zipfile.BadZipFile, pickle.UnpicklingError,
+            EOFError) as exc:
+        raise InvalidInput(f"cannot read the class names stored in {path.name}: {exc}") from None
+    model = root.get("ema") or root.get("model") if isinstance(root, dict) else None
+    state = getattr(model, "state", None)
+    return _names_from(state) or _names_from(root) or {}
+
+
+def check_class_names(card: ModelCard, names: Mapping[int, str], *, weights_name: str) -> None:
+    """Raise InvalidInput unless the weights' embedded class names match the card's, id for id.
+
+    A card whose names are swapped would route one class's detections to another team; the
+    names stored in the weights are the only ground truth a card can be checked against.
+    """
+    if not names:
+        return
+    if len(names) != len(card.classes):
+        raise InvalidInput(f"model card {card.card_path.name}: {weights_name} has {len(names)} classes, "
+                           f"the card lists {len(card.classes)}")
+    wrong = [(c.model_id, c.model_name, names.get(c.model_id)) for c in card.classes
+             if names.get(c.model_id) != c.model_name]
+    if wrong:
+        listed = "; ".join(f"class {i} is {mine!r} in the card but {theirs!r} in the weights"
+                           for i, mine, theirs in wrong)
+        raise InvalidInput(f"model card {card.card_path.name} does not match {weights_name}: {listed}")
 
 
 def card_paths(models_dir: Path | None = None) -> list[Path]:
@@ -225,17 +362,23 @@ def cards_for(categories: set[Category] | frozenset[Category], models_dir: Path 
     return [c for c in list_cards(models_dir) if c.categories & set(categories)]
 
 
-def record_metrics(card_path: Path, key: str, value: Any) -> ModelCard:
-    """Store a measured result under ``metrics.<key>`` of a card file, keeping its header comments."""
+def update_card(card_path: Path, change: Callable[[dict[str, Any]], None]) -> ModelCard:
+    """Apply ``change`` to a card file's YAML mapping and write it back, keeping its header comments;
+    a change that would make the card invalid is refused before anything is written."""
     text = Path(card_path).read_text(encoding="utf-8")
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
     raw = yaml.safe_load(text)
     if not isinstance(raw, dict):
         raise InvalidInput(f"model card {Path(card_path).name} is not a mapping")
-    raw.setdefault("metrics", {})[key] = value
+    change(raw)
     parse_card(raw, card_path=Path(card_path).resolve())  # refuse to write a card we would not load
     Path(card_path).write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return load_card(card_path)
+
+
+def record_metrics(card_path: Path, key: str, value: Any) -> ModelCard:
+    """Store a measured result under ``metrics.<key>`` of a card file, keeping its header comments."""
+    return update_card(card_path, lambda raw: raw.setdefault("metrics", {}).__setitem__(key, value))
 
 
 DEFAULT_CARD = "dockpatrol-demo-yolo11n"

@@ -9,6 +9,7 @@ intersection-over-smaller joins the pieces of objects cut by tile borders.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from enum import StrEnum
 
 import cv2
@@ -125,3 +126,22 @@ def slice_infer(image: np.ndarray, detector: Detector, *, slice_wh: tuple[int, i
         parts.extend(detector([image]))
     dets = Detections.merge(parts).clipped(width_px=w, height_px=h)
     return merge_detections(dets, merge=merge, metric=metric, threshold=match_threshold)
+
+
+def model_tiles(images: Iterable[np.ndarray], *, input_wh: tuple[int, int], slice_wh: tuple[int, int],
+                count: int, seed: int = 0, overlap_wh: tuple[float, float] = (0.2, 0.2)) -> np.ndarray:
+    """Up to ``count`` (n, H, W, 3) tiles exactly as `slice_infer` feeds them to a model (frames resized by
+    input/slice, then cut), drawn at random from ``images``: calibration data for quantisation."""
+    input_wh, slice_wh = tuple(input_wh), tuple(slice_wh)
+    out = []
+    for image in images:
+        scale = input_wh[0] / slice_wh[0]
+        if scale != 1.0:
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        grid = tile_grid((image.shape[1], image.shape[0]), slice_wh=input_wh, overlap_wh=overlap_wh)
+        out.append(cut_tiles(image, grid, slice_wh=input_wh))
+    if not out:
+        raise InvalidInput("no images to cut tiles from")
+    stack = np.concatenate(out)
+    return stack[np.random.default_rng(seed).permutation(len(stack))[:count]]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from shapely.geometry import box, shape
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.orm import Session
 
 from dockpatrol.errors import NotFound
@@ -28,8 +28,19 @@ def require_row(session: Session, row_type: type[RowT], row_id: Any, what: str) 
     return row
 
 
+def columns_of(row_type: type[Base]) -> frozenset[str]:
+    """The mapped column attribute names of a table class."""
+    return frozenset(attr.key for attr in inspect(row_type).column_attrs)
+
+
 def upsert_row(session: Session, row_type: type[RowT], row_id: Any, **values: Any) -> RowT:
-    """Insert or update by primary key; geometry (if given) also refreshes the bbox columns."""
+    """Insert or update by primary key; geometry (if given) also refreshes the bbox columns.
+
+    A keyword that names no column raises TypeError: a misspelt field must never be dropped silently.
+    """
+    unknown = sorted(set(values) - columns_of(row_type))
+    if unknown:
+        raise TypeError(f"{row_type.__tablename__} has no column {', '.join(map(repr, unknown))}")
     row = session.get(row_type, row_id)
     if row is None:
         row = row_type(id=row_id)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dockpatrol.taxonomy import Category
-from missions.types import PatrolArea
+from missions.types import NoFlyZone, PatrolArea
 from storage.geometry import BBox
 from storage.repositories._base import get_row, intersecting, list_rows, require_row, upsert_row
 from storage.tables import NoFlyZoneRow, PatrolAreaRow
@@ -48,13 +48,11 @@ def intersecting_areas(
     return [to_domain(r) for r in intersecting(session, PatrolAreaRow, bbox=bbox, geometry=geometry)]
 
 
-def upsert_no_fly(*, session: Session, zone_id: str, name: str, geometry: dict[str, Any], reason: str = "") -> None:
-    upsert_row(session, NoFlyZoneRow, zone_id, name=name, geometry=geometry, reason=reason)
+def upsert_no_fly(*, session: Session, zone: NoFlyZone) -> NoFlyZone:
+    upsert_row(session, NoFlyZoneRow, zone.id, name=zone.name, geometry=zone.polygon, reason=zone.reason)
+    return zone
 
 
-def list_no_fly(*, session: Session) -> list[dict[str, Any]]:
-    """No-fly zones as GeoJSON Features (id, name, reason in properties)."""
-    return [
-        {"type": "Feature", "id": r.id, "geometry": r.geometry, "properties": {"name": r.name, "reason": r.reason}}
-        for r in list_rows(session, NoFlyZoneRow, NoFlyZoneRow.id)
-    ]
+def list_no_fly(*, session: Session) -> list[NoFlyZone]:
+    return [NoFlyZone(id=r.id, name=r.name, polygon=r.geometry, reason=r.reason)
+            for r in list_rows(session, NoFlyZoneRow, NoFlyZoneRow.id)]

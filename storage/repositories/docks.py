@@ -14,7 +14,8 @@ from storage.tables import DockRow
 
 def to_domain(row: DockRow) -> Dock:
     return Dock(
-        id=row.id, name=row.name, lon=row.lon, lat=row.lat, alt_m=row.alt_m, vehicle_url=row.vehicle_url,
+        id=row.id, name=row.name, lon=row.lon, lat=row.lat, elevation_amsl_m=row.elevation_amsl_m,
+        vehicle_url=row.vehicle_url,
         max_range_m=row.max_range_m, endurance_s=row.endurance_s, charge_s=row.charge_s,
         status=DockStatus(row.status), cruise_speed_m_s=row.cruise_speed_m_s,
         camera=CameraModel(**row.camera) if row.camera else CameraModel(),
@@ -22,10 +23,10 @@ def to_domain(row: DockRow) -> Dock:
 
 
 def upsert(*, session: Session, dock: Dock) -> Dock:
-    values = asdict(dock)
-    values.pop("id")
-    values["status"] = str(dock.status)
-    upsert_row(session, DockRow, dock.id, **values)
+    upsert_row(session, DockRow, dock.id, name=dock.name, lon=dock.lon, lat=dock.lat,
+               elevation_amsl_m=dock.elevation_amsl_m, vehicle_url=dock.vehicle_url, max_range_m=dock.max_range_m,
+               endurance_s=dock.endurance_s, charge_s=dock.charge_s, status=str(dock.status),
+               cruise_speed_m_s=dock.cruise_speed_m_s, camera=asdict(dock.camera))
     return dock
 
 
@@ -42,6 +43,8 @@ def list_all(*, session: Session) -> list[Dock]:
     return [to_domain(r) for r in list_rows(session, DockRow, DockRow.id)]
 
 
-def set_status(*, session: Session, dock_id: str, status: DockStatus) -> None:
-    require_row(session, DockRow, dock_id, "dock").status = str(status)
+def set_status(*, session: Session, dock_id: str, status: DockStatus) -> Dock:
+    row = require_row(session, DockRow, dock_id, "dock")
+    row.status = str(DockStatus(status))
     session.flush()
+    return to_domain(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from shapely.geometry import mapping
 
 from dockpatrol.camera import CameraModel
 from dockpatrol.taxonomy import Category
-from missions.types import PatrolArea
+from flight.types import Flight, FlightStatus
+from missions.types import Mission, MissionStatus, PatrolArea
 from pipeline import compare, jobs
 from storage.platform import database, object_store
 from storage.repositories import areas, flights
 from storage.repositories import changes as change_repo
+from vision.types import Frame, FrameStatus
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,10 @@ def twin_patrols() -> dict:
 
 def _store_flight(flight_id: str, jpegs: list[bytes], *, started_at, area_id: str = "A1") -> None:
     with database().unit_of_work() as session:
-        flights.save_mission(session=session, mission_id=f"M-{flight_id}", area_id=area_id, status="completed")
-        flights.save_flight(session=session, flight_id=flight_id, mission_id=f"M-{flight_id}", status="landed",
-                            started_at=started_at)
+        flights.save_mission(session=session, mission=Mission(id=f"M-{flight_id}", area_id=area_id,
+                                                              status=MissionStatus.COMPLETED))
+        flights.save_flight(session=session, flight=Flight(id=flight_id, mission_id=f"M-{flight_id}",
+                                                           status=FlightStatus.LANDED, started_at=started_at))
     for i, data in enumerate(jpegs):
         key = f"flights/{flight_id}/raw/{i:05d}.jpg"
         object_store().put(key, data, content_type="image/jpeg")
@@ -105,7 +109,8 @@ def test_rerun_after_a_crash_keeps_review_status(twin_patrols: dict) -> None:
         from storage.tables import ChangeEventRow
 
         session.get(ChangeEventRow, row_id).status = "rejected"
-        flights.save_flight(session=session, flight_id="F-after", summary={})
+        after = flights.require_flight(session=session, flight_id="F-after")
+        flights.save_flight(session=session, flight=replace(after, summary={}))
     rerun = compare.compare_area("A1", "F-after")
     assert rerun["status"] == "compared"
     assert set(rerun["change_ids"]) == set(first["change_ids"])
@@ -123,12 +128,14 @@ def test_flight_without_usable_frames_is_not_compared(twin_patrols: dict) -> Non
     """Frames without pose: the comparison says so and fabricates nothing."""
     _seed(twin_patrols)
     with database().unit_of_work() as session:
-        flights.save_mission(session=session, mission_id="M-F-blind", area_id="A1", status="completed")
-        flights.save_flight(session=session, flight_id="F-blind", mission_id="M-F-blind", status="landed",
-                            started_at=twin_patrols["t0"] + timedelta(days=20))
-        flights.save_frame(session=session, frame_id="FR-blind", flight_id="F-blind", sha256="0" * 64,
-                           object_key="flights/F-after/raw/00000.jpg", status="stored",
-                           camera={"width_px": 800, "height_px": 600, "hfov_deg": 73.7})
+        flights.save_mission(session=session, mission=Mission(id="M-F-blind", area_id="A1",
+                                                              status=MissionStatus.COMPLETED))
+        flights.save_flight(session=session, flight=Flight(id="F-blind", mission_id="M-F-blind",
+                                                           status=FlightStatus.LANDED,
+                                                           started_at=twin_patrols["t0"] + timedelta(days=20)))
+        flights.save_frame(session=session, frame=Frame(id="FR-blind", flight_id="F-blind", sha256="0" * 64,
+                                                        object_key="flights/F-after/raw/00000.jpg",
+                                                        status=FrameStatus.STORED, camera=CameraModel(800, 600, 73.7)))
     out = compare.compare_area("A1", "F-blind")
     assert out["status"] == "not_compared" and out["changes"] == 0
     assert any("no pose" in reason for reason in out["not_compared"])

@@ -9,9 +9,11 @@ import yaml
 
 from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.taxonomy import CLASS_NAMES
+from flight.types import Flight
 from pipeline import jobs
 from storage.platform import database, object_store
 from storage.repositories import findings, flights
+from vision.types import FrameStatus
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def twin_jpeg() -> bytes:
 @pytest.fixture
 def flight_id() -> str:
     with database().unit_of_work() as session:
-        flights.save_flight(session=session, flight_id="F1")
+        flights.save_flight(session=session, flight=Flight(id="F1"))
     return "F1"
 
 
@@ -39,9 +41,10 @@ def test_ingest_records_pose_from_the_image(twin_jpeg: bytes, flight_id: str) ->
     assert out["status"] == "stored"
     with database().unit_of_work() as session:
         frame = flights.get_frame(session=session, frame_id=out["frame_id"])
-        assert frame.altitude_m == pytest.approx(60.0, abs=0.01)
-        assert (frame.width_px, frame.height_px) == (800, 600)
-        assert frame.camera["hfov_deg"] == pytest.approx(CameraModel().hfov_deg, abs=0.01)
+    assert frame.altitude_above_ground_m == pytest.approx(60.0, abs=0.01)
+    assert (frame.width_px, frame.height_px) == (800, 600)
+    assert frame.camera is not None and frame.camera.hfov_deg == pytest.approx(CameraModel().hfov_deg, abs=0.01)
+    assert frame.status is FrameStatus.STORED
     again = jobs.ingest_frame(flight_id, "flights/F1/raw/00001.jpg")
     assert again["frame_id"] == out["frame_id"]  # re-delivery updates, never duplicates
 
@@ -58,7 +61,7 @@ def test_unreadable_images_are_quarantined_and_kept(payload: bytes, reason: str,
     assert object_store().get("flights/F1/raw/bad.jpg") == payload  # the raw upload stays too
     with database().unit_of_work() as session:
         frame = flights.get_frame(session=session, frame_id=out["frame_id"])
-        assert frame.status == "quarantined" and frame.error == out["error"]
+    assert frame.status is FrameStatus.QUARANTINED and frame.error == out["error"] and frame.pose() is None
 
 
 def test_analyse_keeps_only_the_area_scenarios(twin_jpeg: bytes, flight_id: str, tmp_path: Path,
@@ -81,10 +84,11 @@ def test_analyse_keeps_only_the_area_scenarios(twin_jpeg: bytes, flight_id: str,
     with database().unit_of_work() as session:
         rows = findings.findings_of_flight(session=session, flight_id="F1")
         assert len(rows) == out["findings"]
-        assert {r.category for r in rows} <= {"fire"}
-        for r in rows:
-            assert object_store().get(r.evidence_key)[:2] == b"\xff\xd8"
-        assert flights.get_frame(session=session, frame_id=frame_id).status == "analysed"
+        assert flights.get_frame(session=session, frame_id=frame_id).status is FrameStatus.ANALYSED
+    assert {r.finding.category for r in rows} <= {"fire"}
+    for r in rows:
+        assert r.finding.frame_id == frame_id and r.area_id is None and r.finding.model == "rand@0"
+        assert object_store().get(r.finding.evidence_key)[:2] == b"\xff\xd8"
     assert out["findings"] + out["dropped_out_of_scope"] > 0  # the untrained model fires at 0.001
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from dockpatrol.errors import NotFound
 from dockpatrol.taxonomy import Category
+from flight.types import Flight
 from storage.repositories import changes, flights
 from vision.change import ChangeEvent, ChangeKind, SurfaceClass
 
@@ -32,7 +33,7 @@ EVENTS = [
 @pytest.fixture
 def two_flights(session: Session) -> None:
     for flight_id in ("F1", "F2"):
-        flights.save_flight(session=session, flight_id=flight_id)
+        flights.save_flight(session=session, flight=Flight(id=flight_id))
 
 
 @pytest.mark.usefixtures("two_flights")

@@ -1,9 +1,8 @@
-"""The CLI's core commands: one clear line and non-zero exit on bad input; idempotent demo seed."""
+"""The CLI's core commands: one clear line and non-zero exit on bad input; plugins load by name."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
 from api.cli import main
 
@@ -29,33 +28,12 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "error:" in capsys.readouterr().err
 
 
-def test_demo_seed_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
-    from api import context
-    from storage.tables import DockRow, JurisdictionRow, PatrolAreaRow, RoutingRuleRow, ScheduleRow
+def test_absent_plugin_is_skipped_and_a_broken_one_is_not(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.cli import PLUGINS, load_plugins
 
-    def counts() -> dict[str, int]:
-        with context.database().unit_of_work() as s:
-            return {t.__tablename__: s.scalar(select(func.count()).select_from(t))
-                    for t in (DockRow, PatrolAreaRow, JurisdictionRow, ScheduleRow, RoutingRuleRow)}
-
-    assert main(["demo", "--no-patrol"]) == 0
-    first = counts()
-    assert main(["demo", "--no-patrol"]) == 0
-    assert counts() == first
-    assert first == {"docks": 8, "patrol_areas": 12, "jurisdictions": 17, "schedules": 12, "routing_rules": 5}
-    assert "8 docks, 12 patrol areas" in capsys.readouterr().out
-
-
-def test_demo_areas_fall_in_their_grids() -> None:
-    from shapely.geometry import shape
-
-    from api import context
-    from api.demo_district import build_district
-    from storage.repositories import areas, jurisdictions
-
-    main(["demo", "--no-patrol"])
-    with context.database().unit_of_work() as s:
-        for area in areas.list_all(session=s):
-            grid = jurisdictions.require(session=s, jurisdiction_id=area.jurisdiction_id)
-            assert shape(grid.geometry).covers(shape(area.polygon).centroid)
-    assert len({a.id for a in build_district().areas}) == 12
+    assert PLUGINS == ("sim.cli",)
+    assert load_plugins(("no_such_plugin.cli",)) == []
+    (tmp_path / "broken_plugin.py").write_text("import no_such_dependency_of_the_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_of_the_plugin"):
+        load_plugins(("broken_plugin",))

@@ -15,8 +15,8 @@ from tests.unit.flight.helpers import run, sim_and_vehicle, sim_config
 
 def test_arm_retries_through_prearm_failures_until_the_ekf_is_ready() -> None:
     async def scenario() -> Any:
-        # connect at boot: the EKF needs 3 simulated seconds, the first attempts are refused
-        async with SimVehicle(sim_config(ekf_ready_s=3.0, speedup=5.0)) as sim:
+        # as SITL: position modes from the EKF origin (2 s), arming only once it has a position estimate (6 s)
+        async with SimVehicle(sim_config(origin_s=2.0, ekf_ready_s=6.0, speedup=5.0)) as sim:
             vehicle = await Vehicle.connect(sim.udp_url, timeout_s=3.0)
             try:
                 with pytest.raises(ActionError) as early:
@@ -24,21 +24,19 @@ def test_arm_retries_through_prearm_failures_until_the_ekf_is_ready() -> None:
                 await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
                                                  vehicle_timeout_s=10.0)
                 await vehicle.action.set_mode(FlightMode.GUIDED)
-                sim.model._ekf_ready = False  # EKF still settling although home is known
-                arm = vehicle.action.arm(retry_vehicle_s=20.0)
-                await sim.wait_until(lambda s: any(t.startswith("PreArm") for _, t in s.status_log[-3:]),
-                                     timeout_s=5.0)
-                sim.model._ekf_ready = True
-                await arm
+                refused_before = sim.model.ekf_ready
+                await vehicle.action.arm(retry_vehicle_s=20.0)
                 await vehicle.action.takeoff(10.0)
                 await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.landed_state == LandedState.IN_AIR,
                                                  what="climb", vehicle_timeout_s=30.0)
-                return early.value, sim.model.armed
+                texts = [t for _, t in sim.status_log]
+                return early.value, refused_before, sim.model.armed, texts
             finally:
                 await vehicle.close()
 
-    early, armed = run(scenario())
+    early, refused_before, armed, texts = run(scenario())
     assert early.result == ActionResult.FAILED and "GUIDED" in early.call
+    assert not refused_before and "Arm: Need Position Estimate" in texts
     assert armed
 
 

@@ -59,7 +59,7 @@ def test_trigger_distance_commanded_in_flight() -> None:
             await action.set_mode(FlightMode.GUIDED)
             await action.arm()
             await action.takeoff(30.0)
-            await sim.wait_until(lambda s: s.model.alt_m > 25.0, timeout_s=20.0)
+            await sim.wait_until(lambda s: s.model.altitude_above_home_m > 25.0, timeout_s=20.0)
             await vehicle.camera.set_trigger_distance(10.0)
             assert sim.model.guided_goto(*sim.model.ne_to_lonlat(100.0, 0.0), altitude_m=30.0)
             await sim.wait_until(lambda s: s.model.n_m > 99.0, timeout_s=20.0)

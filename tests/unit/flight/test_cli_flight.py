@@ -100,3 +100,28 @@ def test_sim_vehicle_command_serves_until_interrupted(tmp_path: Path) -> None:
     sysid, code, output = asyncio.run(scenario())
     assert sysid == 1 and code == 0, output
     assert "simulated ArduCopter (system 1)" in output
+
+
+def test_a_fixed_camera_card_renders_the_banked_view_and_records_only_position_and_heading(tmp_path: Path) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from dockpatrol.camera import CameraModel, CameraMount, GeoPose, off_nadir_deg
+    from sim.media import TwinCameraCard
+    from sim.vehicle import CaptureRecord
+    from sim.world import World
+    from vision.ingest import ingest_bytes
+
+    world = World.generate(seed=3, center_lon=113.15, center_lat=23.03, size_m=300.0)
+    camera = dataclasses.replace(CameraModel().scaled(64), mount=CameraMount.FIXED)
+    card = TwinCameraCard(world=world, camera=camera, media_dir=tmp_path / "media", seed=3)
+    rec = CaptureRecord(index=1, captured_at=datetime(2026, 1, 5, 3, tzinfo=UTC), time_boot_s=10.0,
+                        pose=GeoPose(lon=113.15, lat=23.03, altitude_m=66.7, yaw_deg=90.0),
+                        altitude_amsl_m=76.7, vehicle_roll_deg=-17.0, vehicle_pitch_deg=0.0)
+    seen = card.true_pose(rec)
+    assert off_nadir_deg(seen.pitch_deg) == pytest.approx(17.0, abs=1e-6) and round(seen.yaw_deg) == 180
+    card(rec)
+    (path,) = card.close()
+    meta = ingest_bytes(path.read_bytes(), source=path.name).meta
+    assert meta.gimbal_pitch_deg == -90.0 and meta.gimbal_roll_deg == 0.0
+    assert meta.gimbal_yaw_deg == pytest.approx(90.0, abs=3.0)

@@ -17,7 +17,7 @@ from flight.executor import EventKind, FlightEvent, FlyOptions, FlyResult, fly, 
 from flight.telemetry import FlightMode
 from flight.vehicle import Vehicle
 from missions.types import MavCmd, MissionItem
-from sim.vehicle import SimVehicle
+from sim.vehicle import SITL_PARAMS, SimVehicle, SimVehicleConfig
 from tests.unit.flight.helpers import HOME, run, sim_and_vehicle, sim_config, square_fence, survey_plan, when
 
 FAST = FlyOptions(link_giveup_s=20.0)
@@ -49,8 +49,8 @@ def test_survey_flight_completes_with_one_photo_per_trigger_distance(tmp_path: P
         d = haversine_m(a.longitude_deg, a.latitude_deg, b.longitude_deg, b.latitude_deg)
         assert d == pytest.approx(20.0, abs=1.0) or d < 20.0  # corners cut the straight-line distance
     assert all(c.relative_altitude_m == pytest.approx(40.0, abs=1.5) for c in report.captures)
-    nav_seqs = [i + 1 for i, it in enumerate(plan.items) if it.is_nav]
-    assert sorted(report.reached_seqs) == nav_seqs
+    # every item is done (progress from MISSION_CURRENT, not from MISSION_ITEM_REACHED)
+    assert report.reached_seqs == tuple(range(1, len(plan.items) + 1))
     assert report.upload is not None and report.upload.attempts == 1
     assert report.max_relative_altitude_m == pytest.approx(40.0, abs=1.5)
     # flight log: GeoJSON track + capture points, and a .tlog pymavlink can read
@@ -163,7 +163,7 @@ def test_fence_breach_makes_the_vehicle_return() -> None:
     report, enabled, inclusions = run(scenario())
     assert enabled and inclusions == 1
     assert report.result == FlyResult.FAILSAFE, report.summary()
-    assert "Fence" in (report.failsafe_reason or "")
+    assert "Polygon fence breached" in (report.failsafe_reason or "")
     assert report.landed_distance_to_home_m < 2.0
 
 
@@ -289,3 +289,128 @@ def test_a_vehicle_without_a_camera_completes_but_warns_that_no_photo_was_report
     report = run(scenario())
     assert report.result == FlyResult.COMPLETED and report.captures == ()
     assert any("no photos" in w for w in report.warnings)
+
+
+# ---- as a real ArduCopter behaves (ARDUPILOT.md, second round): each of these failed before issue 10 -----------
+
+
+def _planner_like(*, altitude_m: float, lanes: int = 2, length_m: float = 120.0, east0_m: float = 20.0,
+                  fence: tuple[Any, ...] = ()) -> Any:
+    """Items in the order `dockpatrol plan` writes them: takeoff, speed, lane start, camera on, …, camera off, RTL."""
+    from missions.types import MavFrame, MissionPlan
+    from tests.unit.flight.helpers import offset
+
+    def wp(north: float, east: float) -> MissionItem:
+        lat, lon = offset(north, east)
+        return MissionItem(command=MavCmd.NAV_WAYPOINT, lat=lat, lon=lon, altitude_m=altitude_m)
+
+    def do(cmd: MavCmd, params: tuple[float, float, float, float]) -> MissionItem:
+        return MissionItem(command=cmd, params=params, frame=MavFrame.MISSION)
+
+    lane_ends = [(0.0, east0_m + 30.0 * k) if k % 2 == 0 else (length_m, east0_m + 30.0 * k) for k in range(lanes)]
+    items = [MissionItem(command=MavCmd.NAV_TAKEOFF, lat=HOME[1], lon=HOME[0], altitude_m=altitude_m),
+             do(MavCmd.DO_CHANGE_SPEED, (1.0, 10.0, -1.0, 0.0)), wp(*lane_ends[0]),
+             do(MavCmd.DO_SET_CAM_TRIGG_DIST, (20.0, 0.0, 1.0, 0.0))]
+    for k, (north, east) in enumerate(lane_ends):
+        far = length_m - north
+        if k:
+            items.append(wp(north, east))
+        items.append(wp(far, east))
+    items += [do(MavCmd.DO_SET_CAM_TRIGG_DIST, (0.0, 0.0, 0.0, 0.0)),
+              MissionItem(command=MavCmd.NAV_RETURN_TO_LAUNCH, frame=MavFrame.MISSION)]
+    path_m = lanes * length_m + (lanes - 1) * 30.0 + 2 * (east0_m + 30.0 * lanes)
+    return MissionPlan(dock_id="dock-1", items=tuple(items), trigger_distance_m=20.0, length_m=path_m,
+                       duration_s=path_m / 8.0 + 60, home_lon=HOME[0], home_lat=HOME[1], altitude_m=altitude_m,
+                       fence=fence)
+
+
+def test_an_upload_whose_altitudes_the_autopilot_truncates_to_whole_centimetres_verifies_and_flies() -> None:
+    plan = _planner_like(altitude_m=66.7, lanes=1)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (sim, vehicle):
+            report = await fly(plan, vehicle, options=FAST)
+            return report, [it.altitude_m for it in sim.model.mission]
+
+    report, stored = run(scenario())
+    assert 66.69 in stored and 66.7 not in stored  # the vehicle keeps 6669 cm
+    assert report.result == FlyResult.COMPLETED, report.summary()
+
+
+def test_a_survey_beyond_the_default_circle_fence_flies_within_its_own_polygon() -> None:
+    # SITL's default parameters: FENCE_TYPE 7 (altitude, circle, polygon), a 150 m circle; the survey reaches ~220 m
+    fence = square_fence(140.0, center_ne_m=(60.0, 120.0))  # home well inside, lanes up to 210 m east
+    plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0, fence=fence)
+    config = sim_config(params=SITL_PARAMS)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(config) as (sim, vehicle):
+            report = await fly(plan, vehicle, options=FAST)
+            return report, [t for _, t in sim.status_log], int(sim.model.fence_enabled_types)
+
+    report, texts, enabled = run(scenario())
+    assert not any("fence breached" in t for t in texts), texts
+    assert report.result == FlyResult.COMPLETED, report.summary()
+    assert enabled == 4 | 1  # polygon and maximum altitude, not the circle
+    assert report.max_distance_from_home_m > 200.0
+
+
+def test_progress_counts_items_the_vehicle_never_reports_reached() -> None:
+    # the takeoff merges with the speed change and camera items are never reported (MISSION_ITEM_REACHED)
+    plan = _planner_like(altitude_m=30.0, lanes=2)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle() as (_, vehicle):
+            reached_messages: list[int] = []
+            vehicle.connection.add_listener(
+                lambda m: reached_messages.append(m.seq) if m.get_type() == "MISSION_ITEM_REACHED" else None)
+            return await fly(plan, vehicle, options=FAST), reached_messages
+
+    report, reached_messages = run(scenario())
+    n = len(plan.items)
+    assert 1 not in reached_messages and 4 not in reached_messages  # what the vehicle said
+    assert report.result == FlyResult.COMPLETED, report.summary()
+    assert report.reached_seqs == tuple(range(1, n + 1))  # what it did
+    assert f"{n} items of {n}" in report.summary()
+
+
+def test_late_origin_sitl_timings_home_only_once_the_origin_is_set() -> None:
+    # SITL: boots on its first client, streams nothing until asked, origin at ~19 s, arming from ~40 s
+    config = SimVehicleConfig.sitl(home_lon=HOME[0], home_lat=HOME[1], speedup=40.0)
+    plan = _planner_like(altitude_m=30.0, lanes=1)
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(config) as (sim, vehicle):
+            return await fly(plan, vehicle, options=FAST), sim.model.armed
+
+    report, armed = run(scenario(), timeout_s=60.0)
+    assert report.result == FlyResult.COMPLETED, report.summary()
+    assert not armed
+    home = next(e for e in report.events if e.kind == EventKind.HOME)
+    assert home.vehicle_time_s is not None and home.vehicle_time_s >= 19.0
+    armed_at = next(e for e in report.events if e.kind == EventKind.ARMED).vehicle_time_s
+    assert armed_at is not None and armed_at >= 40.0
+
+
+def test_a_plan_leaving_the_fence_the_vehicle_keeps_on_is_refused_before_anything_is_uploaded() -> None:
+    # imported here, so the tests above also run against the executor from before issue 10
+    from flight.fence import FencePolicy
+
+    # FENCE_ENABLE 1: the vehicle enforces its 150 m circle by itself; the plan (no polygon) reaches ~220 m
+    plan = _planner_like(altitude_m=40.0, lanes=3, length_m=120.0, east0_m=150.0)
+    config = sim_config(params={**SITL_PARAMS, "FENCE_ENABLE": 1.0})
+
+    async def scenario() -> Any:
+        async with sim_and_vehicle(config) as (sim, vehicle):
+            with pytest.raises(FlightError) as refused:
+                await fly(plan, vehicle, options=FAST)
+            assert sim.uploads == [] and not sim.model.armed
+            adapted = await fly(plan, vehicle, options=FlyOptions(link_giveup_s=20.0, fence_policy=FencePolicy.ADAPT))
+            return refused.value, adapted, sim.model.params["FENCE_RADIUS"], [t for _, t in sim.status_log]
+
+    refused, adapted, radius, texts = run(scenario(), timeout_s=90.0)
+    assert refused.result == FlyResult.PREFLIGHT_FAILED
+    assert "circle fence (FENCE_RADIUS) is 150 m" in str(refused) and "reaches 2" in str(refused)
+    assert adapted.result == FlyResult.COMPLETED, adapted.summary()
+    assert radius > adapted.max_distance_from_home_m and not any("fence breached" in t for t in texts)
+    assert any(e.kind == EventKind.FENCE and "FENCE_RADIUS raised" in e.detail for e in adapted.events)

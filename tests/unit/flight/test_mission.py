@@ -118,6 +118,8 @@ def test_download_reports_home_at_seq0_in_amsl_and_relative_items_in_frame_3() -
 
     async def scenario() -> list[WireItem]:
         async with sim_and_vehicle(sim_config(home_alt_amsl_m=23.5)) as (_, vehicle):
+            await vehicle.telemetry.wait_for(lambda: vehicle.telemetry.home is not None, what="home",
+                                             vehicle_timeout_s=10.0)
             await vehicle.mission.upload(mission_to_wire(plan))
             return await vehicle.mission.download()
 
@@ -172,7 +174,7 @@ def test_fence_round_trips_and_is_committed_as_a_whole() -> None:
     async def scenario() -> Any:
         async with sim_and_vehicle() as (sim, vehicle):
             await vehicle.mission.upload_and_verify(fence, mission_type=MISSION_TYPE_FENCE)
-            await vehicle.action.set_fence_enabled(True)
+            await vehicle.action.set_fence_enabled(True, types=4)
             return sim.model.fence, sim.model.fence_enabled, await vehicle.mission.count(MISSION_TYPE_FENCE)
 
     model_fence, enabled, count = run(scenario())
@@ -256,3 +258,27 @@ def test_latency_adapts_the_resend_timer_instead_of_flooding_the_link() -> None:
     stats, record = run(scenario())
     assert record.result == C.MAV_MISSION_ACCEPTED and record.items_rejected == 0
     assert stats.resends == 0
+
+
+@pytest.mark.parametrize(("sent_m", "back_m", "problem"), [
+    (66.7, 66.68999481201172, None),  # ArduPilot: 6669 cm (truncated) sent back as 6669 × 0.01 in float32
+    (66.7, 66.7, None),  # an autopilot that keeps the float
+    (40.1, 40.09000015258789, None),
+    (66.7, 66.65, "item 1: altitude 66.65 m, expected 66.7 m (stored as 6669 cm): -4 cm"),
+    (66.7, 66.72, "item 1: altitude 66.72 m, expected 66.7 m (stored as 6669 cm): +3 cm"),
+])
+def test_verify_items_compares_altitudes_in_the_whole_centimetres_the_autopilot_stores(
+        sent_m: float, back_m: float, problem: str | None) -> None:
+    expected = _items(2)
+    expected[1] = WireItem(**{**expected[1].__dict__, "z": sent_m})
+    actual = list(expected)
+    actual[1] = WireItem(**{**expected[1].__dict__, "z": back_m})
+    assert verify_items(expected, actual, mission_type=0) == ([] if problem is None else [problem])
+
+
+def test_verify_items_says_how_far_a_position_is_off() -> None:
+    expected = _items(2)
+    actual = list(expected)
+    actual[1] = WireItem(**{**expected[1].__dict__, "x": expected[1].x + 90})  # 90e-7° of latitude ≈ 1 m
+    (problem,) = verify_items(expected, actual, mission_type=0)
+    assert problem.startswith("item 1: position") and "1.00 m off" in problem

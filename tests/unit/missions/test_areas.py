@@ -149,6 +149,43 @@ def test_jurisdiction_grid_locates_points_and_refuses_overlaps() -> None:
         jurisdictions_from_features(features_from_geojson(fc(west, overlapping)))
 
 
+def test_jurisdiction_lookup_prefers_the_smallest_cell_then_the_lowest_id() -> None:
+    from missions.areas import locate_jurisdiction
+    from missions.types import Jurisdiction
+
+    community = Jurisdiction(id="C", name="C", polygon=rectangle(0, 0, 2000, 2000), kind="community")
+    east = Jurisdiction(id="G2", name="G2", polygon=rectangle(500, 0, 1000, 1000), parent_id="C")
+    west = Jurisdiction(id="G1", name="G1", polygon=rectangle(-500, 0, 1000, 1000), parent_id="C")
+    inside_west = shape(rectangle(-400, 100, 10, 10)).centroid
+    shared_corner = shape(west.polygon).intersection(shape(east.polygon)).coords[0]  # a vertex of both cells
+    for order in ((community, east, west), (west, east, community)):
+        assert locate_jurisdiction(order, lon=inside_west.x, lat=inside_west.y).id == "G1"
+        assert locate_jurisdiction(order, lon=shared_corner[0], lat=shared_corner[1]).id == "G1"
+    corner = shape(rectangle(900, 900, 10, 10)).centroid
+    assert locate_jurisdiction((community, east, west), lon=corner.x, lat=corner.y).id == "C"
+    assert locate_jurisdiction((), lon=corner.x, lat=corner.y) is None
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"id": "D1", "lon": 113.15, "lat": 23.03, "alt_m": 8.0}, "alt_m is ambiguous"),
+    ({"id": "D1", "lon": 113.15, "lat": 23.03, "charge_s": 0}, "charge_s must be positive"),
+    ({"id": "D1", "lon": 113.15, "lat": 23.03, "elevation_amsl_m": "nan"}, "must be a finite number"),
+])
+def test_dock_validation_refuses_in_one_sentence(raw: dict, message: str) -> None:
+    from missions.areas import dock_from_mapping
+
+    with pytest.raises(InvalidInput, match=message):
+        dock_from_mapping(raw, where="dock")
+
+
+def test_dock_elevation_is_unknown_unless_given() -> None:
+    from missions.areas import dock_from_mapping
+
+    assert dock_from_mapping({"id": "D1", "lon": 113.15, "lat": 23.03}, where="d").elevation_amsl_m is None
+    assert dock_from_mapping({"id": "D1", "lon": 113.15, "lat": 23.03, "elevation_amsl_m": -2},
+                             where="d").elevation_amsl_m == -2.0
+
+
 def test_line_validation() -> None:
     assert validate_line({"type": "LineString", "coordinates": [[113.15, 23.03], [113.16, 23.03]]}, where="r").length
     with pytest.raises(InvalidInput, match="positions coincide"):

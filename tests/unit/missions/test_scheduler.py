@@ -85,6 +85,13 @@ def test_each_occurrence_may_fly_until_the_next() -> None:
     ]
 
 
+def test_a_schedule_carries_its_priority_and_a_disabled_one_flies_nothing() -> None:
+    urgent = PatrolSchedule(id="S1", area_id="A1", rule="0 9 * * *", priority=Priority.REINSPECTION)
+    paused = PatrolSchedule(id="S2", area_id="A2", rule="0 9 * * *", enabled=False)
+    reqs = expand_schedules([urgent, paused], start=T0, end=T0 + timedelta(days=2))
+    assert [(r.area_id, r.priority, r.source) for r in reqs] == [("A1", Priority.REINSPECTION, "S1")] * 2
+
+
 def test_nearest_dock_flies_and_the_dock_charges_between_flights() -> None:
     docks = [dock(0, 0, id="D1"), dock(3000, 0, id="D2")]
     t = schedule(docks=docks, areas=[area("A1", 300, 0)], requests=[req("r1"), req("r2")], start=T0, days=1,

@@ -245,14 +245,15 @@ def test_soft_veil_sliver_at_frame_edge_is_skipped_not_crashing() -> None:
     fewer than one coarse sample: it used to crash cv2.GaussianBlur on an empty array."""
     import numpy as np
 
-    from sim.paint import _Painter
+    from sim.paint.painter import Painter
+    from sim.paint.veils import soft_alpha
 
-    painter = _Painter.__new__(_Painter)
+    painter = Painter.__new__(Painter)
     painter.w, painter.h = 100, 100
     ring = np.array([[-300.0, 10.0], [-118.0, 10.0], [-118.0, 60.0], [-300.0, 60.0]])
-    assert painter.soft_alpha([ring], soft_px=40.0) is None
+    assert soft_alpha(painter, [ring], soft_px=40.0) is None
     inside = np.array([[20.0, 20.0], [80.0, 20.0], [80.0, 80.0], [20.0, 80.0]])
-    _, alpha, f = painter.soft_alpha([inside], soft_px=40.0)
+    _, alpha, f = soft_alpha(painter, [inside], soft_px=40.0)
     assert f == 16 and alpha.size > 0 and float(alpha.max()) > 0.1
 
 
@@ -264,22 +265,22 @@ def test_off_frame_culling_changes_no_pixel(small_world: World, monkeypatch: pyt
                                              yaw: float, pitch: float, altitude: float) -> None:
     """Objects skipped as off-frame (with their shadows, lean, blur and glow) must not have touched the image:
     low sun (long shadows), oblique views and rotated footprints included."""
-    from sim import paint
+    from sim.paint.painter import Painter
 
     at = small_world.epoch + DEMO_OFFSET + timedelta(hours=hours)
     lon, lat = small_world.hotspots(at=at)[1]
     pose = GeoPose(lon=lon, lat=lat, altitude_m=altitude, yaw_deg=yaw, pitch_deg=pitch)
     skipped: list[str] = []
-    may_show = paint._Painter._may_show
+    may_show = Painter._may_show
 
-    def counting(self: paint._Painter, objs: list[WorldObject]) -> np.ndarray:
+    def counting(self: Painter, objs: list[WorldObject]) -> np.ndarray:
         shown = may_show(self, objs)
         skipped.extend(o.kind for o, s in zip(objs, shown, strict=True) if not s)
         return shown
 
-    monkeypatch.setattr(paint._Painter, "_may_show", counting)
+    monkeypatch.setattr(Painter, "_may_show", counting)
     culled = render_frame(small_world, CAM, pose, at, seed=3).rgb
-    monkeypatch.setattr(paint._Painter, "_may_show", lambda self, objs: np.ones(len(objs), bool))
+    monkeypatch.setattr(Painter, "_may_show", lambda self, objs: np.ones(len(objs), bool))
     everything = render_frame(small_world, CAM, pose, at, seed=3).rgb
     assert skipped, "the view window holds objects off the frame"
     assert culled.tobytes() == everything.tobytes()

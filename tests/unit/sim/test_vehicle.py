@@ -7,6 +7,7 @@ import asyncio
 import math
 import os
 import shutil
+import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,15 +68,63 @@ def _texts(events: list[Any]) -> list[str]:
     return [e.text for e in events if isinstance(e, StatusText)]
 
 
-def test_boot_reports_ready_then_prearm_failures_until_the_ekf_has_a_position() -> None:
-    model = CopterModel(_config(ekf_ready_s=4.0))
-    texts = _texts(_run(model, 3.0))
+def test_boot_reports_ready_then_origin_then_arming_once_the_ekf_has_a_position() -> None:
+    model = CopterModel(_config(origin_s=3.0, ekf_ready_s=4.0))
+    texts = _texts(_run(model, 2.9))
     assert texts[0] == "ArduPilot Ready" and "PreArm: Need 3D Fix" in texts
     assert not model.set_mode(CopterMode.GUIDED)
     assert model.arm() == (False, "PreArm: Need Position Estimate")
-    texts = _texts(_run(model, 2.0))
-    assert "EKF3 IMU0 is using GPS" in texts and model.home_set and model.ekf_ready
-    assert model.set_mode(CopterMode.GUIDED) and model.arm() == (True, None)
+    texts = _texts(_run(model, 0.3))
+    # origin set: position modes are accepted, but arming still waits for the position estimate
+    assert "EKF3 IMU0 origin set" in texts and model.home_set and not model.ekf_ready
+    assert model.set_mode(CopterMode.GUIDED) and model.arm() == (False, "Arm: Need Position Estimate")
+    texts = _texts(_run(model, 1.0))
+    assert "EKF3 IMU0 is using GPS" in texts and model.ekf_ready
+    assert model.arm() == (True, None)
+
+
+def test_sitl_profile_has_measured_timings_and_a_150_m_circle() -> None:
+    sitl = SimVehicleConfig.sitl(home_lon=HOME[0], home_lat=HOME[1])
+    assert (sitl.origin_s, sitl.ekf_ready_s, sitl.boot_on_first_client) == (19.0, 40.0, True)
+    assert sitl.params["FENCE_RADIUS"] == 150.0 and _config().params["FENCE_RADIUS"] == 300.0
+    assert sitl.params["FENCE_TYPE"] == 7 and sitl.params["FENCE_ALT_MAX"] == 100.0
+    model = CopterModel(sitl)
+    _run(model, 18.5)
+    assert not model.origin_set
+    _run(model, 1.0)
+    assert model.origin_set and not model.ekf_ready
+    _run(model, 21.0)
+    assert model.ekf_ready
+
+
+@pytest.mark.parametrize(("z", "stored"), [(66.7, 66.69), (30.0, 30.0), (20.05, 20.04), (40.1, 40.09), (-1.5, -1.5)])
+def test_altitudes_are_stored_as_truncated_whole_centimetres_of_the_float32(z: float, stored: float) -> None:
+    from sim.vehicle_model import stored_altitude_m
+
+    wire = struct.unpack("<f", struct.pack("<f", z))[0]  # what a MISSION_ITEM_INT carries
+    assert stored_altitude_m(wire) == pytest.approx(stored, abs=1e-9)
+
+
+def test_item_reached_merges_items_finished_in_one_loop_and_skips_camera_items() -> None:
+    m = _ready_model()
+    m.mission = [m.mission[0],
+                 _item(C.MAV_CMD_NAV_TAKEOFF, alt_m=30.0, model=m),
+                 _item(C.MAV_CMD_DO_CHANGE_SPEED, params=(1.0, 8.0, -1.0, 0.0), model=m),
+                 _item(C.MAV_CMD_NAV_WAYPOINT, 60.0, 0.0, 30.0, model=m),
+                 _item(C.MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(10.0, 0.0, 1.0, 0.0), model=m),
+                 _item(C.MAV_CMD_NAV_WAYPOINT, 60.0, 60.0, 30.0, model=m),
+                 _item(C.MAV_CMD_DO_SET_CAM_TRIGG_DIST, model=m),
+                 _item(C.MAV_CMD_NAV_RETURN_TO_LAUNCH, model=m)]
+    m.mission_changed()
+    assert m.set_mode(CopterMode.GUIDED) and m.arm()[0] and m.takeoff(30.0) and m.set_mode(CopterMode.AUTO)
+    events = _run(m, 600.0, until=lambda x: not x.armed)
+    reached = [e.seq for e in events if isinstance(e, ItemReached)]
+    # the takeoff finishes in the same loop as the speed change (reported instead); camera items never are;
+    # RTL is reported only once the copter is down
+    assert reached == [2, 3, 5, 7]
+    rtl_at = next(i for i, e in enumerate(events) if isinstance(e, ItemReached) and e.seq == 7)
+    assert not any(isinstance(e, ItemReached) for e in events[rtl_at + 1:]) and m.landed
+    assert m.image_index > 0
 
 
 def test_arming_in_auto_is_refused_and_an_idle_armed_copter_disarms() -> None:
@@ -114,7 +163,7 @@ def test_mission_flies_reports_nav_items_runs_do_items_on_arrival_and_lands_home
     assert m.set_mode(CopterMode.AUTO)
     events = _run(m, 400.0, until=lambda x: not x.armed)
     reached = [e.seq for e in events if isinstance(e, ItemReached)]
-    assert reached == [1, 2, 4, 6]  # navigation items only
+    assert reached == [1, 2, 4, 6]  # navigation items; the camera items are never reported
     captures = [e for e in events if type(e).__name__ == "CaptureRecord"]
     # the camera runs from waypoint 2 to waypoint 4: one photo every 10 m of the 100 m leg
     assert 9 <= len(captures) <= 10
@@ -132,7 +181,7 @@ def test_after_the_last_waypoint_a_copter_hovers_in_auto() -> None:
     m.takeoff(20.0)
     m.set_mode(CopterMode.AUTO)
     _run(m, 200.0)
-    assert m.armed and m.mode == CopterMode.AUTO and m.alt_m == pytest.approx(20.0, abs=0.5)
+    assert m.armed and m.mode == CopterMode.AUTO and m.altitude_above_home_m == pytest.approx(20.0, abs=0.5)
     assert m.n_m == pytest.approx(40.0, abs=2.5)
 
 
@@ -142,7 +191,7 @@ def _airborne(**overrides: Any) -> CopterModel:
     m.arm()
     m.takeoff(30.0)
     _run(m, 30.0)
-    assert m.alt_m > 28.0
+    assert m.altitude_above_home_m > 28.0
     return m
 
 
@@ -173,9 +222,33 @@ def test_fence_breach_triggers_rtl_only_when_the_fence_is_enabled() -> None:
     m.guided_goto(*m.ne_to_lonlat(120.0, 0.0), altitude_m=30.0)
     _run(m, 20.0)
     assert m.mode == CopterMode.GUIDED  # FENCE_ENABLE is off until DO_FENCE_ENABLE
-    m.fence_enabled = True
+    m.enable_fence(True, 4)
     events = _run(m, 1.0)
-    assert m.mode == CopterMode.RTL and "Fence Breached" in _texts(events)
+    assert m.mode == CopterMode.RTL and "Polygon fence breached" in _texts(events)
+
+
+@pytest.mark.parametrize(("p2", "radius_m", "breached"), [(0, 150.0, "Circle"), (4 | 1, 150.0, None),
+                                                         (0, 300.0, None)])
+def test_fence_enable_with_p2_0_turns_on_every_fence_type_including_the_default_circle(
+        p2: int, radius_m: float, breached: str | None) -> None:
+    m = _airborne(params={**_config().params, "FENCE_RADIUS": radius_m})
+    m.enable_fence(True, p2)
+    m.guided_goto(*m.ne_to_lonlat(200.0, 0.0), altitude_m=30.0)
+    events = _run(m, 40.0)
+    texts = [t for t in _texts(events) if "fence" in t]
+    if breached is None:
+        assert texts == [] and m.mode == CopterMode.GUIDED
+    else:
+        assert texts == [f"{breached} fence breached"] and m.mode == CopterMode.RTL
+
+
+def test_max_altitude_fence_follows_fence_alt_max() -> None:
+    m = _airborne()
+    m.set_param("FENCE_ALT_MAX", 40.0)
+    assert m.set_param("FENCE_ENABLE", 1.0) and not m.set_param("NO_SUCH_PARAM", 1.0)
+    m.guided_goto(*m.ne_to_lonlat(0.0, 0.0), altitude_m=60.0)
+    events = _run(m, 30.0)
+    assert "Max altitude fence breached" in _texts(events) and m.mode == CopterMode.RTL
 
 
 def test_wind_tilts_the_copter_into_it_and_costs_current() -> None:
@@ -221,6 +294,28 @@ def _with_client(config: SimVehicleConfig, client: Callable[[SimVehicle, Any], A
             master.close()
             await sim.stop()
     return asyncio.run(main())
+
+
+def _ask_streams(sim: SimVehicle, master: Any, *, hz: int = 4, timeout_s: float = 5.0) -> None:
+    """Wait for boot, then ask for every data stream: ArduPilot streams nothing else until a client asks."""
+    waited = 0.0
+    while not sim.model.booted:
+        master.recv_match(blocking=True, timeout=0.05)
+        waited += 0.05
+        if waited > timeout_s:
+            raise AssertionError(f"the vehicle did not boot within {timeout_s} s")
+    master.mav.request_data_stream_send(1, 1, C.MAV_DATA_STREAM_ALL, hz, 1)
+
+
+def _wait_home(master: Any, timeout_s: float = 10.0) -> Any:
+    """HOME_POSITION once the origin is set (it is not streamed: ask for it)."""
+    for _ in range(int(timeout_s / 0.5)):
+        master.mav.command_long_send(1, 1, C.MAV_CMD_REQUEST_MESSAGE, 0, C.MAVLINK_MSG_ID_HOME_POSITION,
+                                     0, 0, 0, 0, 0, 0)
+        msg = master.recv_match(type=["HOME_POSITION"], blocking=True, timeout=0.5)
+        if msg is not None:
+            return msg
+    raise AssertionError(f"no HOME_POSITION within {timeout_s} s")
 
 
 def _recv(master: Any, types: list[str], timeout_s: float = 5.0, *, where: Callable[[Any], bool] | None = None) -> Any:
@@ -319,7 +414,9 @@ def test_capacity_limit_answers_no_space_with_a_status_text() -> None:
 
 def test_download_gives_home_amsl_at_seq0_and_relative_items_in_frame_3() -> None:
     def client(sim: SimVehicle, master: Any) -> list[Any]:
-        _recv(master, ["HOME_POSITION"], timeout_s=10.0)
+        master.mav.mission_request_int_send(1, 1, 0)
+        before_origin = _recv(master, ["MISSION_ITEM_INT"])
+        _wait_home(master)
         master.mav.mission_count_send(1, 1, 3)
         for seq in range(3):
             _recv(master, ["MISSION_REQUEST"], where=lambda m, s=seq: m.seq == s)
@@ -333,9 +430,10 @@ def test_download_gives_home_amsl_at_seq0_and_relative_items_in_frame_3() -> Non
             items.append(_recv(master, ["MISSION_ITEM_INT"], where=lambda m, s=seq: m.seq == s))
         master.mav.mission_request_send(1, 1, 1)  # the float request gets the float item
         items.append(_recv(master, ["MISSION_ITEM"]))
-        return items
+        return [before_origin, *items]
 
-    home, first, second, as_float = _with_client(_config(home_alt_amsl_m=17.0), client)
+    before, home, first, second, as_float = _with_client(_config(home_alt_amsl_m=17.0), client)
+    assert (before.x, before.y, before.z) == (0, 0, 0)  # seq 0 is all zeros until the EKF origin is set
     assert home.frame == C.MAV_FRAME_GLOBAL and home.z == pytest.approx(17.0) and home.x == 230_300_000
     assert first.frame == second.frame == C.MAV_FRAME_GLOBAL_RELATIVE_ALT and first.z == pytest.approx(30.0)
     assert as_float.x == pytest.approx(23.03001) and as_float.frame == C.MAV_FRAME_GLOBAL_RELATIVE_ALT
@@ -346,7 +444,11 @@ def test_commands_and_messages_answer_like_arducopter() -> None:
         hb = _recv(master, ["HEARTBEAT"])
         master.mav.command_long_send(1, 1, 31010, 0, 0, 0, 0, 0, 0, 0, 0)
         unsupported = _recv(master, ["COMMAND_ACK"]).result
-        _recv(master, ["HOME_POSITION"], timeout_s=10.0)
+        # nothing but HEARTBEAT (and STATUSTEXT) streams until a client asks
+        unasked = master.recv_match(type=["SYS_STATUS", "GLOBAL_POSITION_INT", "ATTITUDE"], blocking=True,
+                                    timeout=0.5)
+        _ask_streams(sim, master)
+        _wait_home(master)
         master.mav.command_long_send(1, 1, C.MAV_CMD_REQUEST_MESSAGE, 0, C.MAVLINK_MSG_ID_HOME_POSITION,
                                      0, 0, 0, 0, 0, 0)
         requested = _recv(master, ["HOME_POSITION"])
@@ -354,8 +456,13 @@ def test_commands_and_messages_answer_like_arducopter() -> None:
         set_mode_ack = _recv(master, ["COMMAND_ACK"], where=lambda m: m.command == C.MAVLINK_MSG_ID_SET_MODE)
         status = _recv(master, ["SYS_STATUS"])
         landed = _recv(master, ["EXTENDED_SYS_STATE"])
+        master.mav.param_request_read_send(1, 1, b"FENCE_RADIUS", -1)
+        radius = _recv(master, ["PARAM_VALUE"], where=lambda m: m.param_id == "FENCE_RADIUS")
+        master.mav.param_set_send(1, 1, b"FENCE_TYPE", 5.0, C.MAV_PARAM_TYPE_INT8)
+        fence_type = _recv(master, ["PARAM_VALUE"], where=lambda m: m.param_id == "FENCE_TYPE")
         return {"hb": hb, "unsupported": unsupported, "home": requested, "ack": set_mode_ack, "status": status,
-                "landed": landed}
+                "landed": landed, "unasked": unasked, "radius": radius.param_value,
+                "fence_type": fence_type.param_value}
 
     got = _with_client(_config(), client)
     hb = got["hb"]
@@ -365,6 +472,8 @@ def test_commands_and_messages_answer_like_arducopter() -> None:
     assert (got["ack"].command, got["ack"].result) == (C.MAVLINK_MSG_ID_SET_MODE, C.MAV_RESULT_ACCEPTED)
     assert got["status"].battery_remaining == 100 and got["status"].voltage_battery > 20_000
     assert got["landed"].landed_state == C.MAV_LANDED_STATE_ON_GROUND
+    assert got["unasked"] is None
+    assert got["radius"] == 300.0 and got["fence_type"] == 5.0
 
 
 def test_injected_loss_drops_requests_and_a_cut_silences_the_link() -> None:
@@ -401,7 +510,8 @@ def test_pymavlink_mavwp_uploads_a_qgc_wpl_mission_sets_mode_arms_and_flies_it(t
 
     def client(sim: SimVehicle, master: Any) -> list[int]:
         master.wait_heartbeat(timeout=5)
-        _recv(master, ["HOME_POSITION"], timeout_s=10.0)
+        _ask_streams(sim, master)
+        _wait_home(master)
         loader = mavwp.MAVWPLoader(target_system=1, target_component=1)
         assert loader.load(str(path)) == 5
         master.waypoint_clear_all_send()
@@ -415,7 +525,12 @@ def test_pymavlink_mavwp_uploads_a_qgc_wpl_mission_sets_mode_arms_and_flies_it(t
             master.mav.send(loader.wp(msg.seq))
         master.set_mode("GUIDED")
         _recv(master, ["COMMAND_ACK"], where=lambda m: m.command == C.MAV_CMD_DO_SET_MODE)
-        master.arducopter_arm()
+        for _ in range(50):  # "Arm: Need Position Estimate" until the EKF is ready: retry, as a pilot would
+            master.arducopter_arm()
+            ack = _recv(master, ["COMMAND_ACK"], where=lambda m: m.command == C.MAV_CMD_COMPONENT_ARM_DISARM)
+            if ack.result == C.MAV_RESULT_ACCEPTED:
+                break
+            _recv(master, ["HEARTBEAT"])  # one vehicle second between tries
         master.motors_armed_wait()
         master.mav.command_long_send(1, 1, C.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 0, 20)
         master.set_mode("AUTO")
@@ -454,7 +569,8 @@ def test_mavproxy_loads_the_mission_sets_guided_arms_and_starts_auto(tmp_path: P
             command(f"wp load {path}")
             await sim.wait_until(lambda s: any(u.count == 5 and u.result == 0 for u in s.uploads), timeout_s=20)
             command("mode guided")
-            await sim.wait_until(lambda s: s.model.mode == CopterMode.GUIDED, timeout_s=10)
+            # a pilot arms once the EKF has its position estimate (before that: "Arm: Need Position Estimate")
+            await sim.wait_until(lambda s: s.model.mode == CopterMode.GUIDED and s.model.ekf_ready, timeout_s=10)
             command("arm throttle")
             await sim.wait_until(lambda s: s.model.armed, timeout_s=10)
             command("takeoff 20")
@@ -473,3 +589,32 @@ def test_mavproxy_loads_the_mission_sets_guided_arms_and_starts_auto(tmp_path: P
     commands, sender = asyncio.run(asyncio.wait_for(main(), 60))
     assert commands == [16, 22, 16, 16, 20]
     assert sender[0] == 255
+
+
+def test_battery_state_persists_across_flights_of_one_vehicle() -> None:
+    m = _airborne()
+    _run(m, 60.0)
+    m.set_mode(CopterMode.LAND)
+    _run(m, 300.0, until=lambda x: not x.armed)
+    after_first = m.battery_remaining_percent
+    assert after_first < 100.0 and not m.armed
+    assert m.set_mode(CopterMode.GUIDED) and m.arm() == (True, None)  # a second flight, same process
+    assert m.battery_remaining_percent == pytest.approx(after_first, abs=0.01)
+
+
+def test_a_stream_rate_asked_for_during_boot_is_accepted_but_has_no_effect() -> None:
+    def client(sim: SimVehicle, master: Any) -> tuple[int, Any, Any]:
+        def ask() -> int:
+            master.mav.command_long_send(1, 1, C.MAV_CMD_SET_MESSAGE_INTERVAL, 0, C.MAVLINK_MSG_ID_SYS_STATUS,
+                                         100_000, 0, 0, 0, 0, 0)
+            return _recv(master, ["COMMAND_ACK"], where=lambda m: m.command == C.MAV_CMD_SET_MESSAGE_INTERVAL).result
+
+        during_boot = ask()
+        silent = master.recv_match(type=["SYS_STATUS"], blocking=True, timeout=0.6)
+        _ask_streams(sim, master, hz=1)  # waits for the boot
+        ask()
+        return during_boot, silent, _recv(master, ["SYS_STATUS"])
+
+    accepted, silent, status = _with_client(_config(speedup=1.0, boot_s=1.0, gps_fix_s=1.0, origin_s=1.5,
+                                                    ekf_ready_s=2.0), client)
+    assert accepted == C.MAV_RESULT_ACCEPTED and silent is None and status is not None

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def detector():
-    adapter = pytest.importorskip("vision.ultralytics_adapter")
+    import vision.ultralytics_adapter as adapter
+
     card = require_card(DEFAULT_CARD)
     check_files(card)
     assert card.synthetic_training_data and "synthetic" in card.description.lower()
@@ -32,7 +33,7 @@ def test_bundled_card_is_complete() -> None:
 
 def test_bundled_model_finds_objects_on_held_out_twin_frames(detector, twin_world) -> None:
     from sim.camera import render_frame
-    from vision.evaluate import twin_views
+    from sim.evaluate import twin_views
     from vision.slicing import slice_infer
 
     cam = CameraModel(4000, 3000, 73.7)
@@ -49,3 +50,32 @@ def test_bundled_model_finds_objects_on_held_out_twin_frames(detector, twin_worl
                 hits += 1
     assert truths >= 3
     assert hits / truths >= 0.5, f"found {hits} of {truths} objects"
+
+
+def test_int8_quantisation_keeps_the_detections(detector, twin_world, tmp_path) -> None:
+    """Static INT8 (detect-head decoding kept in float) finds what the float model finds on the same tiles."""
+    import dataclasses
+
+    from sim.camera import render_frame
+    from sim.evaluate import twin_views
+    from vision.slicing import model_tiles
+    from vision.ultralytics_adapter import Backend, _detect_head_decoding, load_detector, quantize_onnx_int8
+
+    card = require_card(DEFAULT_CARD)
+    cam = CameraModel(4000, 3000, 73.7).scaled(2000)  # tiles at the model's own scale, no resize
+    views = twin_views(twin_world, frames=3, seed=31, camera=cam)
+    frames = [render_frame(twin_world, cam, v.pose, v.at, seed=i, pose_noise=False).rgb for i, v in enumerate(views)]
+    tiles = model_tiles(frames, input_wh=(320, 320), slice_wh=(320, 320), count=160, seed=0)
+    excluded = _detect_head_decoding(card.onnx_path)
+    assert any("Sigmoid" in n for n in excluded) and not any(n.endswith("/cv2.0/cv2.0.0/conv/Conv") for n in excluded)
+    path = quantize_onnx_int8(card.onnx_path, tmp_path / "int8.onnx", calibration_tiles=tiles)
+    int8 = load_detector(dataclasses.replace(card, onnx_int8_path=path), backend=Backend.ONNX_INT8)
+    fp32 = load_detector(card, backend=Backend.ONNX)
+    found = agreed = 0
+    for a, b in zip(fp32(tiles), int8(tiles), strict=True):
+        for box, cls in zip(a.xyxy, a.class_id, strict=True):
+            found += 1
+            same = b[b.class_id == cls]
+            agreed += bool(len(same) and box_iou(box[None], same.xyxy).max() >= 0.5)
+    assert found >= 5
+    assert agreed / found >= 0.8, f"INT8 kept {agreed} of {found} float detections"

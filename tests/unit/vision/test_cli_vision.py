@@ -37,3 +37,14 @@ def test_validate_refuses_unknown_class_and_class_count(random_model_dir: Path,
     assert "invalid cli-bad.yaml" in err and "'graffiti'" in err
     assert "invalid cli-few.yaml" in err and "9 classes" in err
     assert "error: 2 of 2 model cards are invalid" in err
+
+
+def test_validate_refuses_swapped_class_names(random_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    classes = [{"id": i, "name": c, "taxonomy": c, "threshold": 0.3} for i, c in enumerate(CLASS_NAMES)]
+    classes[0]["name"], classes[1]["name"] = classes[1]["name"], classes[0]["name"]
+    swapped = write_card(random_model_dir, "cli-swapped", classes=classes)
+    assert main(["models", "validate", str(swapped)]) == 1
+    err = capsys.readouterr().err
+    assert "invalid cli-swapped.yaml" in err
+    assert "class 0 is 'rooftop_addition' in the card but 'steel_shed' in the weights" in err
+    assert "class 1 is 'steel_shed' in the card but 'rooftop_addition' in the weights" in err

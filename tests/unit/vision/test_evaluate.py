@@ -108,29 +108,6 @@ def test_threshold_clamp(value: float, expected: float) -> None:
     assert _clamp_threshold(value) == expected
 
 
-class NothingDetector:
-    input_wh = (320, 320)
-
-    def __call__(self, images):
-        from vision.detections import Detections
-
-        return [Detections.empty() for _ in images]
-
-
-def test_evaluate_twin_plumbing_with_a_blind_detector() -> None:
-    pytest.importorskip("sim.camera")
-    from dockpatrol.camera import CameraModel
-    from vision.evaluate import evaluate_twin
-
-    report = evaluate_twin(NothingDetector(), seed=101, frames=2, camera=CameraModel(4000, 3000, 73.7).scaled(800))
-    assert report.frames == 2 and set(report.scores) == {"noise_off", "noise_on"}
-    totals = {k: sum(s.truths for s in v) for k, v in report.scores.items()}
-    assert totals["noise_off"] == totals["noise_on"] > 0
-    assert all(s.true_positives == 0 and s.findings == 0 for s in report.scores["noise_on"])
-    assert report.georef_error["noise_off"].n > 0
-    assert json.loads(json.dumps(report.to_dict(), default=str))["frames"] == 2
-
-
 def test_run_summary_reads_the_ultralytics_run(tmp_path: Path) -> None:
     from vision.train import run_summary
 
@@ -141,17 +118,3 @@ def test_run_summary_reads_the_ultralytics_run(tmp_path: Path) -> None:
     assert out == {"model": "yolo11n.yaml", "imgsz": 320, "batch": 16, "time": 1.1, "epochs_trained": 3,
                    "wall_time_min": 3.5, "best_val_map50": 0.42}
     assert run_summary(tmp_path / "nowhere" / "weights" / "x.pt") == {}
-
-
-def test_background_tiles_are_yolo_pairs(tmp_path: Path) -> None:
-    pytest.importorskip("sim.dataset")
-    from vision.train import render_background_tiles
-
-    counts = render_background_tiles(out=tmp_path, images=3, seed=101, imgsz=128)
-    images = sorted((tmp_path / "images" / "train").glob("*.jpg"))
-    labels = sorted((tmp_path / "labels" / "train").glob("*.txt"))
-    assert counts["images"] == 3 and [p.stem for p in images] == [p.stem for p in labels]
-    for lbl in labels:
-        for line in lbl.read_text().splitlines():
-            cls, *xywh = line.split()
-            assert 0 <= int(cls) < 9 and all(0.0 <= float(v) <= 1.0 for v in xywh)

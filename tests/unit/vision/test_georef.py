@@ -162,3 +162,80 @@ def test_evidence_crop_limits_size_and_rejects_bad_boxes() -> None:
         evidence_crop(img, (10, 10, 10, 50))
     with pytest.raises(InvalidInput, match="outside"):
         evidence_crop(img, (5000, 10, 5100, 50), min_margin_px=0, margin_frac=0)
+
+
+# ---- the camera's real attitude (a camera fixed to the airframe tilts with it) ----------------------------------
+
+
+def _fixed_camera_truth(roll_deg: float, pitch_deg: float, yaw_deg: float = 90.0, alt: float = 66.7) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A photo by a fixed camera while banking: pixels of a grid of ground points the true camera sees."""
+    from dockpatrol.camera import CameraMount, camera_attitude
+
+    yaw, pitch, roll = camera_attitude(CameraMount.FIXED, vehicle_yaw_deg=yaw_deg, vehicle_roll_deg=roll_deg,
+                                       vehicle_pitch_deg=pitch_deg)
+    true_pose = GeoPose(lon=113.15, lat=23.03, altitude_m=alt, yaw_deg=yaw, pitch_deg=pitch, roll_deg=roll)
+    metric = true_pose.to_metric(PROJ)
+    gx, gy = np.meshgrid(np.linspace(-15.0, 15.0, 4), np.linspace(-15.0, 15.0, 4))
+    # ground points around where the tilted camera looks
+    cx, cy = FrameGeoref.for_pose(CAM, true_pose, projection=PROJ).pixels_to_metric(np.array([2000.0]),
+                                                                                  np.array([1500.0]))
+    gx, gy = gx.ravel() + cx[0], gy.ravel() + cy[0]
+    u, v = ground_to_pixels(CAM, metric, gx, gy, 0.0)
+    assert np.all((u > 0) & (u < 4000) & (v > 0) & (v < 3000))
+    return gx, gy, u, v
+
+
+@pytest.mark.parametrize(("roll_deg", "pitch_deg"), [(-17.0, 0.0), (-17.0, -29.0 + 15.0), (8.0, 6.0)])
+def test_a_banking_fixed_camera_frame_lands_on_the_truth_only_with_the_reported_attitude(
+        roll_deg: float, pitch_deg: float) -> None:
+    from dockpatrol.camera import CameraMount
+    from vision.georef import place_frame
+
+    gx, gy, u, v = _fixed_camera_truth(roll_deg, pitch_deg)
+    as_recorded = GeoPose(lon=113.15, lat=23.03, altitude_m=66.7, yaw_deg=90.0)  # what the JPEG says: nadir
+    placed = place_frame(as_recorded, mount=CameraMount.FIXED, vehicle_roll_deg=roll_deg,
+                         vehicle_pitch_deg=pitch_deg, max_off_nadir_deg=40.0)
+    assert placed.usable and placed.off_nadir_deg == pytest.approx(off_nadir_of(roll_deg, pitch_deg), abs=0.01)
+    x, y = FrameGeoref.for_pose(CAM, placed.pose, projection=PROJ).pixels_to_metric(u, v)
+    assert np.max(np.hypot(x - gx, y - gy)) < 0.05
+    nx, ny = FrameGeoref.for_pose(CAM, as_recorded, projection=PROJ).pixels_to_metric(u, v)
+    ignored = np.hypot(nx - gx, ny - gy)
+    assert np.min(ignored) > 10.0  # ignoring the attitude misplaces every point by tens of metres
+    if roll_deg == -17.0 and pitch_deg == 0.0:
+        assert np.mean(ignored) == pytest.approx(66.7 * np.tan(np.radians(17.0)), rel=0.15)
+
+
+def off_nadir_of(roll_deg: float, pitch_deg: float) -> float:
+    # the body's down axis is tilted from the vertical by acos(cos(roll) · cos(pitch))
+    return float(np.degrees(np.arccos(np.cos(np.radians(roll_deg)) * np.cos(np.radians(pitch_deg)))))
+
+
+def test_frames_beyond_a_usable_tilt_are_kept_unanalysed_with_the_reason_and_a_gimbal_keeps_nadir() -> None:
+    from dockpatrol.camera import CameraMount
+    from vision.georef import MAX_OFF_NADIR_DEG, place_frame
+
+    recorded = GeoPose(lon=113.15, lat=23.03, altitude_m=66.7, yaw_deg=45.0)
+    steep = place_frame(recorded, mount=CameraMount.FIXED, vehicle_roll_deg=-17.0, vehicle_pitch_deg=-29.0)
+    assert MAX_OFF_NADIR_DEG == 20.0 and not steep.usable
+    assert steep.reason.startswith("camera 33.2° off nadir (more than 20°)") and "roll -17.0°" in steep.reason
+    unknown = place_frame(recorded, mount=CameraMount.FIXED, vehicle_roll_deg=None, vehicle_pitch_deg=None)
+    assert not unknown.usable and "no vehicle attitude" in unknown.reason
+    gimbal = place_frame(recorded, mount=CameraMount.GIMBAL, vehicle_roll_deg=-17.0, vehicle_pitch_deg=-29.0)
+    assert gimbal.usable and gimbal.pose == recorded and gimbal.off_nadir_deg == 0.0
+
+
+@pytest.mark.parametrize(("yaw", "roll", "pitch"), [(0.0, 0.0, 0.0), (30.0, -17.0, -29.0), (200.0, 10.0, 5.0),
+                                                     (359.0, 0.0, -29.0), (90.0, -17.0, 0.0)])
+def test_the_fixed_camera_attitude_is_the_bodys_down_axis(yaw: float, roll: float, pitch: float) -> None:
+    from dockpatrol.camera import CameraMount, CameraPose, camera_attitude
+
+    cy, cp, cr = camera_attitude(CameraMount.FIXED, vehicle_yaw_deg=yaw, vehicle_roll_deg=roll,
+                                 vehicle_pitch_deg=pitch)
+    forward = CameraPose(0.0, 0.0, 1.0, cy, cp, cr).axes()[2]
+    r, p, y = np.radians([roll, pitch, yaw])
+    # body z (down) in east, north, up, written out from the ZYX rotation
+    down = np.array([np.sin(y) * np.sin(p) * np.cos(r) - np.cos(y) * np.sin(r),
+                     np.cos(y) * np.sin(p) * np.cos(r) + np.sin(y) * np.sin(r),
+                     -np.cos(p) * np.cos(r)])
+    assert forward == pytest.approx(down, abs=1e-9)

@@ -16,7 +16,9 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
 from dockpatrol.errors import GeorefError, InvalidInput
+from tests.unit.vision.bad_inputs import patched_dimensions
 from vision.ingest import (
+    CameraSource,
     ImageLimits,
     IngestedImage,
     IngestedOrtho,
@@ -47,10 +49,15 @@ def dms(value: float) -> tuple[float, float, float]:
     return (float(d), float(m), round((value - d - m / 60) * 3600, 4))
 
 
+def textured(size: tuple[int, int], *, seed: int = 0) -> np.ndarray:
+    """A noisy RGB picture: the blank-image check refuses flat ones."""
+    return np.random.default_rng(seed).integers(40, 200, (size[1], size[0], 3), dtype=np.uint8)
+
+
 def make_jpeg(*, size=(64, 48), gps: tuple[float, float, float] | None = (113.15, 23.03, 72.35),
               xmp: bytes | None = DJI_ATTR_XMP, when="2026:01:05 11:30:00", offset: str | None = "+08:00",
               focal35: int | None = 24) -> bytes:
-    img = Image.fromarray(np.full((size[1], size[0], 3), 90, np.uint8))
+    img = Image.fromarray(textured(size))
     exif = Image.Exif()
     exif[271], exif[272] = "DJI", "M3E"
     if gps is not None:
@@ -84,7 +91,9 @@ def test_dji_jpeg_pose_time_and_camera() -> None:
     assert (meta.make, meta.model) == ("DJI", "M3E")
     cam = meta.camera()
     assert (cam.width_px, cam.height_px) == (64, 48)
-    assert cam.hfov_deg == pytest.approx(math.degrees(2 * math.atan(43.2666 * 0.8 / 2 / 24)), abs=0.05)
+    # a known DJI M3E: its 17.3 mm sensor behind the 12.29 mm lens beats the 35 mm equivalent
+    assert cam.hfov_deg == pytest.approx(math.degrees(2 * math.atan(17.3 / 2 / 12.29)), abs=0.01)
+    assert out.camera.source is CameraSource.SENSOR_TABLE and out.pose == pose
     assert out.size_bytes > 0 and len(out.sha256) == 64
 
 
@@ -93,7 +102,8 @@ def test_element_style_xmp_and_position_from_xmp() -> None:
     pose = meta.pose()
     assert (pose.lon, pose.lat, pose.altitude_m, pose.yaw_deg, pose.pitch_deg) == (113.1502, 23.0301, 45.5, 10, -60)
     assert meta.captured_at == datetime(2026, 1, 5, 11, 30, tzinfo=UTC)  # no offset tag: taken as UTC
-    assert meta.camera().hfov_deg == pytest.approx(73.7)  # no focal length: the default optics
+    # no focal length tag: the known camera's nominal lens
+    assert meta.camera().hfov_deg == pytest.approx(math.degrees(2 * math.atan(17.3 / 2 / 12.29)), abs=0.01)
 
 
 def test_missing_pose_fields_are_named() -> None:
@@ -131,12 +141,6 @@ def test_bad_files_are_rejected_with_quarantine_details(data: bytes, reason: Rej
     assert isinstance(e, InvalidInput) and str(e).startswith("upload.bin: ")
 
 
-def patched_dimensions(data: bytes, w: int, h: int) -> bytes:
-    """Rewrite the SOF0 frame header so the JPEG claims another size (a decompression bomb)."""
-    i = data.index(b"\xff\xc0")
-    return data[: i + 5] + struct.pack(">HH", h, w) + data[i + 9:]
-
-
 def test_decompression_bomb_is_refused_before_decoding() -> None:
     bomb = patched_dimensions(make_jpeg(), 60000, 60000)
     with pytest.raises(RejectedImage) as err:
@@ -162,14 +166,16 @@ def test_ingest_file_checks_size_before_reading(tmp_path: Path) -> None:
     assert isinstance(ingest_file(path), IngestedImage)
 
 
-def geotiff_bytes(*, dtype="uint8", count=3, crs="EPSG:32649", size=(40, 30)) -> bytes:
+def geotiff_bytes(*, dtype="uint8", count=3, crs="EPSG:32649", size=(40, 30), flat: bool = False) -> bytes:
     w, h = size
+    rng = np.random.default_rng(0)
+    values = np.full((count, h, w), 200) if flat else rng.integers(100, 220, (count, h, w))
     with MemoryFile() as mem:
         kwargs = {"driver": "GTiff", "width": w, "height": h, "count": count, "dtype": dtype}
         if crs:
             kwargs |= {"crs": crs, "transform": from_origin(700000, 2548000, 0.05, 0.05)}
         with mem.open(**kwargs) as dst:
-            dst.write(np.full((count, h, w), 200, dtype=dtype))
+            dst.write(values.astype(dtype))
         return mem.read()
 
 
@@ -179,7 +185,9 @@ def test_geotiff_ortho() -> None:
     lon, lat = out.georef.pixels_to_lonlat(np.array([0.0]), np.array([0.0]))
     assert 112 < lon[0] < 114 and 22 < lat[0] < 24
     grey16 = ingest_bytes(geotiff_bytes(dtype="uint16", count=1), source="g.tif")
-    assert grey16.rgb.shape == (30, 40, 3) and grey16.rgb.max() == 0  # 200 >> 8
+    # values 100..219 in a 16-bit file: stretched by percentiles onto 0..255, not shifted to black by >> 8
+    assert grey16.rgb.shape == (30, 40, 3) and grey16.rgb.min() == 0 and grey16.rgb.max() == 255
+    assert grey16.stretch is not None and 100 <= grey16.stretch[0] < grey16.stretch[1] <= 219
 
 
 @pytest.mark.parametrize(
@@ -188,6 +196,7 @@ def test_geotiff_ortho() -> None:
         ({"crs": None}, ImageLimits(), RejectReason.BAD_GEOREFERENCE),
         ({"dtype": "float32"}, ImageLimits(), RejectReason.UNSUPPORTED_TYPE),
         ({}, ImageLimits(max_ortho_pixels=100), RejectReason.TOO_MANY_PIXELS),
+        ({"flat": True}, ImageLimits(), RejectReason.BLANK),
     ],
 )
 def test_bad_geotiffs(kwargs, limits, reason) -> None:

@@ -110,3 +110,23 @@ def test_record_metrics_keeps_header_and_validates(tmp_path: Path) -> None:
     card = record_metrics(path, "twin_eval", {"frames": 8, "recall": 0.7})
     assert card.metrics["twin_eval"] == {"frames": 8, "recall": 0.7}
     assert path.read_text().startswith("# trained on synthetic scenes\n")
+
+
+def test_card_states_its_ground_resolution(tmp_path: Path) -> None:
+    card = load_card(write(tmp_path, card_dict(gsd_m=0.045, gsd_range_m=[0.03, 0.075], tile_px=640)))
+    assert (card.gsd_m, card.gsd_range_m) == (0.045, (0.03, 0.075))
+    assert card.tile_wh_for(0.0225) == (1280, 1280)  # 640-px input at 4.5 cm from a 2.25 cm frame
+    assert card.tile_wh_for(0.09) == (320, 320)
+    assert card.tile_wh_for(None) == (640, 640)  # GSD unknown: the fixed tile
+    plain = load_card(write(tmp_path, card_dict(tile_px=640), "plain.yaml"))
+    assert plain.gsd_m is None and plain.tile_wh_for(0.02) == (640, 640)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"gsd_m": 0}, "gsd_m must be"), ({"gsd_m": "5cm"}, "gsd_m must be"),
+     ({"gsd_m": 0.05, "gsd_range_m": [0.06, 0.1]}, "min <= gsd_m"), ({"gsd_range_m": [0.01, 0.1]}, "needs gsd_m")],
+)
+def test_bad_gsd_fields(tmp_path: Path, change: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_card(write(tmp_path, card_dict(**change)))

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import yaml
 
+import vision.ultralytics_adapter as adapter
 from dockpatrol.errors import InvalidInput, Unavailable
 from dockpatrol.taxonomy import CLASS_NAMES
 from vision.detector import Detector
 from vision.registry import load_card
-
-adapter = pytest.importorskip("vision.ultralytics_adapter")
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""One router per domain; :mod:`api.app` assembles them."""
