@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,12 @@ import shapely
 from shapely.geometry import mapping, shape
 
 from dockpatrol.camera import CameraModel
-from dockpatrol.errors import InvalidInput
+from dockpatrol.errors import InvalidInput, NotFound
 from flight.types import Flight, FlightStatus
 from pipeline.runner import job
+from storage.repositories.changes import PENDING_REVIEW
+from tickets.types import Candidate, ReviewKind
+from vision.change import RecordedChange
 from vision.types import FrameStatus
 
 log = logging.getLogger("dockpatrol.compare")
@@ -138,6 +143,7 @@ def _compare(*, area_id: str, before_flight_id: str, after_flight_id: str, grid:
     with database().unit_of_work() as session:
         recorded = change_repo.record(session=session, area_id=area_id, before_flight_id=before_flight_id,
                                       after_flight_id=after_flight_id, events=events)
+        queue_for_review(session=session, changes=recorded, at=datetime.now(UTC))
         after = flights.require_flight(session=session, flight_id=after_flight_id)
         summary = dict(after.summary or {})
         comparisons = dict(summary.get("comparisons", {}))
@@ -229,6 +235,54 @@ def _tracked_objects(session: Any, flight_id: str) -> list[Any]:
         out.append(TrackedObject(class_name=best.class_name, geometry=mapping(outline), score=float(best.score),
                                  evidence_key=best.evidence_key, finding_ids=tuple(r.id for r in members)))
     return out
+
+
+def review_item_id(change_id: str) -> str:
+    """The review item of a change: its id follows the change's, so queuing twice is one item."""
+    return f"RV-{change_id}"
+
+
+def change_candidate(change: RecordedChange, *, seen_at: datetime) -> Candidate:
+    """A recorded change as the review queue's candidate: routed by category, its crop the evidence.
+
+    The key is the change id (accept/reject find the change again by it); the evidence is the
+    later crop, or the earlier one for something that vanished (what a rejection keeps as a hard negative).
+    """
+    e = change.event
+    return Candidate(key=change.id, class_name=e.class_name or str(e.surface_class or e.kind),
+                     category="" if e.category is None else str(e.category), score=float(e.score),
+                     geometry=e.geometry, seen_at=seen_at, flight_id=change.after_flight_id,
+                     evidence_key=e.after_key or e.before_key,
+                     finding_ids=tuple(str(i) for i in e.detail.get("finding_ids", ())), area_id=change.area_id)
+
+
+def queue_for_review(*, session: Any, changes: Sequence[RecordedChange], at: datetime) -> list[str]:
+    """Put pending changes into the review queue as change items; items already there (decided or not) stay.
+
+    Returns the ids of the items added. The item's area is the change's, so the queue weighs it
+    exactly as :attr:`vision.change.ChangeEvent.review_weight` does.
+    """
+    from storage.repositories import tickets as ticket_repo
+    from tickets import review
+
+    added = []
+    for change in changes:
+        if change.status != PENDING_REVIEW:
+            continue
+        try:
+            ticket_repo.get_review(session=session, item_id=review_item_id(change.id))
+            continue
+        except NotFound:
+            pass
+        e = change.event
+        what = str(e.surface_class or e.class_name or "")
+        reason = (f"{e.kind} {what} {e.area_m2:.0f} m² between flights {change.before_flight_id} and "
+                  f"{change.after_flight_id}")
+        item = review.new_item(change_candidate(change, seen_at=change.created_at or at), reason=reason, at=at,
+                               kind=ReviewKind.CHANGE)
+        ticket_repo.save_review(session=session, item=replace(item, area_m2=float(e.area_m2)))
+        added.append(item.id)
+    return added
 
 
 def review_items(*, area_id: str | None = None, limit: int = 200) -> list[Any]:

@@ -28,7 +28,7 @@ from shapely.geometry import mapping, shape
 
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
-from dockpatrol.taxonomy import CATEGORY_OF, Category
+from dockpatrol.taxonomy import CATEGORY_OF, Category, review_weight
 from vision.mosaic import MosaicGrid, MosaicRaster, mosaic_grid_of, read_mosaic
 
 
@@ -58,10 +58,6 @@ SURFACE_CATEGORY: dict[SurfaceClass, Category | None] = {
     SurfaceClass.WATER_COLOUR_CHANGE: Category.POLLUTION,
     SurfaceClass.NEW_STRUCTURE: Category.CONSTRUCTION,
     SurfaceClass.UNCLASSIFIED: None,
-}
-#: How soon a category's change needs a person: fire before pollution before construction.
-CATEGORY_URGENCY: dict[Category | None, float] = {
-    Category.FIRE: 3.0, Category.POLLUTION: 2.0, Category.CONSTRUCTION: 1.5, None: 1.0,
 }
 
 
@@ -95,7 +91,7 @@ class ChangeEvent:
     @property
     def review_weight(self) -> float:
         """Queue order: score × area (log, so one huge field does not bury everything) × category urgency."""
-        return self.score * math.log1p(max(self.area_m2, 0.0)) * CATEGORY_URGENCY.get(self.category, 1.0)
+        return review_weight(score=self.score, area_m2=self.area_m2, category=self.category)
 
     def to_geojson(self) -> dict[str, Any]:
         return {"type": "Feature", "geometry": self.geometry, "properties": {

@@ -69,6 +69,16 @@ def require(*, session: Session, change_id: str) -> RecordedChange:
     return found
 
 
+def set_status(*, session: Session, change_id: str, status: str) -> RecordedChange:
+    """Record the review decision on the change itself (``accepted``/``rejected``; deferred stays pending)."""
+    row = session.get(ChangeEventRow, change_id)
+    if row is None:
+        raise NotFound(f"change event {change_id!r} does not exist")
+    row.status = status
+    session.flush()
+    return _to_domain(row)
+
+
 def of_flights(*, session: Session, before_flight_id: str, after_flight_id: str) -> list[RecordedChange]:
     """Every change recorded between two flights, most important first."""
     stmt = (select(ChangeEventRow)

@@ -175,3 +175,64 @@ def test_cli_bad_input_is_one_line(args: list[str], message: str, twin_patrols: 
     assert main(["changes", "--area", "A1", *args, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_changes_land_in_the_review_queue_once_and_decisions_reach_them(
+        twin_patrols: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Compare → change items in the shared queue (by review weight); accept → ticket; reject → hard negative."""
+    import json
+
+    from api.cli import main
+    from storage.repositories import tickets as ticket_repo
+    from tickets.types import ReviewKind, ReviewStatus
+
+    _seed(twin_patrols)
+    first = compare.compare_area("A1", "F-after")
+    capsys.readouterr()
+    assert main(["review", "list", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)
+    change_items = [i for i in queue if i["kind"] == "change"]
+    assert {i["id"] for i in change_items} == {compare.review_item_id(c) for c in first["change_ids"]}
+    with database().unit_of_work() as session:
+        recorded = {c.id: c for c in change_repo.of_flights(session=session, before_flight_id="F-before",
+                                                            after_flight_id="F-after")}
+    weights = [recorded[i["id"].removeprefix("RV-")].review_weight for i in change_items]
+    assert weights == sorted(weights, reverse=True)
+
+    with database().unit_of_work() as session:  # a rerun after a lost marker: same items, nothing new
+        after = flights.require_flight(session=session, flight_id="F-after")
+        flights.save_flight(session=session, flight=replace(after, summary={}))
+    compare.compare_area("A1", "F-after")
+    with database().unit_of_work() as session:
+        items = [i for i in ticket_repo.list_reviews(session=session) if i.kind is ReviewKind.CHANGE]
+    assert len(items) == len(change_items)
+
+    with database().unit_of_work() as session:  # a second, hand-made change to accept
+        extra = change_repo.record(session=session, area_id="A1", before_flight_id="F-before", after_flight_id="F-after",
+                                   events=[replace(recorded[first["change_ids"][0]].event, score=0.99,
+                                                   class_name="steel_shed", category=Category.CONSTRUCTION)])
+        compare.queue_for_review(session=session, changes=extra, at=twin_patrols["t0"])
+    rejected, accepted = change_items[0]["id"], compare.review_item_id(extra[0].id)
+    assert accepted != rejected
+    assert main(["review", "reject", rejected, "--reason", "shadow of a cloud"]) == 0
+    assert main(["review", "accept", accepted, "--json"]) == 0
+    capsys.readouterr()
+    with database().unit_of_work() as session:
+        ticket = ticket_repo.get_review(session=session, item_id=accepted)
+        assert ticket.status is ReviewStatus.ACCEPTED and ticket.ticket_id is not None
+        assert ticket_repo.require(session=session, ticket_id=ticket.ticket_id).class_name == \
+            ticket.candidate.class_name
+        assert change_repo.require(session=session, change_id=rejected.removeprefix("RV-")).status == "rejected"
+        assert change_repo.require(session=session, change_id=accepted.removeprefix("RV-")).status == "accepted"
+        pending = {c.id for c in change_repo.pending_review(session=session, area_id="A1")}
+    assert rejected.removeprefix("RV-") not in pending and accepted.removeprefix("RV-") not in pending
+    assert main(["review", "list", "--json"]) == 0
+    left = {i["id"] for i in json.loads(capsys.readouterr().out)}
+    assert rejected not in left and accepted not in left
+
+    out = tmp_path / "negatives"
+    assert main(["review", "export", str(out), "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["images"] == 1
+    labels = list((out / "labels" / "train").glob("*.txt"))
+    assert len(labels) == 1 and labels[0].read_text() == ""
