@@ -23,7 +23,7 @@ from shapely.geometry import mapping, shape
 from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput, NotFound
 from flight.types import Flight, FlightStatus
-from pipeline.runner import job
+from pipeline.runner import JobHandle, Runner, job
 from storage.repositories.changes import PENDING_REVIEW
 from tickets.types import Candidate, ReviewKind
 from vision.change import RecordedChange
@@ -97,6 +97,21 @@ def compare_flights(*, area_id: str, after_flight_id: str, before_flight_id: str
         outcome = _compare(area_id=area_id, before_flight_id=before_flight_id, after_flight_id=after_flight_id,
                            grid=grid, settings=settings, workdir=Path(tmp))
     return outcome
+
+
+def submit_after_patrol(*, runner: Runner, area_id: str, flight_id: str) -> JobHandle | None:
+    """A patrol of the area completed: submit ``area.compare`` against the previous patrol, if one exists."""
+    from storage.platform import database
+    from storage.repositories import flights
+
+    with database().unit_of_work() as session:
+        before_flight_id = _previous_flight(session, area_id=area_id,
+                                            after=flights.require_flight(session=session, flight_id=flight_id))
+    if before_flight_id is None:
+        return None
+    log.info("patrol %s of %s completed: comparing with %s", flight_id, area_id, before_flight_id)
+    return runner.submit("area.compare", area_id=area_id, after_flight_id=flight_id,
+                         before_flight_id=before_flight_id)
 
 
 def _previous_flight(session: Any, *, area_id: str, after: Flight) -> str | None:

@@ -184,6 +184,13 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
         r.result(timeout=900)
     statuses = Counter({**statuses, str(FrameStatus.ANALYSED): len(stored_ids)})
     sightings, footprints = sightings_of_flight(flight_id, radius_m=opts.match_radius_m)
+
+    # Change detection: a completed patrol is compared with the area's previous one, in the background.
+    from pipeline.compare import submit_after_patrol
+
+    if report.ok:
+        submit_after_patrol(runner=runner, area_id=area.id, flight_id=flight_id)
+
     return PatrolRun(mission_id=mission_id, flight_id=flight_id, area_id=area.id, dock_id=dock.id,
                      flight_summary=report.summary(), ok=report.ok, altitude_m=plan.altitude_m, gsd_cm=plan.gsd_cm,
                      photos=len(photos), frames=dict(statuses), sightings=tuple(sightings),

@@ -236,3 +236,23 @@ def test_changes_land_in_the_review_queue_once_and_decisions_reach_them(
     assert exported["images"] == 1
     labels = list((out / "labels" / "train").glob("*.txt"))
     assert len(labels) == 1 and labels[0].read_text() == ""
+
+
+class RecordingRunner:
+    """Runs nothing; records what a completed patrol submits."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, dict]] = []
+
+    def submit(self, name: str, **kwargs: object) -> None:
+        self.submitted.append((name, kwargs))
+
+
+def test_a_completed_patrol_submits_the_comparison_only_when_a_previous_one_exists(twin_patrols: dict) -> None:
+    _seed(twin_patrols)
+    runner = RecordingRunner()
+    assert compare.submit_after_patrol(runner=runner, area_id="A1", flight_id="F-before") is None
+    assert runner.submitted == []
+    compare.submit_after_patrol(runner=runner, area_id="A1", flight_id="F-after")
+    assert runner.submitted == [("area.compare", {"area_id": "A1", "after_flight_id": "F-after",
+                                                  "before_flight_id": "F-before"})]
