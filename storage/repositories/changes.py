@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dockpatrol.errors import NotFound
 from dockpatrol.taxonomy import Category
+from storage.geometry import BBox
 from storage.tables import ChangeEventRow
 from vision.change import ChangeEvent, ChangeKind, RecordedChange, SurfaceClass
 
@@ -95,3 +96,29 @@ def pending_review(*, session: Session, area_id: str | None = None, limit: int =
         stmt = stmt.where(ChangeEventRow.area_id == area_id)
     stmt = stmt.order_by(ChangeEventRow.review_weight.desc(), ChangeEventRow.created_at, ChangeEventRow.id).limit(limit)
     return [_to_domain(r) for r in session.scalars(stmt)]
+
+
+def query(*, session: Session, area_id: str | None = None, flight_id: str | None = None, kind: str | None = None,
+          status: str | None = None, bbox: BBox | None = None, offset: int = 0,
+          limit: int = 100) -> tuple[list[RecordedChange], int]:
+    """Changes matching every filter given, most important first, and how many match in all.
+
+    ``flight_id`` matches either side of the comparison; ``bbox`` keeps those overlapping the map's view.
+    """
+    where = []
+    if area_id:
+        where.append(ChangeEventRow.area_id == area_id)
+    if flight_id:
+        where.append(or_(ChangeEventRow.before_flight_id == flight_id, ChangeEventRow.after_flight_id == flight_id))
+    if kind:
+        where.append(ChangeEventRow.kind == kind)
+    if status:
+        where.append(ChangeEventRow.status == status)
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        where.append(and_(ChangeEventRow.min_lon <= maxx, ChangeEventRow.max_lon >= minx,
+                          ChangeEventRow.min_lat <= maxy, ChangeEventRow.max_lat >= miny))
+    total = session.scalar(select(func.count()).select_from(ChangeEventRow).where(*where)) or 0
+    stmt = (select(ChangeEventRow).where(*where)
+            .order_by(ChangeEventRow.review_weight.desc(), ChangeEventRow.id).offset(offset).limit(limit))
+    return [_to_domain(r) for r in session.scalars(stmt)], int(total)
