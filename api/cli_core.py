@@ -40,8 +40,10 @@ def db_current() -> None:
 
 def serve(host: str | None = typer.Option(None, help="bind address (default DOCKPATROL_API_HOST)"),
           port: int | None = typer.Option(None, min=1, max=65535,
-                                          help="port 1-65535 (default DOCKPATROL_API_PORT)")) -> None:
-    """Run the HTTP API (problem+json errors)."""
+                                          help="port 1-65535 (default DOCKPATROL_API_PORT)"),
+          patrol: bool = typer.Option(False, "--patrol", help="also run the patrol service in this process "
+                                      "(embedded mode: one process flies, analyses and serves)")) -> None:
+    """Run the HTTP API (problem+json errors), and with --patrol the patrol service beside it."""
     import uvicorn
 
     from api import context
@@ -59,4 +61,21 @@ def serve(host: str | None = typer.Option(None, help="bind address (default DOCK
 
     for name in missing_console_assets():
         typer.echo(f"warning: the console's {name} files are not installed; run `make console` (npm ci)", err=True)
-    uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
+    service = _embedded_service() if patrol else None
+    try:
+        uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
+    finally:
+        if service is not None:
+            service.stop.set()
+
+
+def _embedded_service() -> object:
+    """The patrol service on the wall clock in a background thread of the API process."""
+    import threading
+
+    from api.cli_ops import ledger_from_settings
+    from pipeline.service import PatrolService, WallClock
+
+    service = PatrolService(clock=WallClock(), ledger=ledger_from_settings(), echo=typer.echo)
+    threading.Thread(target=service.run, name="patrol-service", daemon=True).start()
+    return service

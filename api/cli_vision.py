@@ -346,11 +346,15 @@ def import_photos(folder: Path = typer.Argument(..., help="a folder of one fligh
                   radius: float = typer.Option(3.0, help="sightings of one class closer than this are one object, "
                                                          "metres (smoke, stains and bare soil use more)"),
                   require_agreement: bool = typer.Option(False, help="drop objects that only one of the frames "
-                                                                     "covering them saw (multi-view agreement)")
+                                                                     "covering them saw (multi-view agreement)"),
+                  tickets: bool = typer.Option(True, "--tickets/--no-tickets",
+                                               help="hand the objects to ticket routing (tickets, sightings of "
+                                                    "open tickets, review queue); --no-tickets: GeoJSON only")
                   ) -> None:
-    """Import a flight's photos: store raw, ingest, detect, group sightings into objects, write GeoJSON.
+    """Import a flight's photos: store raw, ingest, detect, group sightings into objects, ticket them, write GeoJSON.
 
-    Rerunning on the same folder resumes: stored photos and analysed frames are skipped.
+    Rerunning on the same folder resumes: stored photos and analysed frames are skipped, and objects already
+    ticketed or queued for review are not ticketed again.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -367,7 +371,7 @@ def import_photos(folder: Path = typer.Argument(..., help="a folder of one fligh
 
         report = import_flight(folder, dock_id=dock, area_id=area, card_name=model, out=out,
                                dock_camera_override=dock_camera, merge_radius_m=radius,
-                               require_agreement=require_agreement, progress=progress)
+                               require_agreement=require_agreement, progress=progress, tickets=tickets)
     for line in report.lines():
         typer.echo(line)
     typer.echo(f"findings GeoJSON: {out or ''}{' and ' if out else ''}object store {report.geojson_key}")

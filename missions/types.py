@@ -208,12 +208,18 @@ class Priority(IntEnum):
 
 
 class MissionStatus(StrEnum):
-    """A stored mission's lifecycle: planned, then flying, then completed or failed."""
+    """A stored mission's lifecycle: planned, flying, analysing its photos, then completed or failed.
+
+    ``completed`` means the analysis is complete too; ``skipped`` is a patrol that could not launch
+    (weather, dock offline, aborted before takeoff) and ``reason`` says why.
+    """
 
     PLANNED = "planned"
     FLYING = "flying"
+    ANALYSING = "analysing"
     COMPLETED = "completed"
     FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ def make_celery(broker_url: str) -> Celery:
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_track_started=True,  # a job's RUNNING state is visible to the service and operators
         broker_connection_retry_on_startup=True, broker_connection_max_retries=3,
         result_expires=24 * 3600,
     )

@@ -23,7 +23,8 @@ from shapely.geometry import mapping, shape
 from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput, NotFound
 from flight.types import Flight, FlightStatus
-from pipeline.runner import JobHandle, Runner, job
+from pipeline.ledger import Ledger
+from pipeline.runner import job
 from storage.repositories.changes import PENDING_REVIEW
 from tickets.types import Candidate, ReviewKind
 from vision.change import RecordedChange
@@ -99,8 +100,13 @@ def compare_flights(*, area_id: str, after_flight_id: str, before_flight_id: str
     return outcome
 
 
-def submit_after_patrol(*, runner: Runner, area_id: str, flight_id: str) -> JobHandle | None:
-    """A patrol of the area completed: submit ``area.compare`` against the previous patrol, if one exists."""
+def compare_after_patrol(*, ledger: Ledger, area_id: str, flight_id: str) -> dict[str, Any] | None:
+    """A patrol of the area completed: run ``area.compare`` against the previous patrol as a persisted job.
+
+    None for the area's first patrol. A comparison that fails is recorded in the jobs table (``dockpatrol
+    jobs`` shows and retries it) and reported here; it never fails the patrol it follows.
+    """
+    from pipeline.ledger import JobFailed, job_key
     from storage.platform import database
     from storage.repositories import flights
 
@@ -110,8 +116,13 @@ def submit_after_patrol(*, runner: Runner, area_id: str, flight_id: str) -> JobH
     if before_flight_id is None:
         return None
     log.info("patrol %s of %s completed: comparing with %s", flight_id, area_id, before_flight_id)
-    return runner.submit("area.compare", area_id=area_id, after_flight_id=flight_id,
-                         before_flight_id=before_flight_id)
+    try:
+        return ledger.run("area.compare", key=job_key("area.compare", before_flight_id, flight_id),
+                          about_flight=flight_id, area_id=area_id, after_flight_id=flight_id,
+                          before_flight_id=before_flight_id)
+    except JobFailed as exc:
+        log.error("comparing %s with %s failed: %s", flight_id, before_flight_id, exc)
+        return {"status": "failed", "before_flight_id": before_flight_id, "error": str(exc)}
 
 
 def _previous_flight(session: Any, *, area_id: str, after: Flight) -> str | None:

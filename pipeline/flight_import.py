@@ -3,7 +3,8 @@
 Steps: store every raw photo in the object store (first, before anything reads it) → ``frames.ingest``
 (checks, pose, camera geometry) → ``frames.analyse`` with the area's scenarios → group one object's
 sightings across overlapping frames (`tickets.dedup.cluster_findings`) → hand the objects to ticket
-routing → findings GeoJSON and a report, also stored with the flight.
+routing (`pipeline.tickets.ticket_flight`: tickets, sightings of open ones, review items) → findings GeoJSON
+and a report, also stored with the flight.
 
 Resumable: the flight id comes from the folder (and dock), raw keys from file names, frame ids from
 both, so a rerun finds every photo stored and every frame analysed and does no work.
@@ -14,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from dockpatrol.camera import CameraModel
 from dockpatrol.errors import InvalidInput, NotFound
@@ -30,7 +31,11 @@ from flight.types import Flight, FlightStatus
 from missions.types import Dock
 from pipeline.jobs import frame_id_for
 from pipeline.runner import InProcessRunner, Runner
+from tickets.types import Candidate
 from vision.types import Frame, FrameStatus, StoredFinding
+
+if TYPE_CHECKING:
+    from pipeline.tickets import IntakeReport
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg")
 #: Frame statuses that end a frame's processing; a rerun leaves such frames alone.
@@ -89,6 +94,7 @@ class ImportReport:
     geojson_key: str
     out_path: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tickets: IntakeReport | None = None  # None: the objects were not handed to ticket routing
 
     @property
     def did_work(self) -> bool:
@@ -106,7 +112,9 @@ class ImportReport:
                f"{len(self.objects)} objects from {self.findings} findings ({multi} seen in more than one frame, "
                f"{lone} seen by only one of the frames covering them)"]
         out += [f"  {name:20s} {n}" for name, n in sorted(by_class.items())]
+        out.append("tickets: " + (self.tickets.summary() if self.tickets is not None else "not routed"))
         out += list(self.notes)
+        out += list(self.tickets.notes if self.tickets is not None else ())
         return out
 
 
@@ -159,16 +167,16 @@ def group_findings(rows: Sequence[StoredFinding], *, radius_m: float,
 def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | None = None,
                   card_name: str | None = None, out: Path | None = None, dock_camera_override: bool = False,
                   merge_radius_m: float = 3.0, require_agreement: bool = False, runner: Runner | None = None,
-                  progress: Progress | None = None,
-                  route_objects: Callable[[Sequence[ImportedObject]], None] | None = None) -> ImportReport:
+                  progress: Progress | None = None, tickets: bool = True) -> ImportReport:
     """Store, ingest, detect and group one flight's photos; write the findings GeoJSON (``out`` and the store).
 
     ``area_id`` picks the scenarios (every category without it); ``dock_id`` gives the dock's elevation
     (for photos with GPS altitude only) and camera (default optics; with ``dock_camera_override`` it beats
     the tags). ``require_agreement`` drops objects that only one of several covering frames saw.
-    ``route_objects`` receives the grouped objects: ticket routing plugs in there. It is called on every
-    run, a rerun included (a crash may have come between analysis and routing), so it must be idempotent;
-    each object's ``finding_ids`` are stable across runs and serve as its key.
+    With ``tickets`` the objects go to ticket routing as the patrol's do (verifying tickets the frames cover
+    are checked, then objects become tickets, sightings or review items). That runs on every run, a rerun
+    included (a crash may have come between analysis and routing); it is idempotent because each object's
+    key follows its finding ids, which are stable across runs.
     """
     from dockpatrol.taxonomy import Category
     from storage.platform import database, object_store
@@ -226,8 +234,6 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
         objects = [o for o in objects if o.confirmed]
         notes += (f"multi-view agreement: dropped {len(dropped)} objects seen in one of the frames that covered "
                   "them",)
-    if route_objects is not None:
-        route_objects(objects)  # the one hand-over to ticket routing
     collection = {"type": "FeatureCollection", "features": [o.to_geojson() for o in objects],
                   "properties": {"flight_id": flight_id, "scenarios": scenarios, "model": card_name or DEFAULT_CARD}}
     text = json.dumps(collection, indent=1)
@@ -236,12 +242,45 @@ def import_flight(folder: Path, *, dock_id: str | None = None, area_id: str | No
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
+    # after the GeoJSON, so that a routing failure (say, rules that do not fit) still leaves the objects
+    intake = _route(flight_id, objects, rows, footprints=views) if tickets else None
     report = ImportReport(flight_id=flight_id, photos=len(photos), stored_now=stored_now, ingested_now=ingested_now,
                           analysed_now=analysed_now, frames=dict(Counter(status.values())),
                           camera_sources=dict(sources), objects=tuple(objects), findings=len(rows),
-                          geojson_key=geojson_key, out_path=Path(out) if out else None, notes=notes)
+                          geojson_key=geojson_key, out_path=Path(out) if out else None, notes=notes,
+                          tickets=intake)
     store.put(f"flights/{flight_id}/import-report.txt", "\n".join(report.lines()).encode(), content_type="text/plain")
     return report
+
+
+def candidate_for(obj: ImportedObject, *, flight_id: str, rows: Mapping[str, StoredFinding]) -> Candidate:
+    """An imported object as a ticket candidate, keyed like a patrol's by its finding ids (``rows`` by id).
+
+    Not `pipeline.tickets.candidates_from_findings`: that regroups with one radius, while an import's objects
+    use wider radii for spread classes and may have dropped objects without multi-view agreement.
+    """
+    from pipeline.tickets import candidate_key
+
+    best = rows[obj.finding_ids[0]]  # finding_ids are best view first
+    return Candidate(key=candidate_key(flight_id, obj.finding_ids), class_name=obj.class_name,
+                     category=obj.category, score=obj.score, geometry=obj.geometry,
+                     seen_at=min(rows[i].finding.seen_at for i in obj.finding_ids), flight_id=flight_id,
+                     frame_id=best.finding.frame_id, evidence_key=best.finding.evidence_key,
+                     frames=len(obj.frame_ids), finding_ids=tuple(sorted(obj.finding_ids)), area_id=best.area_id)
+
+
+def _route(flight_id: str, objects: Sequence[ImportedObject], rows: Sequence[StoredFinding], *,
+           footprints: Sequence[shapely.Polygon]) -> IntakeReport:
+    """The flight's ticketing step, in one transaction. Verification uses the frames' central parts: a
+    ticket's spot at the very edge of a photo is not evidence that the object is gone."""
+    from pipeline.tickets import ticket_flight
+    from storage.platform import database
+
+    by_id = {r.id: r for r in rows}
+    candidates = [candidate_for(o, flight_id=flight_id, rows=by_id) for o in objects]
+    with database().unit_of_work() as session:
+        return ticket_flight(session=session, flight_id=flight_id, objects=candidates,
+                             footprints=[mapping(f) for f in footprints], at=datetime.now(UTC))
 
 
 #: Share of a frame's width/height trimmed from each side before counting it as covering a position:

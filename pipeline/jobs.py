@@ -56,8 +56,12 @@ def ingest_frame(flight_id: str, raw_key: str, dock_altitude_m: float | None = N
     from vision.types import Frame, FrameStatus
 
     store = object_store()
-    data = store.get(raw_key)
     frame_id = frame_id_for(flight_id, raw_key)
+    with database().unit_of_work() as session:
+        done = flights.get_frame(session=session, frame_id=frame_id)
+    if done is not None and done.status in (FrameStatus.ANALYSED, FrameStatus.TOO_TILTED):
+        return {"frame_id": frame_id, "status": str(done.status)}  # a redelivery must not undo a later step
+    data = store.get(raw_key)
     digest = hashlib.sha256(data).hexdigest()
     try:
         # the pose is checked before the pixels are decoded: a frame that cannot be placed costs no decode
@@ -130,7 +134,12 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
     with db.unit_of_work() as session:
         frame = flights.require_frame(session=session, frame_id=frame_id)
     pose = frame.pose()
-    if frame.status not in (FrameStatus.STORED, FrameStatus.ANALYSED) or pose is None or frame.camera is None:
+    if frame.status is FrameStatus.ANALYSED:  # a rerun keeps the stored findings (and their tickets) as they are
+        with db.unit_of_work() as session:
+            kept = [f for f in finding_repo.findings_of_flight(session=session, flight_id=frame.flight_id or "")
+                    if f.finding.frame_id == frame_id]
+        return {"frame_id": frame_id, "status": str(frame.status), "findings": len(kept)}
+    if frame.status is not FrameStatus.STORED or pose is None or frame.camera is None:
         return {"frame_id": frame_id, "status": str(frame.status), "findings": 0}
     card, detector = _detector(card_name)
     rgb = np.ascontiguousarray(ingest_bytes(store.get(frame.object_key), source=frame.object_key).rgb)
@@ -154,6 +163,48 @@ def analyse_frame(frame_id: str, card_name: str, scenarios: list[str], area_id: 
         flights.set_frame_status(session=session, frame_id=frame_id, status=FrameStatus.ANALYSED)
     return {"frame_id": frame_id, "status": str(FrameStatus.ANALYSED), "findings": len(stored),
             "dropped_out_of_scope": len(found) - len(kept)}
+
+
+@job("tickets.open")
+def open_tickets(flight_id: str, frame_id: str | None = None) -> dict[str, Any]:
+    """Ticket a flight's objects: those one frame saw (while the vehicle still flies), or, without a frame,
+    all of them, after verifying the re-inspected tickets its footprints cover. Idempotent: objects already
+    known change nothing, and an object seen again joins its ticket as a sighting."""
+    from datetime import UTC, datetime
+
+    import shapely
+
+    from pipeline.patrol import sightings_of_flight
+    from pipeline.tickets import candidates_from_findings, ticket_flight, ticket_objects
+    from storage.platform import database
+    from storage.repositories import findings as finding_repo
+
+    with database().unit_of_work() as session:
+        found = finding_repo.findings_of_flight(session=session, flight_id=flight_id)
+        objects = candidates_from_findings(found, flight_id=flight_id)
+        if frame_id is not None:
+            mine = {f.id for f in found if f.finding.frame_id == frame_id}
+            objects = [o for o in objects if mine & set(o.finding_ids)]
+        at = max((f.finding.seen_at for f in found), default=datetime.now(UTC))
+        if frame_id is not None:
+            report = ticket_objects(session=session, objects=objects, at=at)
+        else:
+            _, footprints = sightings_of_flight(flight_id, radius_m=3.0)
+            report = ticket_flight(session=session, flight_id=flight_id, objects=objects, at=at,
+                                   footprints=[shapely.geometry.mapping(f) for f in footprints])
+    return {"created": list(report.created), "sightings": len(report.sightings), "review": len(report.review),
+            "already_known": report.already_known, "notes": list(report.notes)}
+
+
+@job("patrol.reconcile")
+def reconcile_flight(flight_id: str) -> dict[str, Any]:
+    """Bring a flight's imagery to rest: every photo stored, ingested and analysed, the mission's status
+    set from it (see :func:`pipeline.recovery.reconcile`). Its steps run inline, persisted as jobs."""
+    from pipeline.ledger import Ledger
+    from pipeline.recovery import reconcile
+    from pipeline.runner import InlineRunner
+
+    return reconcile(flight_id=flight_id, ledger=Ledger(runner=InlineRunner()))
 
 
 def new_id(prefix: str) -> str:

@@ -10,11 +10,13 @@ seams (``sim.demo``), and scores the result against its ground truth there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,11 +25,13 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from dockpatrol.camera import CameraModel
+from dockpatrol.camera import CameraModel, CameraMount
 from dockpatrol.errors import ConfigError, FlightError, InvalidInput
 from flight.types import Flight, FlightStatus
-from missions.types import Dock, Mission, MissionStatus, NoFlyZone, PatrolArea
+from missions.types import Dock, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
+from pipeline.frames import FrameFeed, FrameJob, MediaSource, owner_tag, photos_in
 from pipeline.jobs import new_id
+from pipeline.ledger import JobFailed, Ledger, job_key
 from pipeline.runner import InProcessRunner, Runner
 from vision.types import FrameStatus
 
@@ -35,19 +39,16 @@ log = logging.getLogger("dockpatrol.patrol")
 
 #: A dock whose vehicle is the built-in simulator (the twin stands in for the drone).
 SIM_VEHICLE_URL = "sim:"
-PHOTO_SUFFIXES = (".jpg", ".jpeg")
+#: wall seconds between looks for new photos when no camera feedback arrives (a card that syncs late)
+FEED_POLL_S = 1.0
+#: wall seconds between looks at the abort flag
+ABORT_POLL_S = 0.25
 
 
 class VehicleLink(Protocol):
     """How a patrol reaches a dock's vehicle: a MAVLink URL that stays valid while the context is open."""
 
     def __call__(self, dock: Dock, *, at: datetime) -> AbstractAsyncContextManager[str]: ...
-
-
-class MediaSource(Protocol):
-    """Where a flight's photos come from once it has landed: files, in capture order."""
-
-    def collect(self) -> list[Path]: ...
 
 
 @asynccontextmanager
@@ -66,10 +67,13 @@ class FolderMedia:
 
     directory: Path
 
+    def ready(self) -> list[Path]:
+        return photos_in(self.directory)
+
     def collect(self) -> list[Path]:
         if not self.directory.is_dir():
             raise InvalidInput(f"media folder {self.directory} does not exist")
-        return sorted(p for p in self.directory.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        return photos_in(self.directory)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class PatrolRun:
     sightings: tuple[Sighting, ...]
     footprints: tuple[dict[str, Any], ...] = ()  # GeoJSON ground footprint of each analysed frame
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: how the frames went through the pipeline while the vehicle flew: counts and capture latency
+    pipeline: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,15 @@ class PatrolOptions:
 def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource,
                vehicle: VehicleLink = dock_vehicle, no_fly: tuple[NoFlyZone, ...] = (),
                options: PatrolOptions | None = None, runner: Runner | None = None, flight_id: str | None = None,
-               echo: Callable[[str], None] = log.info) -> PatrolRun:
-    """Plan, fly and analyse one patrol of ``area`` from ``dock`` starting at ``at``."""
+               mission_id: str | None = None, priority: Priority = Priority.ROUTINE,
+               abort: threading.Event | None = None, on_event: Callable[[Any], None] | None = None,
+               ledger: Ledger | None = None, echo: Callable[[str], None] = log.info) -> PatrolRun:
+    """Plan, fly and analyse one patrol of ``area`` from ``dock`` starting at ``at``.
+
+    Photos are stored and analysed while the vehicle flies (:class:`pipeline.frames.FrameFeed`); the
+    mission is ``analysing`` after landing and ``completed`` only once every photo is analysed
+    (:func:`pipeline.recovery.reconcile`). Setting ``abort`` returns the vehicle to its dock.
+    """
     from missions.planfile import plan_to_dict
     from missions.planner import PlanOptions, plan_survey
     from storage.platform import database, object_store
@@ -130,84 +143,133 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
     plan = plan_survey(area, dock=dock, no_fly=no_fly, camera=opts.camera,
                        options=PlanOptions(front_overlap=opts.front_overlap, side_overlap=opts.side_overlap))
     sortie = plan.sorties[0]
-    mission_id, flight_id = new_id("M"), flight_id or new_id("F")
+    mission_id, flight_id = mission_id or new_id("M"), flight_id or new_id("F")
     echo(f"planned {area.id} {area.name}: {plan.kind} at {plan.altitude_m:.0f} m AGL, GSD {plan.gsd_cm:.1f} cm, "
          f"{sortie.frame_count} photos, {sortie.length_m:.0f} m, ~{sortie.duration_s / 60:.1f} min"
          + (f" (sortie 1 of {len(plan.sorties)})" if len(plan.sorties) > 1 else ""))
+    scenarios = tuple(sorted(str(s) for s in area.scenarios))
+    context = {"media_dir": str(media.directory), "card_name": opts.card_name, "scenarios": list(scenarios),
+               "owner": owner_tag(), "camera_mount": str(opts.camera.mount)}
     db, store = database(), object_store()
     with db.unit_of_work() as session:
         flights.save_mission(session=session, mission=Mission(
             id=mission_id, kind="patrol", status=MissionStatus.FLYING, area_id=area.id, dock_id=dock.id,
-            scheduled_for=at, plan=plan_to_dict(sortie)))
+            scheduled_for=at, priority=priority, plan=plan_to_dict(sortie)))
         flights.save_flight(session=session, flight=Flight(
             id=flight_id, mission_id=mission_id, dock_id=dock.id, vehicle_url=dock.vehicle_url,
-            status=FlightStatus.FLYING, started_at=at))
+            status=FlightStatus.FLYING, started_at=at, summary=context))
 
     from dockpatrol.settings import get_settings
 
+    ledger = ledger or Ledger(runner=runner or InProcessRunner(workers=1))
+    # a camera fixed to the airframe needs the vehicle's attitude at each photo, known once it has landed
+    in_air = opts.camera.mount == CameraMount.GIMBAL
+    feed = FrameFeed(work=FrameJob(flight_id=flight_id, card_name=opts.card_name, scenarios=scenarios,
+                                   area_id=area.id, analyse=in_air), media=media, ledger=ledger, echo=echo)
     log_dir = get_settings().data_dir / "flights" / flight_id
-    report, photos = asyncio.run(_fly(sortie, dock=dock, at=at, vehicle=vehicle, media=media, log_dir=log_dir,
-                                      echo=echo))
+    try:
+        report, photos = asyncio.run(_fly(sortie, dock=dock, at=at, vehicle=vehicle, media=media, log_dir=log_dir,
+                                          feed=feed, abort=abort, on_event=on_event, echo=echo))
+    except Exception as exc:  # the flight never got going: say why in its record, then let the caller know
+        feed.finish([])
+        with db.unit_of_work() as session:
+            flights.finish_flight(session=session, flight_id=flight_id, status=FlightStatus.FAILED,
+                                  result=getattr(getattr(exc, "result", None), "value", type(exc).__name__),
+                                  ended_at=None, summary={**context, "text": str(exc)}, log_key=None)
+            mission = flights.require_mission(session=session, mission_id=mission_id)
+            flights.save_mission(session=session, mission=replace(mission, status=MissionStatus.FAILED,
+                                                                  reason=f"could not fly: {exc}"))
+        raise
     echo(f"flight: {report.summary()}")
     for name in (report.track_path, report.tlog_path):
         if name is not None and Path(name).is_file():
             store.put(f"flights/{flight_id}/{Path(name).name}", Path(name).read_bytes())
     with db.unit_of_work() as session:
-        flights.set_mission_status(session=session, mission_id=mission_id,
-                                   status=MissionStatus.COMPLETED if report.ok else MissionStatus.FAILED)
+        flights.set_mission_status(session=session, mission_id=mission_id, status=MissionStatus.ANALYSING)
         flights.finish_flight(session=session, flight_id=flight_id,
                               status=FlightStatus.LANDED if report.ok else FlightStatus.FAILED,
                               result=report.result.value, ended_at=None,
-                              summary={"text": report.summary(), "photos": len(report.captures)},
+                              summary={**context, "text": report.summary(), "photos": len(report.captures)},
                               log_key=f"flights/{flight_id}/flight.tlog")
+    stats = feed.finish(photos)
+    place_by_vehicle_attitude(flight_id, report.captures, camera=opts.camera, echo=echo)
+    with db.unit_of_work() as session:
+        flight = flights.require_flight(session=session, flight_id=flight_id)
+        flights.finish_flight(session=session, flight_id=flight_id, status=flight.status, result=flight.result,
+                              ended_at=flight.ended_at, log_key=flight.log_key,
+                              summary={**flight.summary, "attitude_placed": True})
+    echo(f"stored {stats.stored} raw photos in the object store"
+         + (f" ({stats.spooled} spooled while it was unreachable)" if stats.spooled else "")
+         + f"; {stats.analysed} analysed as they arrived")
+    notes = list(plan.notes)
+    try:
+        ledger.run("patrol.reconcile", key=job_key("patrol.reconcile", flight_id), flight_id=flight_id)
+    except JobFailed as exc:  # the mission stays analysing or failed, with the reason; recovery finishes it
+        notes.append(f"analysis not complete: {exc}")
+        echo(f"warning: {exc}")
+    with db.unit_of_work() as session:
+        flight = flights.require_flight(session=session, flight_id=flight_id)
+        flights.finish_flight(session=session, flight_id=flight_id, status=flight.status, result=flight.result,
+                              ended_at=flight.ended_at, log_key=flight.log_key,
+                              summary={**flight.summary, "pipeline": stats.as_dict()})
+        statuses = Counter(str(f.status) for f in flights.frames_of_flight(session=session, flight_id=flight_id))
     if not report.ok and not photos:
         raise FlightError(report.result, "patrol", report.summary())
-
-    # Raw imagery is stored before anything analyses it.
-    raw_keys = []
-    for path in photos:
-        key = f"flights/{flight_id}/raw/{path.name}"
-        store.put(key, path.read_bytes(), content_type="image/jpeg")
-        raw_keys.append(key)
-    echo(f"stored {len(raw_keys)} raw photos in the object store")
-    runner = runner or InProcessRunner(workers=1)
-    ingested = [runner.submit("frames.ingest", flight_id=flight_id, raw_key=k).result(timeout=600)
-                for k in raw_keys]
-    statuses = Counter(r["status"] for r in ingested)
-    stored_ids = _camera_attitude(raw_keys, ingested, report.captures, camera=opts.camera, echo=echo)
-    if len(stored_ids) < statuses[FrameStatus.STORED]:
-        statuses[str(FrameStatus.TOO_TILTED)] = statuses[FrameStatus.STORED] - len(stored_ids)
-    scenarios = sorted(str(s) for s in area.scenarios)
-    echo(f"analysing {len(stored_ids)} frames with {opts.card_name} for {', '.join(scenarios)}")
-    for r in (runner.submit("frames.analyse", frame_id=fid, card_name=opts.card_name, scenarios=scenarios,
-                            area_id=area.id) for fid in stored_ids):
-        r.result(timeout=900)
-    statuses = Counter({**statuses, str(FrameStatus.ANALYSED): len(stored_ids)})
     sightings, footprints = sightings_of_flight(flight_id, radius_m=opts.match_radius_m)
-
-    # Change detection: a completed patrol is compared with the area's previous one, in the background.
-    from pipeline.compare import submit_after_patrol
-
-    if report.ok:
-        submit_after_patrol(runner=runner, area_id=area.id, flight_id=flight_id)
 
     return PatrolRun(mission_id=mission_id, flight_id=flight_id, area_id=area.id, dock_id=dock.id,
                      flight_summary=report.summary(), ok=report.ok, altitude_m=plan.altitude_m, gsd_cm=plan.gsd_cm,
                      photos=len(photos), frames=dict(statuses), sightings=tuple(sightings),
-                     footprints=tuple(shapely.geometry.mapping(f) for f in footprints), notes=plan.notes)
+                     footprints=tuple(shapely.geometry.mapping(f) for f in footprints), notes=tuple(notes),
+                     pipeline=stats.as_dict())
 
 
 async def _fly(plan: Any, *, dock: Dock, at: datetime, vehicle: VehicleLink, media: MediaSource, log_dir: Path,
+               feed: FrameFeed, abort: threading.Event | None, on_event: Callable[[Any], None] | None,
                echo: Callable[[str], None]) -> tuple[Any, list[Path]]:
-    from flight.executor import FlyOptions, fly
+    from flight.executor import EventKind, FlightEvent, FlyOptions, fly
     from flight.vehicle import Vehicle
+
+    wake = asyncio.Event()
+    stop_abort = asyncio.Event()
+
+    def event(ev: FlightEvent) -> None:
+        if ev.kind is EventKind.CAPTURE:
+            feed.captured(int(ev.detail.rsplit(" ", 1)[-1]) if ev.detail.rsplit(" ", 1)[-1].isdigit() else -1)
+            wake.set()
+        if on_event is not None:
+            on_event(ev)
+
+    async def frames_while_flying() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=FEED_POLL_S)
+            wake.clear()
+            await asyncio.to_thread(feed.poll)
+
+    async def watch_abort(flag: asyncio.Event) -> None:
+        while abort is not None and not abort.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_abort.wait(), timeout=ABORT_POLL_S)
+            if stop_abort.is_set():
+                return
+        echo(f"{dock.id}: abort requested; the vehicle returns to the dock")
+        flag.set()
 
     async with vehicle(dock, at=at) as url:
         link = await Vehicle.connect(url, timeout_s=10.0)
         echo(f"{dock.id}: connected to the vehicle at {url}")
+        abort_flag = asyncio.Event()
+        tasks = [asyncio.create_task(frames_while_flying())]
+        if abort is not None:
+            tasks.append(asyncio.create_task(watch_abort(abort_flag)))
         try:
-            report = await fly(plan, link, options=FlyOptions(), log_dir=log_dir)
+            report = await fly(plan, link, options=FlyOptions(), log_dir=log_dir, abort=abort_flag, on_event=event)
         finally:
+            stop_abort.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await link.close()
     photos = await asyncio.to_thread(media.collect)
     return report, photos
@@ -248,11 +310,12 @@ def sightings_of_flight(flight_id: str, *, radius_m: float) -> tuple[list[Sighti
 # ---- the camera's real attitude (issue 10) --------------------------------------------------------------------
 
 
-def _camera_attitude(raw_keys: list[str], ingested: list[dict[str, Any]], captures: Any, *, camera: CameraModel,
-                     echo: Callable[[str], None]) -> list[str]:
-    """Frames to analyse. A camera fixed to the airframe takes the vehicle's attitude at each photo (the
-    flight's CAMERA_FEEDBACK, matched by photo index = file name); frames tilted beyond use stay stored,
-    not analysed, with the reason. A gimbal's own attitude (from the image) is kept as it is."""
+def place_by_vehicle_attitude(flight_id: str, captures: Any, *, camera: CameraModel,
+                               echo: Callable[[str], None]) -> int:
+    """A camera fixed to the airframe takes the vehicle's attitude at each photo (the flight's
+    CAMERA_FEEDBACK, matched by photo index = file name): the flight's stored frames get that attitude,
+    and those tilted beyond use (or whose attitude is unknown) become ``too_tilted``, kept with the reason,
+    not analysed. A gimbal's own attitude (from the image) is kept as it is. Returns the frames set aside."""
     import dataclasses
 
     from dockpatrol.camera import CameraMount
@@ -260,19 +323,18 @@ def _camera_attitude(raw_keys: list[str], ingested: list[dict[str, Any]], captur
     from storage.repositories import flights
     from vision.georef import place_frame
 
-    stored = [(key, r["frame_id"]) for key, r in zip(raw_keys, ingested, strict=True)
-              if r["status"] == FrameStatus.STORED]
     if camera.mount == CameraMount.GIMBAL:
-        return [frame_id for _, frame_id in stored]
+        return 0
     by_index = {c.index: c for c in captures}
-    usable = []
+    stored = 0
+    tilted = 0
     with database().unit_of_work() as session:
-        for key, frame_id in stored:
-            frame = flights.require_frame(session=session, frame_id=frame_id)
+        for frame in flights.frames_of_flight(session=session, flight_id=flight_id, status=FrameStatus.STORED):
             pose = frame.pose()
             if pose is None:
                 continue
-            stem = Path(key).stem
+            stored += 1
+            stem = Path(frame.object_key).stem
             capture = by_index.get(int(stem)) if stem.isdigit() else None
             placed = place_frame(pose, mount=camera.mount, vehicle_roll_deg=capture.roll_deg if capture else None,
                                  vehicle_pitch_deg=capture.pitch_deg if capture else None,
@@ -280,9 +342,7 @@ def _camera_attitude(raw_keys: list[str], ingested: list[dict[str, Any]], captur
             flights.save_frame(session=session, frame=dataclasses.replace(
                 frame, yaw_deg=placed.pose.yaw_deg, pitch_deg=placed.pose.pitch_deg, roll_deg=placed.pose.roll_deg,
                 status=FrameStatus.STORED if placed.usable else FrameStatus.TOO_TILTED, error=placed.reason))
-            if placed.usable:
-                usable.append(frame_id)
-    if len(usable) < len(stored):
-        echo(f"{len(stored) - len(usable)} of {len(stored)} frames kept but not analysed (camera too far off nadir "
-             "or attitude unknown)")
-    return usable
+            tilted += 0 if placed.usable else 1
+    if tilted:
+        echo(f"{tilted} of {stored} frames kept but not analysed (camera too far off nadir or attitude unknown)")
+    return tilted

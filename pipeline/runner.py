@@ -45,9 +45,15 @@ def _lookup(name: str) -> Callable[..., Any]:
         raise InvalidInput(f"unknown job {name!r}; registered: {', '.join(sorted(JOBS))}") from None
 
 
+#: Modules whose import registers jobs (a worker must know every name the service may send).
+JOB_MODULES = ("pipeline.jobs", "pipeline.tickets", "pipeline.outbox", "pipeline.compare")
+
+
 def _load_jobs() -> None:
-    import pipeline.compare
-    import pipeline.jobs  # noqa: F401  (registers the jobs)
+    import importlib
+
+    for module in JOB_MODULES:
+        importlib.import_module(module)
 
 
 class InProcessRunner:
@@ -61,6 +67,19 @@ class InProcessRunner:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class InlineRunner:
+    """Runs each job at once in the caller's thread: for a job that runs sub-jobs on a worker, where
+    waiting on the broker from inside a task could deadlock a small pool."""
+
+    def submit(self, name: str, **kwargs: Any) -> _LocalHandle:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(_lookup(name)(**kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return _LocalHandle(future)
 
 
 class _LocalHandle:

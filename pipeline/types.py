@@ -1,18 +1,8 @@
-"""The pipeline's own vocabulary: where a submitted job stands."""
+"""The pipeline's own vocabulary: where a submitted job stands (defined in the core, shared with storage)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class JobStatus(StrEnum):
-    """A submitted job's lifecycle, the same words for the in-process pool and for Celery."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
+from dockpatrol.jobs import JobRecord, JobStatus
 
 #: Celery's task states in this vocabulary (RETRY: the job will run again, so it is queued).
 CELERY_STATES: dict[str, JobStatus] = {
@@ -24,3 +14,5 @@ CELERY_STATES: dict[str, JobStatus] = {
     "FAILURE": JobStatus.FAILED,
     "REVOKED": JobStatus.FAILED,
 }
+
+__all__ = ["CELERY_STATES", "JobRecord", "JobStatus"]

@@ -29,6 +29,7 @@ from api.cli_vision import (
     EvalRecord,
 )
 from dockpatrol.errors import InvalidInput
+from pipeline.vehicles import VEHICLE_PROVIDERS
 
 sim_app = typer.Typer(help="The digital twin: world, camera renders, training data, evaluation, vehicle simulator.",
                       no_args_is_help=True)
@@ -291,12 +292,13 @@ def quantize_cmd(name: str = typer.Argument(..., help="model card name (its ONNX
     quantize_card(card, frames, tiles=tiles, seed=seed, calibrated_on=f"twin world {seed}")
 
 
-def demo_cmd(patrol: bool = typer.Option(True, help="fly the end-to-end demo patrol after seeding"),
-             again: bool = typer.Option(False, "--again", help="fly the demo patrol again even if it was flown")) -> None:
-    """Seed the demo district (idempotent) and fly an end-to-end patrol over the digital twin."""
+def demo_cmd(patrol: bool = typer.Option(True, help="run the demo patrol day after seeding"),
+             again: bool = typer.Option(False, "--again", help="fly the next day too (the first day is flown once)"),
+             quick: bool = typer.Option(False, "--quick", help="two docks and smaller areas (a few minutes)")) -> None:
+    """Seed the demo district (idempotent) and run a patrol day on several docks over the digital twin."""
     from sim.demo import run_demo
 
-    run_demo(patrol=patrol, again=again)
+    run_demo(patrol=patrol, again=again, quick=quick)
 
 
 @asynccontextmanager
@@ -321,6 +323,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sim_app, name="sim")
     app.command("demo")(demo_cmd)
     VEHICLE_STARTERS["sim"] = _in_process_vehicle
+    VEHICLE_PROVIDERS["sim"] = _service_vehicle
+
+
+def _service_vehicle(dock: Any, flight_id: str, speedup: float | None) -> tuple[Any, Any]:
+    """``dockpatrol run`` with ``sim:`` docks: the twin's vehicle and camera for one flight."""
+    from sim.demo import twin_vehicle_for
+
+    return twin_vehicle_for(dock, flight_id, speedup)
 
 
 @sim_app.command("changes")

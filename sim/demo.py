@@ -9,12 +9,12 @@ asked, so a second run is fast and idempotent.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,7 @@ from api.demo_district import CENTER_LAT, CENTER_LON, District, seed
 from dockpatrol.camera import CameraModel
 from dockpatrol.geo import LocalProjection, haversine_m
 from dockpatrol.taxonomy import CATEGORY_OF, LABELS_ZH, Category
-from missions.scheduler import PatrolSchedule
-from missions.types import Dock, PatrolArea, Priority
+from missions.types import Dock, PatrolArea
 from pipeline.patrol import PatrolRun
 from pipeline.report import TruthCheck
 from sim.media import TwinCameraCard
@@ -63,8 +62,37 @@ class TwinVehicle:
         finally:
             await sim.stop()
 
+    @property
+    def directory(self) -> Path:
+        return self.card.media_dir
+
+    def ready(self) -> list[Path]:
+        return sorted(self.card.written)
+
     def collect(self) -> list[Path]:
         return self.card.close()
+
+
+@lru_cache(maxsize=2)
+def demo_world(seed: int = WORLD_SEED) -> World:
+    """The demo district's twin (generated once per process)."""
+    return World.generate(seed=seed, center_lon=CENTER_LON, center_lat=CENTER_LAT, size_m=WORLD_SIZE_M)
+
+
+def twin_vehicle_for(dock: Dock, flight_id: str, speedup: float | None) -> tuple[TwinVehicle, TwinVehicle]:
+    """The patrol service's ``sim:`` vehicles: a simulated ArduCopter at the dock over the demo twin."""
+    from dockpatrol.settings import get_settings
+
+    twin = TwinVehicle(world=demo_world(), camera=dock.camera, media_dir=get_settings().data_dir / "media" / flight_id,
+                       speedup=speedup or SPEEDUP)
+    return twin, twin
+
+
+def install_twin_vehicles() -> None:
+    """Let the patrol service fly ``sim:`` docks over the demo twin (the CLI plugin does the same lazily)."""
+    from pipeline.vehicles import VEHICLE_PROVIDERS
+
+    VEHICLE_PROVIDERS.setdefault("sim", twin_vehicle_for)
 
 
 def score_against_twin(run: PatrolRun, *, world: World, area: PatrolArea, at: datetime,
@@ -110,22 +138,29 @@ class DemoPatrol:
 def hotspot_area(world: Any, district: District) -> DemoPatrol:
     """A patrol area over the twin's most violation-rich spot, flown by the nearest dock."""
     lon, lat = world.hotspots(limit=1)[0]
+    return area_around(lon, lat, district, area_id=HOTSPOT_AREA_ID, size_m=HOTSPOT_SIZE_M)
+
+
+def area_around(lon: float, lat: float, district: District, *, area_id: str, size_m: tuple[float, float],
+                docks: tuple[Dock, ...] | None = None) -> DemoPatrol:
+    """A ``size_m`` (east, north) rectangle centred on (lon, lat), flown by the nearest of ``docks``."""
     proj = LocalProjection.around(lon, lat)
     x, y = (float(v) for v in proj.to_metric(lon, lat))
-    w, h = HOTSPOT_SIZE_M
+    w, h = size_m
     xs = [x - w / 2, x + w / 2, x + w / 2, x - w / 2, x - w / 2]
     ys = [y - h / 2, y - h / 2, y + h / 2, y + h / 2, y - h / 2]
     lons, lats = proj.to_lonlat(xs, ys)
     polygon = {"type": "Polygon", "coordinates": [[[round(float(a), 7), round(float(b), 7)]
                                                    for a, b in zip(lons, lats, strict=True)]]}
-    area = PatrolArea(id=HOTSPOT_AREA_ID, name="重点巡查区 twin hotspot", polygon=polygon,
+    area = PatrolArea(id=area_id, name=f"重点巡查区 twin hotspot {area_id}", polygon=polygon,
                       scenarios=frozenset(Category), gsd_cm=3.0, cadence="FREQ=DAILY")
-    dock = min(district.docks, key=lambda d: haversine_m(d.lon, d.lat, lon, lat))
+    dock = min(docks or district.docks, key=lambda d: haversine_m(d.lon, d.lat, lon, lat))
     return DemoPatrol(area, dock)
 
 
-def run_demo(*, patrol: bool = True, again: bool = False, console: Console | None = None) -> Path | None:
-    """Seed, print the fleet, and (unless ``patrol`` is False) fly and report the demo patrol."""
+def run_demo(*, patrol: bool = True, again: bool = False, quick: bool = False,
+             console: Console | None = None) -> Path | None:
+    """Seed, print the fleet, and (unless ``patrol`` is False) run the demo patrol day and report it."""
     from storage.platform import database
 
     console = console or Console()
@@ -138,7 +173,9 @@ def run_demo(*, patrol: bool = True, again: bool = False, console: Console | Non
                   f"({time.perf_counter() - started:.2f} s)")
     if not patrol:
         return None
-    return _patrol(console, district, again=again)
+    from sim.demo_day import run_patrol_day
+
+    return run_patrol_day(console, district, again=again, quick=quick)
 
 
 def _print_fleet(console: Console, district: District) -> None:
@@ -154,72 +191,5 @@ def _print_fleet(console: Console, district: District) -> None:
     console.print(table)
 
 
-def _patrol(console: Console, district: District, *, again: bool) -> Path:
-    from dockpatrol.settings import get_settings
-    from pipeline.jobs import new_id
-    from pipeline.patrol import PatrolOptions, run_patrol
-    from pipeline.report import render_report
-    from sim.world import DEMO_OFFSET
-    from storage.platform import database, object_store
-    from storage.repositories import areas, schedules
-
-    reports = get_settings().data_dir / "reports"
-    latest = reports / "demo-patrol.html"
-    if latest.is_file() and not again:
-        console.print(f"demo patrol already flown; report: {latest.resolve()}  (dockpatrol demo --again to fly it again)")
-        return latest
-    t0 = time.perf_counter()
-    console.print(f"building the digital twin (seed {WORLD_SEED}, {WORLD_SIZE_M / 1000:.0f} km square)…")
-    world = World.generate(seed=WORLD_SEED, center_lon=CENTER_LON, center_lat=CENTER_LAT, size_m=WORLD_SIZE_M)
-    demo = hotspot_area(world, district)
-    with database().unit_of_work() as session:
-        areas.upsert(session=session, area=demo.area)
-        schedules.upsert(session=session, schedule=PatrolSchedule(
-            id=f"S-{demo.area.id}", area_id=demo.area.id, rule=demo.area.cadence or "FREQ=DAILY",
-            starts_at=world.epoch, priority=Priority.ROUTINE))
-    at = world.epoch + DEMO_OFFSET
-    distance = haversine_m(demo.dock.lon, demo.dock.lat, *_centroid(demo.area.polygon))
-    console.print(f"patrol {demo.area.id} {demo.area.name} from dock {demo.dock.id} {demo.dock.name} "
-                  f"({distance:.0f} m away) at {at.isoformat()}")
-    options = PatrolOptions()
-    flight_id = new_id("F")
-    twin = TwinVehicle(world=world, camera=options.camera,
-                       media_dir=get_settings().data_dir / "media" / flight_id)
-    console.print(f"{demo.dock.id}: the dock's vehicle is a simulated ArduCopter (speed-up {twin.speedup:g})")
-    run = run_patrol(area=demo.area, dock=demo.dock, at=at, vehicle=twin, media=twin, options=options,
-                     flight_id=flight_id, echo=console.print)
-    truth = score_against_twin(run, world=world, area=demo.area, at=at, radius_m=options.match_radius_m)
-    _print_sightings(console, run, truth)
-    store = object_store()
-    evidence = {s.evidence_key: store.get(s.evidence_key) for s in run.sightings if s.evidence_key}
-    report = render_report(run, area_name=demo.area.name, area_geojson=demo.area.polygon, footprints=run.footprints,
-                           evidence=evidence, at=at, model=options.card_name, truth=truth)
-    reports.mkdir(parents=True, exist_ok=True)
-    path = reports / f"patrol-{run.flight_id}.html"
-    path.write_text(report, encoding="utf-8")
-    latest.write_text(report, encoding="utf-8")
-    console.print(f"report: {path.resolve()}  ({time.perf_counter() - t0:.0f} s for the patrol)")
-    return path
-
-
-def _print_sightings(console: Console, run: PatrolRun, truth: TruthCheck) -> None:
-    true_hits = sum(1 for s in run.sightings if truth.match_of(s))
-    table = Table(title=f"Findings: {len(run.sightings)} objects ({true_hits} confirmed by twin truth), "
-                        f"{len(truth.points)} twin violations in view, {len(truth.missed)} missed")
-    for column in ("finding", "score", "frames", "lat, lon", "twin truth"):
-        table.add_column(column)
-    for s in sorted(run.sightings, key=lambda s: -s.score):
-        match = truth.match_of(s)
-        table.add_row(f"{LABELS_ZH[s.class_name]} {s.class_name}", f"{s.score:.2f}", str(s.frames),
-                      f"{s.lat:.6f}, {s.lon:.6f}", "✔ " + match if match else "✘ false alarm")
-    for oid, cls in truth.missed:
-        table.add_row(f"[dim]{LABELS_ZH[cls]} {cls}[/dim]", "-", "-", "-", f"missed ({oid})")
-    console.print(table)
-
-
-def _centroid(polygon: dict[str, Any]) -> tuple[float, float]:
-    ring = polygon["coordinates"][0][:-1]
-    return (math.fsum(p[0] for p in ring) / len(ring), math.fsum(p[1] for p in ring) / len(ring))
-
-
-__all__ = ["DemoPatrol", "TwinVehicle", "hotspot_area", "run_demo", "score_against_twin"]
+__all__ = ["DemoPatrol", "TwinVehicle", "area_around", "demo_world", "hotspot_area", "install_twin_vehicles", "run_demo",
+           "score_against_twin", "twin_vehicle_for"]

@@ -1,7 +1,7 @@
 """ArduCopter-like vehicle model for the simulator: boot and EKF readiness, modes, arming, mission
 execution, kinematics, battery, camera and failsafes, stepped in simulated seconds (no I/O here).
 
-Behaviour follows /work/shared/ARDUPILOT.md (ArduCopter 4.7 SITL); sim/vehicle.py carries it over MAVLink.
+Behaviour follows measurements of ArduCopter 4.7 SITL (docs/flight.md); sim/vehicle.py carries it over MAVLink.
 """
 
 from __future__ import annotations

@@ -94,6 +94,9 @@ class DockRow(Timestamps, Base):
     cruise_speed_m_s: Mapped[float] = mapped_column(default=10.0)
     status: Mapped[str] = mapped_column(String(32), default="ready")
     camera: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: why the dock is in its status (the patrol service's last word on it), and its last heartbeat
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class JurisdictionRow(GeoMixin, Timestamps, Base):
@@ -184,6 +187,8 @@ class MissionRow(Timestamps, Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: an operator asked the patrol service to abort this mission (the vehicle returns to its dock)
+    abort_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class FlightRow(Timestamps, Base):
@@ -396,6 +401,23 @@ class OutboxRow(Base):
     response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class JobRow(Timestamps, Base):
+    """A persisted pipeline job: one row per step and input (its idempotency key), whatever runs it."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)  # the idempotency key
+    name: Mapped[str] = mapped_column(String(100))
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flight_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(32), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 GEO_TABLES = ("jurisdictions", "patrol_areas", "no_fly_zones", "findings", "change_events", "tickets", "review_items")

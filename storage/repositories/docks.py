@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -43,8 +44,18 @@ def list_all(*, session: Session) -> list[Dock]:
     return [to_domain(r) for r in list_rows(session, DockRow, DockRow.id)]
 
 
-def set_status(*, session: Session, dock_id: str, status: DockStatus) -> Dock:
+def set_status(*, session: Session, dock_id: str, status: DockStatus, reason: str = "",
+               heartbeat_at: datetime | None = None) -> Dock:
+    """Set a dock's status with why (kept for operators); ``heartbeat_at`` records its vehicle answering."""
     row = require_row(session, DockRow, dock_id, "dock")
-    row.status = str(DockStatus(status))
+    row.status, row.status_reason = str(DockStatus(status)), reason
+    if heartbeat_at is not None:
+        row.heartbeat_at = heartbeat_at
     session.flush()
     return to_domain(row)
+
+
+def status_of(*, session: Session, dock_id: str) -> tuple[DockStatus, str, datetime | None]:
+    """A dock's status, the reason given for it, and its vehicle's last heartbeat."""
+    row = require_row(session, DockRow, dock_id, "dock")
+    return DockStatus(row.status), row.status_reason, row.heartbeat_at

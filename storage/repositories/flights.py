@@ -54,6 +54,27 @@ def require_mission(*, session: Session, mission_id: str) -> Mission:
     return mission_to_domain(require_row(session, MissionRow, mission_id, "mission"))
 
 
+def missions_with_status(*, session: Session, status: MissionStatus) -> list[Mission]:
+    stmt = select(MissionRow).where(MissionRow.status == str(MissionStatus(status))).order_by(MissionRow.id)
+    return [mission_to_domain(r) for r in session.scalars(stmt)]
+
+
+def request_abort(*, session: Session, mission_id: str, at: datetime) -> Mission:
+    """Record an operator's abort; the patrol service acts on it (a flying vehicle returns to its dock)."""
+    row = require_row(session, MissionRow, mission_id, "mission")
+    if row.abort_requested_at is None:
+        row.abort_requested_at = at
+    session.flush()
+    return mission_to_domain(row)
+
+
+def abort_requests(*, session: Session) -> list[str]:
+    """Missions with an abort requested that are not over yet."""
+    open_states = [str(MissionStatus.PLANNED), str(MissionStatus.FLYING)]
+    stmt = select(MissionRow.id).where(MissionRow.abort_requested_at.is_not(None), MissionRow.status.in_(open_states))
+    return list(session.scalars(stmt))
+
+
 # -- flights ----------------------------------------------------------------------------------------
 
 
@@ -88,6 +109,16 @@ def get_flight(*, session: Session, flight_id: str) -> Flight | None:
 
 def require_flight(*, session: Session, flight_id: str) -> Flight:
     return flight_to_domain(require_row(session, FlightRow, flight_id, "flight"))
+
+
+def flights_with_status(*, session: Session, status: FlightStatus) -> list[Flight]:
+    stmt = select(FlightRow).where(FlightRow.status == str(FlightStatus(status))).order_by(FlightRow.id)
+    return [flight_to_domain(r) for r in session.scalars(stmt)]
+
+
+def flights_of_mission(*, session: Session, mission_id: str) -> list[Flight]:
+    stmt = select(FlightRow).where(FlightRow.mission_id == mission_id).order_by(FlightRow.started_at, FlightRow.id)
+    return [flight_to_domain(r) for r in session.scalars(stmt)]
 
 
 def flights_of_area(*, session: Session, area_id: str) -> list[Flight]:

@@ -19,32 +19,47 @@ def _demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=1200)
 
 
-def test_demo_flies_a_patrol_end_to_end(isolated_data_dir: Path) -> None:
-    first = _demo(isolated_data_dir)
+def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> None:
+    first = _demo(isolated_data_dir, "--quick")
     assert first.returncode == 0, first.stderr[-2000:]
     out = first.stdout
-    assert "flight: D" in out and "completed" in out
+    assert "docks fly at once" in out and "flight: D" in out and "completed" in out
+    assert "precision" in out and "recall" in out and "georeference error" in out
+    assert "ticket events received" in out and "verification patrols:" in out and "capture→ticket latency" in out
     assert "report:" in out
 
     from storage.platform import database, object_store
-    from storage.tables import FindingRow, FlightRow, FrameRow, MissionRow
+    from storage.tables import FindingRow, FlightRow, FrameRow, MissionRow, OutboxRow, TicketRow
 
     with database().unit_of_work() as s:
-        flight = s.scalars(select(FlightRow)).one()
-        mission = s.scalars(select(MissionRow)).one()
+        flights = s.scalars(select(FlightRow)).all()
+        missions = s.scalars(select(MissionRow)).all()
         frames = s.scalars(select(FrameRow)).all()
         findings = s.scalar(select(func.count()).select_from(FindingRow))
-    assert mission.status == "completed" and mission.area_id == "A00"
-    assert flight.status == "landed" and flight.summary["photos"] == len(frames) > 0
+        tickets = s.scalars(select(TicketRow)).all()
+        undelivered = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status != "delivered"))
+    day_one = [m for m in missions if not m.area_id.startswith("R-")]
+    verifications = [m for m in missions if m.area_id.startswith("R-")]
+    assert len(day_one) == 2 and "A00" in {m.area_id for m in day_one}
+    assert verifications and {m.status for m in missions} == {"completed"}
+    assert len({m.dock_id for m in day_one}) == 2  # two docks flew at once
+    assert tickets and undelivered == 0  # every ticket event reached the webhook receiver
+    assert {t.status for t in tickets} & {"closed", "reopened"}  # the verification patrols decided
+    assert {f.status for f in flights} == {"landed"}
+    assert sum(f.summary["photos"] for f in flights) == len(frames) > 0
     assert {f.status for f in frames} == {"analysed"}
-    raw = list(object_store().list(f"flights/{flight.id}/raw/"))
-    assert len(raw) == len(frames)  # every photo stored raw before analysis
+    for flight in flights:  # every photo stored raw before analysis
+        raw = list(object_store().list(f"flights/{flight.id}/raw/"))
+        assert len(raw) == sum(1 for f in frames if f.flight_id == flight.id)
     assert findings > 0
-    report = next((isolated_data_dir / "reports").glob("patrol-*.html")).read_text(encoding="utf-8")
-    assert "巡查报告" in report and "data:image/jpeg;base64," in report and "<svg" in report
+    report = next((isolated_data_dir / "reports").glob("patrol-day-*.html")).read_text(encoding="utf-8")
+    assert "巡查日报" in report and "data:image/jpeg;base64," in report and "<svg" in report
     assert "http://" not in report.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched online
 
-    second = _demo(isolated_data_dir)
-    assert second.returncode == 0 and "already flown" in second.stdout
+    second = _demo(isolated_data_dir, "--quick")
+    assert second.returncode == 0 and "report:" in second.stdout
+    assert "launching" not in second.stdout  # the day was flown: nothing flies again
     with database().unit_of_work() as s:
-        assert s.scalar(select(func.count()).select_from(FlightRow)) == 1
+        assert s.scalar(select(func.count()).select_from(FlightRow)) == len(flights)
+        assert s.scalar(select(func.count()).select_from(FindingRow)) == findings
+        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(tickets)  # no duplicate tickets

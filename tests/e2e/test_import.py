@@ -1,4 +1,5 @@
-"""`dockpatrol import` on a folder of overlapping twin photos: one object per thing, GeoJSON out, rerun is a no-op."""
+"""`dockpatrol import` on a folder of overlapping twin photos: one object per thing, GeoJSON and tickets out,
+rerun is a no-op."""
 
 from __future__ import annotations
 
@@ -114,15 +115,52 @@ def test_import_groups_sightings_across_frames_and_resumes(twin_world, tmp_path:
     assert len(kept) == sum(f["properties"]["confirmed"] for f in features)
 
 
-def test_objects_are_handed_to_ticket_routing_once_per_run(twin_world, tmp_path: Path) -> None:
+def _ticketing_rows() -> dict[str, int]:
+    from storage.platform import database
+    from storage.tables import ReviewItemRow, SightingRow, TicketRow
+
+    with database().unit_of_work() as s:
+        return {name: s.scalar(select(func.count()).select_from(row)) or 0
+                for name, row in (("tickets", TicketRow), ("sightings", SightingRow), ("review", ReviewItemRow))}
+
+
+def test_import_tickets_its_objects_once(twin_world, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pipeline.flight_import import import_flight
+    from pipeline.tickets import candidate_key
+    from storage.platform import database
+    from storage.tables import ReviewItemRow, TicketRow
 
     folder = tmp_path / "flight-0816"
     render_strip(twin_world, folder)
-    handed: list[list] = []
-    first = import_flight(folder, route_objects=lambda objects: handed.append(list(objects)))
-    again = import_flight(folder, route_objects=lambda objects: handed.append(list(objects)))
-    assert len(handed) == 2 and handed[0] and not again.did_work
-    # the same objects, keyed by the same findings, both times: routing can stay idempotent
-    assert [o.finding_ids for o in handed[0]] == [o.finding_ids for o in handed[1]] == \
-        [o.finding_ids for o in first.objects]
+
+    # GeoJSON only: the objects are found, nothing reaches ticketing
+    assert main(["import", str(folder), "--no-tickets"]) == 0
+    assert "tickets: not routed" in capsys.readouterr().out
+    assert _ticketing_rows() == {"tickets": 0, "sightings": 0, "review": 0}
+
+    # the same flight imported with routing: every object becomes a ticket, a sighting or a review item
+    assert main(["import", str(folder)]) == 0
+    printed = capsys.readouterr().out
+    rerun = import_flight(folder)  # to read the report's objects and their routing
+    objects = rerun.objects
+    assert objects and not rerun.did_work
+    rows = _ticketing_rows()
+    assert rows["tickets"] + rows["review"] > 0
+    opened = rows["tickets"]
+    assert f"tickets: {opened} new tickets" in printed and f"{rows['review']} to review" in printed
+    keys = {candidate_key(rerun.flight_id, o.finding_ids) for o in objects}
+    with database().unit_of_work() as s:
+        ticketed = set(s.scalars(select(TicketRow.source_key)))
+        queued = set(s.scalars(select(ReviewItemRow.candidate_key)))
+    assert ticketed | queued <= keys and not ticketed & queued
+    # each object went one way: a ticket (its first sighting), a review item, or a sighting of a ticket
+    assert len(ticketed) + len(queued) + (rows["sightings"] - rows["tickets"]) == len(objects)
+
+    # reruns (the report above and the CLI) add no ticket, sighting or review item: every object is known
+    assert rerun.tickets is not None
+    assert (rerun.tickets.created, rerun.tickets.sightings, rerun.tickets.review) == ((), (), ())
+    assert rerun.tickets.already_known == len(objects)
+    assert main(["import", str(folder)]) == 0
+    assert f"0 new tickets (0 recurrences), 0 sightings of open tickets, 0 to review, {len(objects)} already known" \
+        in capsys.readouterr().out
+    assert _ticketing_rows() == rows

@@ -238,21 +238,33 @@ def test_changes_land_in_the_review_queue_once_and_decisions_reach_them(
     assert len(labels) == 1 and labels[0].read_text() == ""
 
 
-class RecordingRunner:
-    """Runs nothing; records what a completed patrol submits."""
 
-    def __init__(self) -> None:
-        self.submitted: list[tuple[str, dict]] = []
+def test_a_completed_patrol_runs_the_comparison_as_a_job_only_when_a_previous_one_exists(twin_patrols: dict) -> None:
+    from pipeline.ledger import Ledger
+    from pipeline.runner import InlineRunner
+    from storage.repositories import jobs as job_repo
 
-    def submit(self, name: str, **kwargs: object) -> None:
-        self.submitted.append((name, kwargs))
-
-
-def test_a_completed_patrol_submits_the_comparison_only_when_a_previous_one_exists(twin_patrols: dict) -> None:
     _seed(twin_patrols)
-    runner = RecordingRunner()
-    assert compare.submit_after_patrol(runner=runner, area_id="A1", flight_id="F-before") is None
-    assert runner.submitted == []
-    compare.submit_after_patrol(runner=runner, area_id="A1", flight_id="F-after")
-    assert runner.submitted == [("area.compare", {"area_id": "A1", "after_flight_id": "F-after",
-                                                  "before_flight_id": "F-before"})]
+    ledger = Ledger(runner=InlineRunner())
+    assert compare.compare_after_patrol(ledger=ledger, area_id="A1", flight_id="F-before") is None
+    done = compare.compare_after_patrol(ledger=ledger, area_id="A1", flight_id="F-after")
+    assert done is not None and done["status"] == "compared" and done["before_flight_id"] == "F-before"
+    assert compare.compare_after_patrol(ledger=ledger, area_id="A1", flight_id="F-after") == done
+    with database().unit_of_work() as session:
+        record = job_repo.get(session=session, key="area.compare:F-before:F-after")
+    assert record is not None and str(record.status) == "succeeded" and record.flight_id == "F-after"
+
+
+def test_reconciling_a_completed_patrol_compares_it_with_the_previous_one(twin_patrols: dict) -> None:
+    """The call site: :func:`pipeline.recovery.reconcile`, where every patrol ends and its mission completes."""
+    from pipeline.ledger import Ledger
+    from pipeline.recovery import reconcile
+    from pipeline.runner import InlineRunner
+
+    _seed(twin_patrols)
+    ledger = Ledger(runner=InlineRunner())
+    first = reconcile(flight_id="F-before", ledger=ledger)
+    assert first["mission"] == "completed" and first.get("compare") is None
+    second = reconcile(flight_id="F-after", ledger=ledger)
+    assert second["mission"] == "completed"
+    assert second["compare"]["status"] == "compared" and second["compare"]["before_flight_id"] == "F-before"

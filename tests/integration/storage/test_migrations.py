@@ -64,6 +64,7 @@ def test_0002_renames_elevation_and_moves_priorities_to_one_scale(empty_engine: 
     from missions.types import MissionStatus, Priority
     from storage.repositories import docks, flights
 
+    upgrade(empty_engine)  # the repositories read the latest schema; later revisions keep these rows
     with Session(empty_engine) as session:
         assert docks.require(session=session, dock_id="D1").elevation_amsl_m == 8.5
         mission = flights.require_mission(session=session, mission_id="M1")
