@@ -309,13 +309,3 @@ def queue_for_review(*, session: Any, changes: Sequence[RecordedChange], at: dat
         ticket_repo.save_review(session=session, item=replace(item, area_m2=float(e.area_m2)))
         added.append(item.id)
     return added
-
-
-def review_items(*, area_id: str | None = None, limit: int = 200) -> list[Any]:
-    """Pending change events for the review queue, most important first (score × area × urgency)."""
-    from storage.platform import database
-    from storage.repositories import changes as change_repo
-
-    with database().unit_of_work() as session:
-        return change_repo.pending_review(session=session, area_id=area_id, limit=limit)
-
