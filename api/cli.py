@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from api import cli_core, cli_flight, cli_missions, cli_ops, cli_tickets, cli_users, cli_vision
+from api import cli_changes, cli_core, cli_flight, cli_missions, cli_ops, cli_tickets, cli_users, cli_vision
 from api.cli_groups import db_app, models_app
 from dockpatrol.errors import DockpatrolError
 
@@ -36,7 +36,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_tickets, cli_users, cli_ops):
+for module in (cli_core, cli_missions, cli_flight, cli_vision, cli_changes, cli_tickets, cli_users, cli_ops):
     module.register(app)
 
 

@@ -21,7 +21,7 @@ tickets_app = typer.Typer(help="Tickets (工单): list, show, move through the l
 rules_app = typer.Typer(help="Routing rules: check a rules file, load it as the district's rule set.",
                         no_args_is_help=True)
 outbox_app = typer.Typer(help="Outbound deliveries: webhooks and Open311.", no_args_is_help=True)
-review_app = typer.Typer(help="The review queue: objects below their class's auto-ticket score.",
+review_app = typer.Typer(help="The review queue: objects below their class's auto-ticket score, and changes between patrols.",
                          no_args_is_help=True)
 
 
@@ -365,12 +365,12 @@ def outbox_subscribe(sub_id: str = typer.Argument(..., help="subscription id"),
 
 def _review_line(i: Any) -> str:
     area = f"{i.area_m2:.0f} m²" if i.area_m2 else "-"
-    return (f"{i.id:<40} {i.status:<8} {i.candidate.class_name:<20} score {i.candidate.score:.2f} {area:>7}  "
+    return (f"{i.id:<40} {i.kind:<6} {i.status:<8} {i.candidate.class_name:<20} score {i.candidate.score:.2f} {area:>7}  "
             f"{i.reason}")
 
 
 def _review_doc(i: Any) -> dict[str, Any]:
-    return {"id": i.id, "status": str(i.status), "class_name": i.candidate.class_name, "score": i.candidate.score,
+    return {"id": i.id, "kind": str(i.kind), "status": str(i.status), "class_name": i.candidate.class_name, "score": i.candidate.score,
             "area_m2": i.area_m2, "reason": i.reason, "evidence_key": i.candidate.evidence_key,
             "decided_by": i.decided_by, "note": i.decision_note, "ticket_id": i.ticket_id}
 

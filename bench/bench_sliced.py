@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from peak_memory import peak_rss_mb  # noqa: E402
 
 from dockpatrol.camera import CameraModel  # noqa: E402
 from dockpatrol.taxonomy import CLASS_NAMES  # noqa: E402
@@ -149,27 +150,16 @@ def forward_only_s(det: UltralyticsDetector, image: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process; VmHWM, because ru_maxrss keeps the forking parent's peak across exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def peak_memory_child(card_path: Path, frame_path: Path, backend: str) -> None:
     """Entry of the memory probe: load the detector, detect in one frame, print peak RSS."""
     det = load_detector(load_card(card_path), backend=Backend(backend))
-    before = _peak_rss_mb()
+    before = peak_rss_mb()
     image = np.load(frame_path)
     tracemalloc.start()
     slice_infer(image, det, overlap_wh=(OVERLAP, OVERLAP), full_frame=True)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    after = _peak_rss_mb()
+    after = peak_rss_mb()
     print(json.dumps({"peak_rss_mb": after, "before_frame_mb": before,
                       "numpy_peak_mb": traced_peak / 2**20}))
 

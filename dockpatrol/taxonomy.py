@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 
@@ -37,6 +38,19 @@ DEPARTMENT_OF: dict[Category, Department] = {
     Category.POLLUTION: Department.ENVIRONMENTAL,
     Category.FIRE: Department.FIRE_EMERGENCY,
 }
+
+#: How much more a category's unseen hazard weighs: fire spreads in minutes, pollution in days.
+CATEGORY_URGENCY: dict[str, float] = {Category.FIRE: 3.0, Category.POLLUTION: 2.0, Category.CONSTRUCTION: 1.5}
+
+
+def review_weight(*, score: float, area_m2: float | None, category: str | None) -> float:
+    """Review-queue order for objects and changes alike: score × log(1 + area m²) × category urgency.
+
+    The log keeps one huge, faint field from burying a small fire; an unknown area counts as 1 m².
+    """
+    area = 1.0 if area_m2 is None else max(area_m2, 0.0)
+    return score * math.log1p(area) * CATEGORY_URGENCY.get(category or "", 1.0)
+
 
 #: Console labels, Chinese first as the operations centre reads them.
 LABELS_ZH: dict[str, str] = {

@@ -216,6 +216,7 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
     if not report.ok and not photos:
         raise FlightError(report.result, "patrol", report.summary())
     sightings, footprints = sightings_of_flight(flight_id, radius_m=opts.match_radius_m)
+
     return PatrolRun(mission_id=mission_id, flight_id=flight_id, area_id=area.id, dock_id=dock.id,
                      flight_summary=report.summary(), ok=report.ok, altitude_m=plan.altitude_m, gsd_cm=plan.gsd_cm,
                      photos=len(photos), frames=dict(statuses), sightings=tuple(sightings),

@@ -150,6 +150,11 @@ def reconcile(*, flight_id: str, ledger: Ledger) -> dict[str, Any]:
                                                f"{counts.get('analysed', 0)} frames analysed"
     _set_mission(flight, status, reason)
     summary["mission"] = str(status)
+    if status is MissionStatus.COMPLETED and mission is not None and mission.area_id is not None:
+        # change detection: the completed patrol against the area's previous one (issue 13)
+        from pipeline.compare import compare_after_patrol
+
+        summary["compare"] = compare_after_patrol(ledger=ledger, area_id=mission.area_id, flight_id=flight_id)
     return summary
 
 

@@ -46,7 +46,7 @@ def _lookup(name: str) -> Callable[..., Any]:
 
 
 #: Modules whose import registers jobs (a worker must know every name the service may send).
-JOB_MODULES = ("pipeline.jobs", "pipeline.tickets", "pipeline.outbox")
+JOB_MODULES = ("pipeline.jobs", "pipeline.tickets", "pipeline.outbox", "pipeline.compare")
 
 
 def _load_jobs() -> None:

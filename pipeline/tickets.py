@@ -36,6 +36,7 @@ from tickets.types import (
     Candidate,
     HistoryEntry,
     ReviewItem,
+    ReviewKind,
     ReviewStatus,
     Role,
     RoutingDecision,
@@ -356,12 +357,22 @@ def accept_review(*, session: Session, item_id: str, actor: Actor, at: datetime,
                                 linked_ticket_id=linked,
                                 note=f"accepted from review by {actor.id}" + (f": {note}" if note else "")).id
     repo.save_review(session=session, item=review.accept(item, actor=actor, at=at, ticket_id=ticket_id, note=note))
+    _record_on_change(session=session, item=item, status="accepted")
     return repo.require(session=session, ticket_id=ticket_id)
 
 
 def reject_review(*, session: Session, item_id: str, actor: Actor, at: datetime, reason: str) -> ReviewItem:
     item = review.reject(repo.get_review(session=session, item_id=item_id), actor=actor, at=at, reason=reason)
+    _record_on_change(session=session, item=item, status="rejected")
     return repo.save_review(session=session, item=item)
+
+
+def _record_on_change(*, session: Session, item: ReviewItem, status: str) -> None:
+    """A change item's decision is the change's too (its candidate key is the change id)."""
+    if item.kind is ReviewKind.CHANGE:
+        from storage.repositories import changes
+
+        changes.set_status(session=session, change_id=item.candidate.key, status=status)
 
 
 def defer_review(*, session: Session, item_id: str, actor: Actor, at: datetime, until: datetime | None = None,

@@ -333,6 +333,37 @@ def _service_vehicle(dock: Any, flight_id: str, speedup: float | None) -> tuple[
     return twin_vehicle_for(dock, flight_id, speedup)
 
 
+@sim_app.command("changes")
+def sim_changes(
+    seed: int = typer.Option(1, help="twin world seed"),
+    out: Path = typer.Option(Path("changes"), help="directory for mosaics, changes.geojson and changes.png"),
+    size_m: float = typer.Option(240.0, help="side of the compared square, metres"),
+    illumination_only: bool = typer.Option(False, help="same ground, other day and hour: counts false alarms"),
+    appear: int = typer.Option(4, help="violations that appear between the patrols"),
+    vanish: int = typer.Option(4, help="violations that vanish"),
+    grow: int = typer.Option(3, help="violations that grow"),
+) -> None:
+    """Two patrols of the twin at two epochs: render, mosaic, detect changes and score them against truth."""
+    from api.cli_changes import comparison_png, write_geojson
+    from sim.change_eval import evaluate_pair
+
+    result = evaluate_pair(seed=seed, workdir=out, size_m=size_m, appear=appear, vanish=vanish, grow=grow,
+                           illumination_only=illumination_only)
+    events = list(result.changes.events)
+    write_geojson(out / "changes.geojson", events, ids=[f"{i + 1}" for i in range(len(events))], meta={
+        "seed": seed, "synthetic": True, "illumination_only": illumination_only,
+        "shift_m": list(result.changes.shift_m), "not_compared": list(result.changes.not_compared)})
+    (out / "changes.png").write_bytes(comparison_png(result.before.path, result.after.path, events,
+                                                     titles=("BEFORE  twin t0", "AFTER  twin t1")))
+    s = result.score
+    typer.echo(f"mosaics: {result.before.path}, {result.after.path} ({len(result.before.frames_used)} frames each)")
+    typer.echo(f"changes: {len(events)}; truth ≥ 4 m²: {s.truth}, detected {s.detected} (recall {s.recall:.2f}); "
+               f"predictions ≥ 4 m²: {s.predictions}, true {s.true_predictions} (precision {s.precision:.2f})")
+    for t in s.missed:
+        typer.echo(f"missed: {t.kind} {t.class_name} {t.object_id} ({t.region.area:.0f} m²)")
+    typer.echo(f"wrote {out / 'changes.geojson'} and {out / 'changes.png'}")
+
+
 @sim_app.command("vehicle")
 def sim_vehicle_cmd(
     port: int = typer.Option(5760, help="TCP port to serve (one client at a time, as ArduPilot SITL)"),

@@ -248,6 +248,7 @@ class FindingRow(GeoMixin, Timestamps, Base):
 
 class ChangeEventRow(GeoMixin, Timestamps, Base):
     __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_flights", "before_flight_id", "after_flight_id"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     area_id: Mapped[str | None] = mapped_column(ForeignKey("patrol_areas.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -257,6 +258,12 @@ class ChangeEventRow(GeoMixin, Timestamps, Base):
     after_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     score: Mapped[float] = mapped_column(default=0.0)
     status: Mapped[str] = mapped_column(String(32), default="pending_review")
+    area_m2: Mapped[float | None] = mapped_column(nullable=True)
+    surface_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    class_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review_weight: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class TicketRow(GeoMixin, Timestamps, Base):

@@ -1,8 +1,8 @@
 """The review queue: objects below their class's auto-ticket score (and, later, change detections)
 wait for a person to accept (→ a ticket through routing), reject (reason required) or defer.
 
-Most urgent first: score × ground area × category urgency, so a large, confident fire outranks
-a faint, small shed.
+Most urgent first: score × ground area × category urgency (:func:`dockpatrol.taxonomy.review_weight`),
+so a large, confident fire outranks a faint, small shed, and objects and changes share one order.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from datetime import datetime
 from shapely.geometry import shape
 
 from dockpatrol.errors import Conflict, Forbidden, InvalidInput
+from dockpatrol.taxonomy import review_weight
 from missions.areas import area_m2 as ground_area_m2
 from tickets.types import Actor, Candidate, ReviewItem, ReviewKind, ReviewStatus, Role
 
-#: How much more a category's unseen hazard weighs: fire spreads in minutes, pollution in days.
-CATEGORY_URGENCY: dict[str, float] = {"fire": 3.0, "pollution": 2.0, "construction": 1.0}
 REVIEWER_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 
 
@@ -35,8 +34,8 @@ def new_item(candidate: Candidate, *, reason: str, at: datetime, kind: ReviewKin
 
 
 def urgency(item: ReviewItem) -> float:
-    """score × area (m², at least 1) × category urgency."""
-    return item.candidate.score * max(item.area_m2 or 1.0, 1.0) * CATEGORY_URGENCY.get(item.candidate.category, 1.0)
+    """score × log(1 + area m²) × category urgency, the same weight change detection gives its changes."""
+    return review_weight(score=item.candidate.score, area_m2=item.area_m2, category=item.candidate.category)
 
 
 def queue(items: Iterable[ReviewItem], *, now: datetime) -> list[ReviewItem]:

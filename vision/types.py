@@ -123,17 +123,3 @@ class StoredFinding:
     ticket_id: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredChange:
-    """A change between two patrols of an area, as stored for review (kind as change detection names it)."""
-
-    id: str
-    kind: str
-    geometry: dict[str, Any]  # GeoJSON, lon/lat
-    area_id: str | None = None
-    before_flight_id: str | None = None
-    after_flight_id: str | None = None
-    before_key: str | None = None
-    after_key: str | None = None
-    score: float = 0.0
-    status: str = "pending_review"

@@ -21,7 +21,7 @@ from api.schemas import CONFLICT, NOT_FOUND, PROBLEMS, StrictIn
 from dockpatrol.errors import InvalidInput
 from dockpatrol.identity import Role
 from tickets.lifecycle import allowed_actions, can
-from tickets.types import OPEN_STATUSES, Action, Actor, ReviewItem, Ticket, TicketStatus
+from tickets.types import OPEN_STATUSES, Action, Actor, ReviewItem, ReviewKind, Ticket, TicketStatus
 from tickets.types import Role as TicketRole
 
 router = APIRouter(tags=["tickets"], responses=PROBLEMS)
@@ -172,11 +172,12 @@ def ticket_out(t: Ticket, now: datetime) -> TicketOut:
                      last_seen_at=t.last_seen_at, external_ref=t.external_ref)
 
 
-def review_out(item: ReviewItem) -> ReviewOut:
+def review_out(item: ReviewItem, *, before_key: str | None = None) -> ReviewOut:
+    """``before_key``: a change item's crop of the earlier patrol (objects have only the one crop)."""
     c = item.candidate
     return ReviewOut(id=item.id, kind=str(item.kind), status=str(item.status), class_name=c.class_name,
                      category=c.category, score=c.score, geometry=c.geometry, reason=item.reason,
-                     created_at=item.created_at, area_m2=item.area_m2, before_url=None,
+                     created_at=item.created_at, area_m2=item.area_m2, before_url=signed(before_key),
                      after_url=signed(c.evidence_key))
 
 
@@ -321,15 +322,18 @@ def transition_ticket(ref: Ref, body: TransitionIn, principal: TicketReader) -> 
 # ---- review queue ---------------------------------------------------------------------------------------
 
 
-@router.get("/api/review", response_model=ReviewPage, tags=["review"], summary="The review queue, oldest first")
+@router.get("/api/review", response_model=ReviewPage, tags=["review"], summary="The review queue, most urgent first")
 def review_queue(_: Reviewer, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> ReviewPage:
-    """Objects below their class's auto-ticket score (and, when change detection feeds it, changes)
+    """Objects below their class's auto-ticket score and changes between patrols (with both crops)
     waiting for a person: pending ones, and deferred ones whose time has come."""
     from pipeline.tickets import review_queue as queue
+    from storage.repositories import changes
 
     with uow() as session:
         items = queue(session=session, now=datetime.now(UTC))
-    return ReviewPage(items=[review_out(i) for i in items[:limit]], total=len(items))
+        before = {i.id: change.event.before_key for i in items[:limit] if i.kind is ReviewKind.CHANGE
+                  and (change := changes.get(session=session, change_id=i.candidate.key)) is not None}
+    return ReviewPage(items=[review_out(i, before_key=before.get(i.id)) for i in items[:limit]], total=len(items))
 
 
 def _decided(principal: Principal, item_id: str, verb: str, result: Any, detail: dict[str, Any], session: Any) -> None:

@@ -1,7 +1,6 @@
-"""Findings (georeferenced detections) and change events between successive patrols.
+"""Findings (georeferenced detections); change events between patrols live in :mod:`storage.repositories.changes`.
 
-Functions take explicit keywords and return :class:`vision.types.StoredFinding` /
-:class:`vision.types.StoredChange`, never table rows.
+Functions take explicit keywords and return :class:`vision.types.StoredFinding`, never table rows.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from dockpatrol.taxonomy import Category
 from missions.areas import area_m2
 from storage.geometry import BBox
 from storage.repositories._base import intersecting, require_row, upsert_row
-from storage.tables import ChangeEventRow, FindingRow
-from vision.types import Finding, FindingStatus, StoredChange, StoredFinding
+from storage.tables import FindingRow
+from vision.types import Finding, FindingStatus, StoredFinding
 
 
 def finding_to_domain(row: FindingRow) -> StoredFinding:
@@ -56,24 +55,4 @@ def findings_in(*, session: Session, bbox: BBox) -> list[StoredFinding]:
 def findings_of_flight(*, session: Session, flight_id: str) -> list[StoredFinding]:
     stmt = select(FindingRow).where(FindingRow.flight_id == flight_id).order_by(FindingRow.seen_at, FindingRow.id)
     return [finding_to_domain(r) for r in session.scalars(stmt)]
-
-
-def change_to_domain(row: ChangeEventRow) -> StoredChange:
-    return StoredChange(id=row.id, kind=row.kind, geometry=row.geometry, area_id=row.area_id,
-                        before_flight_id=row.before_flight_id, after_flight_id=row.after_flight_id,
-                        before_key=row.before_key, after_key=row.after_key, score=row.score, status=row.status)
-
-
-def save_change(*, session: Session, change: StoredChange) -> StoredChange:
-    """Insert or replace a change event."""
-    upsert_row(session, ChangeEventRow, change.id, kind=change.kind, geometry=change.geometry,
-               area_id=change.area_id, before_flight_id=change.before_flight_id,
-               after_flight_id=change.after_flight_id, before_key=change.before_key, after_key=change.after_key,
-               score=change.score, status=change.status)
-    return change
-
-
-def changes_pending_review(*, session: Session) -> list[StoredChange]:
-    stmt = select(ChangeEventRow).where(ChangeEventRow.status == "pending_review").order_by(ChangeEventRow.created_at)
-    return [change_to_domain(r) for r in session.scalars(stmt)]
 

@@ -38,7 +38,7 @@ def test_0006_keeps_docks_and_downgrades_and_upgrades_again(tmp_path: Path) -> N
                           "endurance_s, charge_s, cruise_speed_m_s, status, camera, created_at, updated_at) VALUES "
                           "('D1', 'd', 113.15, 23.03, NULL, 'sim:', 5000, 2400, 1800, 10, 'ready', '{}', "
                           "'2026-01-05 00:00:00', '2026-01-05 00:00:00')"))
-    assert upgrade(engine) == "0006"
+    assert upgrade(engine, "0006") == "0006"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id, status_reason, heartbeat_at FROM docks")).all() == [("D1", "", None)]
     assert "jobs" in inspect(engine).get_table_names()
@@ -48,5 +48,5 @@ def test_0006_keeps_docks_and_downgrades_and_upgrades_again(tmp_path: Path) -> N
         command.downgrade(cfg, "0005")
     assert "jobs" not in inspect(engine).get_table_names()
     assert "abort_requested_at" not in {c["name"] for c in inspect(engine).get_columns("missions")}
-    assert upgrade(engine) == "0006"
+    assert upgrade(engine, "0006") == "0006"
     assert "status_reason" in {c["name"] for c in inspect(engine).get_columns("docks")}

@@ -59,3 +59,15 @@ def test_dataset_command_prints_instances_per_class(tmp_path: Path, capsys: pyte
                  "--seed", "4", "--world-size-m", "500"]) == 0
     printed = capsys.readouterr().out
     assert "steel_shed" in printed and (out / "data.yaml").exists() and (out / "summary.json").exists()
+
+
+def test_sim_changes_writes_scored_geojson_and_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "changes"
+    assert main(["sim", "changes", "--seed", "4", "--size-m", "120", "--appear", "2", "--vanish", "1", "--grow", "0",
+                 "--out", str(out)]) == 0
+    fc = json.loads((out / "changes.geojson").read_text())
+    assert fc["properties"]["synthetic"] is True and fc["properties"]["illumination_only"] is False
+    assert [f["properties"]["number"] for f in fc["features"]] == list(range(1, len(fc["features"]) + 1))
+    with Image.open(out / "changes.png") as png:
+        assert png.width > 2 * 100
+    assert "recall" in capsys.readouterr().out

@@ -1,0 +1,91 @@
+"""Twin epochs for change detection: the changes are real twin changes, the scoring counts them right."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import shapely
+from shapely.geometry import mapping
+
+from sim.change_eval import (
+    TruthChange,
+    evaluate_pair,
+    frozen_at,
+    score_changes,
+    summary,
+    with_changes,
+)
+from sim.world import DEMO_OFFSET, World
+from vision.change import ChangeEvent, ChangeKind
+
+
+@pytest.fixture(scope="module")
+def source() -> World:
+    return World.generate(seed=4, size_m=600.0)
+
+
+def test_frozen_world_does_not_change_with_time(source: World) -> None:
+    t0 = source.epoch + DEMO_OFFSET
+    frozen = frozen_at(source, t0)
+    ids_then = {o.id for o in frozen.objects if o.present_at(t0)}
+    ids_later = {o.id for o in frozen.objects if o.present_at(t0 + timedelta(days=300))}
+    assert ids_then == ids_later == {o.id for o in source.objects if o.present_at(t0)}
+
+
+def test_changes_happen_between_the_epochs_and_are_the_truth(source: World) -> None:
+    t0 = source.epoch + DEMO_OFFSET
+    cx, cy = source.center_m
+    bounds = (cx - 250, cy - 250, cx + 250, cy + 250)
+    frozen = frozen_at(source, t0)
+    at = t0 + timedelta(days=3)
+    changed, truth = with_changes(frozen, source=source, at=at, bounds_m=bounds, appear=3, vanish=3, grow=2, seed=1)
+    kinds = [t.kind for t in truth]
+    assert kinds.count("vanished") == 3 and kinds.count("appeared") == 3 and kinds.count("grew") == 2
+    before = {o.id for o in changed.objects if o.present_at(t0)}
+    after = {o.id for o in changed.objects if o.present_at(at + timedelta(hours=1))}
+    for t in truth:
+        if t.kind == "vanished":
+            assert t.object_id in before and t.object_id not in after
+        elif t.kind == "appeared":
+            assert t.object_id not in before and t.object_id in after
+        else:
+            assert f"{t.object_id}-grown" in after and t.object_id not in after
+            assert t.region.area > 0 and t.region.geom_type in ("Polygon", "MultiPolygon")
+
+
+def _event(poly: shapely.Polygon, epsg: int) -> ChangeEvent:
+    from dockpatrol.geo import LocalProjection
+
+    return ChangeEvent(kind=ChangeKind.SURFACE_CHANGE, geometry=mapping(LocalProjection(epsg).geometry_to_lonlat(poly)),
+                       area_m2=poly.area, score=0.9)
+
+
+def test_scoring_counts_hits_misses_and_false_alarms() -> None:
+    epsg = 32649
+    truth = [TruthChange("a", "bare_soil", "appeared", shapely.box(720000, 2547000, 720010, 2547010), 0.0),
+             TruthChange("b", "steel_shed", "vanished", shapely.box(720100, 2547000, 720106, 2547004), 4.0),
+             TruthChange("c", "garbage_dump", "appeared", shapely.box(720200, 2547000, 720201, 2547001), 0.0)]
+    events = [_event(shapely.box(720002, 2547002, 720012, 2547012), epsg),  # covers most of a
+              _event(shapely.box(720106, 2547004, 720110, 2547008), epsg),  # in b's shadow zone, misses b
+              _event(shapely.box(720400, 2547000, 720405, 2547005), epsg),  # nothing there
+              _event(shapely.box(720500, 2547000, 720501, 2547001), epsg)]  # below the scored area
+    score = score_changes(events, truth, epsg=epsg)
+    assert (score.truth, score.detected) == (2, 1)  # c is under 4 m²
+    assert [t.object_id for t in score.missed] == ["b"]
+    assert (score.predictions, score.true_predictions) == (3, 2)
+    assert score.recall == pytest.approx(0.5) and score.precision == pytest.approx(2 / 3)
+
+
+@pytest.mark.slow
+def test_twin_epochs_end_to_end(tmp_path: Path) -> None:
+    """A small area: changes are found, the illumination-only pair stays (almost) quiet."""
+    changed = evaluate_pair(seed=4, workdir=tmp_path / "c", size_m=160.0, appear=3, vanish=3, grow=2)
+    lit = evaluate_pair(seed=4, workdir=tmp_path / "i", size_m=160.0, illumination_only=True)
+    assert changed.score.truth >= 3
+    assert changed.score.recall >= 0.6
+    assert changed.score.precision >= 0.5
+    assert lit.score.predictions <= 2
+    pooled = summary([changed, lit])
+    assert pooled["pairs"] == 1 and pooled["illumination_changes"] == [lit.score.predictions]

@@ -1,0 +1,132 @@
+"""Quick mosaic: frames from their pose onto the area grid, written as a valid COG with the right georeferencing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from dockpatrol.camera import CameraModel, GeoPose
+from dockpatrol.errors import InvalidInput
+from dockpatrol.geo import LocalProjection
+from vision.mosaic import MosaicFrame, MosaicGrid, NoUsableFrames, build_mosaic, read_crop_jpeg, read_mosaic
+
+CAMERA = CameraModel().scaled(400)
+LON, LAT = 113.15, 23.03
+PROJ = LocalProjection.around(LON, LAT)
+
+
+def _checker(camera: CameraModel, pose: GeoPose, *, square_m: float = 4.0) -> np.ndarray:
+    """What a nadir camera sees of a ground checkerboard (squares of square_m aligned to UTM): ground truth by geometry."""
+    from dockpatrol.camera import pixels_to_ground
+
+    u, v = np.meshgrid(np.arange(camera.width_px) + 0.5, np.arange(camera.height_px) + 0.5)
+    x, y = pixels_to_ground(camera, pose.to_metric(PROJ), u, v)
+    on = (np.floor(x / square_m) + np.floor(y / square_m)) % 2 == 0
+    rgb = np.where(on[..., None], np.array([230, 200, 40], np.uint8), np.array([30, 60, 160], np.uint8))
+    return rgb.astype(np.uint8)
+
+
+def _frame(frame_id: str, dx_m: float, dy_m: float, *, yaw: float = 0.0, pose: bool = True) -> MosaicFrame:
+    cx, cy = (float(v) for v in PROJ.to_metric(LON, LAT))
+    lon, lat = (float(v) for v in PROJ.to_lonlat(cx + dx_m, cy + dy_m))
+    geo = GeoPose(lon=lon, lat=lat, altitude_m=CAMERA.altitude_for_gsd_m(0.1), yaw_deg=yaw)
+    rgb = _checker(CAMERA, geo)
+    return MosaicFrame(frame_id=frame_id, pose=geo if pose else None, camera=CAMERA, load=lambda: rgb)
+
+
+def _grid(half_m: float = 25.0, gsd_m: float = 0.1) -> MosaicGrid:
+    cx, cy = (float(v) for v in PROJ.to_metric(LON, LAT))
+    return MosaicGrid.for_bounds(epsg=PROJ.epsg, bounds_m=(cx - half_m, cy - half_m, cx + half_m, cy + half_m),
+                                 gsd_m=gsd_m)
+
+
+def test_grid_snaps_so_patrols_share_it() -> None:
+    a = MosaicGrid.for_bounds(epsg=32649, bounds_m=(100.3, 200.7, 150.2, 260.1), gsd_m=0.05)
+    b = MosaicGrid.for_bounds(epsg=32649, bounds_m=(100.31, 200.71, 150.19, 260.09), gsd_m=0.05)
+    assert a == b
+    assert (a.west_m, a.north_m) == (100.0, 261.0)
+    assert a.transform.a == 0.05 and a.transform.e == -0.05
+
+
+@pytest.mark.parametrize(("bounds", "gsd"), [((0, 0, 0, 10), 0.1), ((0, 0, 10, 10), 0.0), ((0, 0, 10, 10), float("nan"))])
+def test_grid_rejects_bad_bounds_and_gsd(bounds: tuple, gsd: float) -> None:
+    with pytest.raises(InvalidInput):
+        MosaicGrid.for_bounds(epsg=32649, bounds_m=bounds, gsd_m=gsd)
+
+
+def test_mosaic_is_a_valid_cog_with_crs_transform_and_ground_in_place(tmp_path: Path) -> None:
+    from rio_cogeo.cogeo import cog_validate
+
+    grid = _grid(gsd_m=0.05)
+    frames = [_frame("a", -10, -8), _frame("b", 10, -8, yaw=12.0), _frame("c", -10, 8, yaw=-7.0), _frame("d", 10, 8)]
+    result = build_mosaic(frames, grid, path=tmp_path / "m.tif", tile_px=256, profile="deflate", register=False)
+    valid, errors, _ = cog_validate(result.path, quiet=True)
+    assert valid, errors
+    with rasterio.open(result.path) as src:
+        assert src.crs.to_epsg() == PROJ.epsg
+        assert src.transform == grid.transform
+        assert (src.width, src.height) == (grid.width_px, grid.height_px)
+        assert src.overviews(1), "a COG for a tiler carries overviews"
+    assert set(result.frames_used) == {"a", "b", "c", "d"} and not result.skipped
+    # The checkerboard lands where geometry puts it: compare with the board drawn on the grid directly.
+    raster = read_mosaic(result.path, grid=grid)
+    cols, rows = np.meshgrid(np.arange(grid.width_px) + 0.5, np.arange(grid.height_px) + 0.5)
+    x, y = grid.west_m + cols * grid.gsd_m, grid.north_m - rows * grid.gsd_m
+    on = (np.floor(x / 4.0) + np.floor(y / 4.0)) % 2 == 0
+    inner = raster.valid & ((np.abs(x / 4.0 - np.round(x / 4.0)) > 0.05) & (np.abs(y / 4.0 - np.round(y / 4.0)) > 0.05))
+    yellow = raster.rgb[..., 0] > 128
+    agree = np.mean(yellow[inner] == on[inner])
+    assert agree > 0.99
+    assert result.covered_fraction > 0.9
+
+
+def test_frames_without_pose_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    result = build_mosaic([_frame("a", 0, 0), _frame("nopose", 5, 5, pose=False)], _grid(),
+                          path=tmp_path / "m.tif", register=False)
+    assert result.frames_used == ("a",)
+    assert [(s.frame_id, "no pose" in s.reason) for s in result.skipped] == [("nopose", True)]
+
+
+@pytest.mark.parametrize("frames", [[], [_frame("nopose", 0, 0, pose=False)], [_frame("far", 5000, 0)]])
+def test_no_usable_frames_is_a_clear_error(frames: list[MosaicFrame], tmp_path: Path) -> None:
+    with pytest.raises(NoUsableFrames, match="no usable frames"):
+        build_mosaic(frames, _grid(), path=tmp_path / "m.tif")
+
+
+def test_frame_with_wrong_image_size_names_it(tmp_path: Path) -> None:
+    bad = MosaicFrame(frame_id="odd", pose=_frame("x", 0, 0).pose, camera=CAMERA,
+                      load=lambda: np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(InvalidInput, match="odd"):
+        build_mosaic([bad], _grid(), path=tmp_path / "m.tif", register=False)
+
+
+def test_registration_corrects_a_pose_error_against_a_reference(tmp_path: Path) -> None:
+    """A frame whose reported position is 1.5 m off lands in place once registered to the previous mosaic."""
+    grid = _grid()
+    truth = _frame("a", 0, 0)
+    reference = build_mosaic([truth], grid, path=tmp_path / "ref.tif", register=False).path
+    wrong_pose = GeoPose(*(float(v) for v in PROJ.to_lonlat(*(np.array(PROJ.to_metric(truth.pose.lon, truth.pose.lat))
+                                                              + np.array([1.5, -1.0])))),
+                         altitude_m=truth.pose.altitude_m)
+    shifted = MosaicFrame(frame_id="a", pose=wrong_pose, camera=CAMERA, load=truth.load)
+    raw = read_mosaic(build_mosaic([shifted], grid, path=tmp_path / "raw.tif", register=False).path, grid=grid)
+    fixed = read_mosaic(build_mosaic([shifted], grid, path=tmp_path / "fix.tif", reference=reference).path, grid=grid)
+    ref = read_mosaic(reference, grid=grid)
+    both = ref.valid & raw.valid & fixed.valid
+
+    def error(r: np.ndarray) -> float:
+        return float(np.mean(np.abs(r[both].astype(float) - ref.rgb[both].astype(float))))
+
+    assert error(fixed.rgb) < 0.3 * error(raw.rgb)
+
+
+def test_crop_jpeg_of_a_window(tmp_path: Path) -> None:
+    grid = _grid()
+    path = build_mosaic([_frame("a", 0, 0)], grid, path=tmp_path / "m.tif", register=False).path
+    x0, y0, _, _ = grid.bounds_m
+    data = read_crop_jpeg(path, bounds_m=(x0 + 20, y0 + 20, x0 + 30, y0 + 30), epsg=grid.epsg, max_px=64)
+    assert data is not None and data[:2] == b"\xff\xd8"
+    assert read_crop_jpeg(path, bounds_m=(x0 - 500, y0 - 500, x0 - 400, y0 - 400), epsg=grid.epsg) is None
