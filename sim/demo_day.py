@@ -358,15 +358,24 @@ class WebhookReceiver:
         self.server.server_close()
 
 
-def flush_outbox(passes: int = 20) -> None:
-    """Deliver what the outbox holds now (the patrol service does this every tick; the demo finishes it)."""
+def flush_outbox(deadline_s: float = 120.0) -> None:
+    """Deliver everything the outbox holds, retries included. The patrol service delivers every tick and
+    waits out each retry's back-off; the demo's day is over, so each pass looks an hour further ahead
+    instead of waiting (a delivery that timed out on a busy machine is sent again at once)."""
+    from datetime import UTC
+
     from pipeline.outbox import deliver_once, make_client
     from storage.platform import database
 
+    stop = time.monotonic() + deadline_s
+    ahead = timedelta(0)
     with make_client() as client:
-        for _ in range(passes):
-            if not deliver_once(sessions=database().sessions, client=client).attempted:
+        while time.monotonic() < stop:
+            report = deliver_once(sessions=database().sessions, client=client,
+                                  now=lambda ahead=ahead: datetime.now(UTC) + ahead)
+            if not report.attempted:
                 return
+            ahead += timedelta(hours=1)
 
 
 def department_resolves(*, at: datetime, limit: int) -> list[str]:
