@@ -227,7 +227,7 @@ class PatrolService:
                          if self.options.areas is None or a.id in self.options.areas]
             self._no_fly = tuple(areas.list_no_fly(session=session))
             plans = schedules.list_all(session=session)
-            planned = [m for m in flights.missions_with_status(session=session, status=MissionStatus.PLANNED)
+            planned = [m for m in flights.requested_missions(session=session)
                        if self.options.areas is None or m.area_id in self.options.areas]
             aborts = flights.abort_requests(session=session)
         self._handle_aborts(aborts)
@@ -482,6 +482,22 @@ def request_patrol(*, area_id: str, at: datetime, priority: Priority = Priority.
         return flights.save_mission(session=session, mission=mission)
 
 
+def request_launch(*, mission_id: str, at: datetime) -> Mission:
+    """Ask the service to fly a planned mission (the API's launch): it becomes a request due at ``at``."""
+    from dockpatrol.errors import Conflict
+    from storage.platform import database
+    from storage.repositories import flights
+
+    with database().unit_of_work() as session:
+        mission = flights.require_mission(session=session, mission_id=mission_id)
+        if mission.status is not MissionStatus.PLANNED or mission.scheduled_for is not None:
+            state = "already requested" if mission.status is MissionStatus.PLANNED else str(mission.status)
+            raise Conflict(f"mission {mission_id!r} is {state}; only a planned mission not yet requested can be "
+                           "launched")
+        return flights.save_mission(session=session, mission=replace(mission, scheduled_for=at,
+                                                                     reason="launch requested"))
+
+
 def request_abort(*, mission_id: str, at: datetime | None = None) -> Mission:
     """Ask the service to abort a mission: a flying vehicle returns to its dock, a planned one is skipped."""
     from storage.platform import database
@@ -492,4 +508,4 @@ def request_abort(*, mission_id: str, at: datetime | None = None) -> Mission:
 
 
 __all__ = ["VEHICLE_PROVIDERS", "Clock", "PatrolService", "ServiceOptions", "ServiceReport", "SimulatedClock",
-           "WallClock", "Weather", "mission_id_for", "request_abort", "request_patrol", "vehicle_for"]
+           "WallClock", "Weather", "mission_id_for", "request_abort", "request_launch", "request_patrol", "vehicle_for"]

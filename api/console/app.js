@@ -271,10 +271,9 @@ function missionRow(m) {
   const s = m.summary || {};
   const facts = [s.altitude_m && `${s.altitude_m.toFixed(0)} m`, s.gsd_cm && `${s.gsd_cm.toFixed(1)} cm/px`,
     s.duration_s && `${(s.duration_s / 60).toFixed(1)} ${t("unit.min")}`, s.frame_count && `${s.frame_count} ${t("unit.photos")}`].filter(Boolean).join(" · ");
-  const pending = m.pending ? h("div", { class: "pending", "data-testid": "mission-pending" },
-    m.pending.command === "launch" ? t("operator.pendingLaunch") : t("operator.pendingAbort")) : null;
+  const pending = m.pending ? h("div", { class: "pending", "data-testid": "mission-pending" }, t("operator.pendingLaunch")) : null;
   const canLaunch = m.status === "planned" && !m.pending;
-  const canAbort = (m.pending && m.pending.command === "launch") || (m.status === "flying" && !m.pending);
+  const canAbort = m.status === "planned" || m.status === "flying";
   return h("li", { class: "mission", "data-testid": "mission-row", "data-mission": m.id },
     h("div", { class: "dock-head" },
       h("button", { class: "link", onclick: () => mapView.drawRoute(m.route, { focus: true }) }, `${m.id}`),
@@ -292,7 +291,33 @@ async function missionCommand(m, command) {
   await guarded(async () => {
     await api(`/api/missions/${encodeURIComponent(m.id)}/${command}`, { method: "POST" });
     route();
+    if (command === "launch") watchLaunch(m.id);
   });
+}
+
+/** How long a launched mission is watched for its flight, and how often (the service ticks about once a minute). */
+const LAUNCH_WATCH_MS = 10 * 60 * 1000;
+const LAUNCH_POLL_MS = 2000;
+
+/** Wait for the patrol service to take a launch; its flight's positions then draw on the map live. */
+async function watchLaunch(missionId) {
+  const deadline = Date.now() + LAUNCH_WATCH_MS;
+  while (Date.now() < deadline) {
+    const found = await api("/api/flights", { params: { mission_id: missionId, limit: 1 } }).catch(() => null);
+    if (found && found.items.length) {
+      toast(`${missionId} → ${found.items[0].id}`);
+      followFlight(found.items[0].id);
+      await refreshDocks();
+      if (location.hash === "#/operator") route();
+      return;
+    }
+    const mission = await api(`/api/missions/${encodeURIComponent(missionId)}`).catch(() => null);
+    if (mission && !["planned", "flying"].includes(mission.status)) {
+      route();
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, LAUNCH_POLL_MS));
+  }
 }
 
 // ---- operations centre ---------------------------------------------------------------------------------

@@ -56,7 +56,6 @@ const LABELS = {
   "operator.launch": ["立即起飞", "Launch now"],
   "operator.abort": ["中止", "Abort"],
   "operator.pendingLaunch": ["等待巡查服务执行起飞", "Launch waiting for the patrol service"],
-  "operator.pendingAbort": ["等待巡查服务执行返航", "Abort waiting for the patrol service"],
   "operator.schedules": ["巡查计划", "Schedules"],
   "operator.setMaintenance": ["设为维护", "Set maintenance"],
   "operator.setReady": ["设为就绪", "Set ready"],

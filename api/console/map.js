@@ -156,6 +156,11 @@ export function extendTrack(flightId, points) {
   const latlngs = points.map(([lon, lat]) => [lat, lon]);
   if (!liveTracks[flightId]) {
     liveTracks[flightId] = L.polyline([], { color: "#1f6feb", weight: 3.5 }).addTo(layers.tracks);
+    const path = liveTracks[flightId].getElement();
+    if (path) {
+      path.setAttribute("data-testid", "live-track");
+      path.setAttribute("data-flight", flightId);
+    }
   }
   for (const ll of latlngs) liveTracks[flightId].addLatLng(ll);
 }

@@ -108,12 +108,14 @@ BBoxQuery = Annotated[str | None, Query(max_length=200, description="min_lon,min
 @router.get("/api/flights", response_model=Page[FlightOut], summary="List flights, newest first")
 def list_flights(_: CurrentPrincipal, paging: Paging,
                  dock_id: Annotated[str | None, Query(max_length=64)] = None,
-                 status: Annotated[str | None, Query(max_length=32)] = None) -> Page[FlightOut]:
+                 status: Annotated[str | None, Query(max_length=32)] = None,
+                 mission_id: Annotated[str | None, Query(max_length=64, description="the flights of a mission")]
+                 = None) -> Page[FlightOut]:
     from storage.repositories import queries
 
     with uow() as session:
-        rows, total = queries.flights(session=session, dock_id=dock_id, status=status, offset=paging.offset,
-                                      limit=paging.limit)
+        rows, total = queries.flights(session=session, dock_id=dock_id, status=status, mission_id=mission_id,
+                                      offset=paging.offset, limit=paging.limit)
         return Page(items=[flight_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
 
 

@@ -27,8 +27,7 @@ class MissionPlanIn(StrictIn):
 
 
 class PendingCommand(BaseModel):
-    command: Literal["launch", "abort"]
-    requested_by: str
+    command: Literal["launch"]
     requested_at: datetime
 
 
@@ -40,12 +39,13 @@ class MissionOut(BaseModel):
     dock_id: str | None
     priority: str
     scheduled_for: datetime | None
-    pending: PendingCommand | None = Field(None, description="a launch or abort waiting for the patrol service")
+    pending: PendingCommand | None = Field(None, description="a launch waiting for the patrol service to take it")
+    watch: str = Field(description="where to follow it: the mission, then its flight's `/api/flights/{id}/live`")
     summary: dict[str, Any] = Field(description="altitude, GSD, length, duration and photo count of the plan")
     route: dict[str, Any] | None = Field(None, description="GeoJSON LineString of the planned waypoints")
 
 
-def mission_out(mission: Mission, pending: Any = None) -> MissionOut:
+def mission_out(mission: Mission) -> MissionOut:
     plan = mission.plan or {}
     items = plan.get("items") or []
     coords = [[i["lon"], i["lat"]] for i in items if isinstance(i, dict) and i.get("lat") and i.get("lon")]
@@ -54,9 +54,9 @@ def mission_out(mission: Mission, pending: Any = None) -> MissionOut:
     return MissionOut(
         id=mission.id, kind=mission.kind, status=mission.status, area_id=mission.area_id, dock_id=mission.dock_id,
         priority=mission.priority.name.lower(), scheduled_for=mission.scheduled_for, summary=summary,
-        pending=None if pending is None else PendingCommand(command=str(pending.command),  # type: ignore[arg-type]
-                                                            requested_by=pending.requested_by,
-                                                            requested_at=pending.requested_at),
+        pending=PendingCommand(command="launch", requested_at=mission.scheduled_for)
+        if mission.status is MissionStatus.PLANNED and mission.scheduled_for is not None else None,
+        watch=f"/api/missions/{mission.id}",
         route={"type": "LineString", "coordinates": coords} if len(coords) >= 2 else None)
 
 
@@ -64,22 +64,20 @@ def mission_out(mission: Mission, pending: Any = None) -> MissionOut:
 def list_missions(_: CurrentPrincipal, paging: Paging,
                   status: Annotated[MissionStatus | None, Query()] = None,
                   dock_id: Annotated[str | None, Query(max_length=64)] = None) -> Page[MissionOut]:
-    from storage.repositories import commands, queries
+    from storage.repositories import queries
 
     with uow() as session:
         found, total = queries.missions(session=session, status=status, dock_id=dock_id, offset=paging.offset,
                                         limit=paging.limit)
-        waiting = commands.pending(session=session, mission_ids=[m.id for m in found])
-    return Page(items=[mission_out(m, waiting.get(m.id)) for m in found], total=total, offset=paging.offset,
+    return Page(items=[mission_out(m) for m in found], total=total, offset=paging.offset,
                 limit=paging.limit)
 
 
 def _load(mission_id: str) -> MissionOut:
-    from storage.repositories import commands, flights
+    from storage.repositories import flights
 
     with uow() as session:
-        mission = flights.require_mission(session=session, mission_id=mission_id)
-        return mission_out(mission, commands.pending(session=session, mission_ids=[mission_id]).get(mission_id))
+        return mission_out(flights.require_mission(session=session, mission_id=mission_id))
 
 
 @router.get("/{mission_id}", response_model=MissionOut, responses=NOT_FOUND, summary="One mission")
@@ -122,50 +120,44 @@ def plan_mission(body: MissionPlanIn, principal: Operator) -> MissionOut:
 
 
 def _request(mission_id: str, principal: Principal, kind: str) -> MissionOut:
-    from storage.repositories import commands, flights
-    from storage.repositories.commands import CommandKind, CommandStatus
+    """Hand a launch or abort to the patrol service through the requests it already reads each tick."""
+    from datetime import UTC
 
+    from pipeline.service import request_abort, request_launch
+    from storage.repositories import flights
+
+    now = datetime.now(UTC)
     with uow() as session:
         mission = flights.require_mission(session=session, mission_id=mission_id)
-        waiting = commands.pending(session=session, mission_ids=[mission_id]).get(mission_id)
-        before = mission_out(mission, waiting).model_dump(include={"status", "pending"})
-        if kind == "launch":
-            if mission.status is not MissionStatus.PLANNED or waiting is not None:
-                state = f"{mission.status}" + (f" with a pending {waiting.command}" if waiting else "")
-                raise Conflict(f"mission {mission_id!r} is {state}; only a planned mission with nothing pending "
-                               "can be launched")
-            commands.request(session=session, mission_id=mission_id, command=CommandKind.LAUNCH,
-                             requested_by=principal.actor)
-        elif waiting is not None and waiting.command is CommandKind.LAUNCH:
-            commands.settle(session=session, command_id=waiting.id, status=CommandStatus.CANCELLED,
-                            note=f"aborted by {principal.actor} before the patrol service took it")
-        elif mission.status is MissionStatus.FLYING and waiting is None:
-            commands.request(session=session, mission_id=mission_id, command=CommandKind.ABORT,
-                             requested_by=principal.actor)
-        else:
+        if kind == "abort" and mission.status not in (MissionStatus.PLANNED, MissionStatus.FLYING):
             raise Conflict(f"mission {mission_id!r} is {mission.status} with nothing to abort")
-        now = commands.pending(session=session, mission_ids=[mission_id]).get(mission_id)
-        out = mission_out(mission, now)
+        before = mission_out(mission).model_dump(include={"status", "pending"})
+    changed = request_launch(mission_id=mission_id, at=now) if kind == "launch" else \
+        request_abort(mission_id=mission_id, at=now)
+    out = mission_out(changed)
+    with uow() as session:
         audit(session, principal, f"mission.{kind}", "mission", mission_id, before=before,
               after=out.model_dump(include={"status", "pending"}))
     return out
 
 
-@router.post("/{mission_id}/launch", status_code=202, response_model=MissionOut,
-             responses={**NOT_FOUND, **CONFLICT}, summary="Launch now (a request for the patrol service)")
-def launch_mission(mission_id: MissionId, principal: Operator) -> MissionOut:
-    """Records a pending `launch` command for a planned mission (202 Accepted).
+_NO_SERVICE = ("The patrol service (`dockpatrol run`, or `dockpatrol serve --patrol` in this process) takes the "
+               "request on its next tick. When no patrol service is running, the request stays recorded and "
+               "nothing flies until one starts (a launch is then flown if the scheduler still finds a dock).")
 
-    Honest scope: the API records and audits the request; the long-running patrol service that
-    takes pending commands and flies them is a separate component (today `dockpatrol demo` and the
-    pipeline fly patrols directly), so a launch stays pending until such a service runs.
-    """
+
+@router.post("/{mission_id}/launch", status_code=202, response_model=MissionOut,
+             responses={**NOT_FOUND, **CONFLICT}, summary="Launch now (a request for the patrol service)",
+             description="Requests a planned mission to fly now (202 Accepted): the response's `id` is the "
+                         "request and `watch` where to follow it; its flight appears in `GET /api/flights` and "
+                         "streams positions at `/api/flights/{id}/live`. The scheduler picks the free dock "
+                         "nearest the area, emergencies first. " + _NO_SERVICE)
+def launch_mission(mission_id: MissionId, principal: Operator) -> MissionOut:
     return _request(mission_id, principal, "launch")
 
 
-@router.post("/{mission_id}/abort", response_model=MissionOut, responses={**NOT_FOUND, **CONFLICT},
-             summary="Abort a mission")
+@router.post("/{mission_id}/abort", status_code=202, response_model=MissionOut,
+             responses={**NOT_FOUND, **CONFLICT}, summary="Abort a mission (a request for the patrol service)",
+             description="A flying vehicle is commanded back to its dock; a planned mission is skipped. " + _NO_SERVICE)
 def abort_mission(mission_id: MissionId, principal: Operator) -> MissionOut:
-    """A launch still pending is cancelled at once; for a flying mission an `abort` command is
-    recorded for the patrol service, which commands return-to-launch."""
     return _request(mission_id, principal, "abort")

@@ -59,6 +59,14 @@ def missions_with_status(*, session: Session, status: MissionStatus) -> list[Mis
     return [mission_to_domain(r) for r in session.scalars(stmt)]
 
 
+def requested_missions(*, session: Session) -> list[Mission]:
+    """Planned missions with a launch time: the requests the patrol service flies (`dockpatrol patrol`, the
+    API's launch); a mission only planned (the API's plan) waits for its launch."""
+    stmt = (select(MissionRow).where(MissionRow.status == str(MissionStatus.PLANNED),
+                                     MissionRow.scheduled_for.is_not(None)).order_by(MissionRow.id))
+    return [mission_to_domain(r) for r in session.scalars(stmt)]
+
+
 def request_abort(*, session: Session, mission_id: str, at: datetime) -> Mission:
     """Record an operator's abort; the patrol service acts on it (a flying vehicle returns to its dock)."""
     row = require_row(session, MissionRow, mission_id, "mission")

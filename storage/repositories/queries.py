@@ -33,9 +33,11 @@ def missions(*, session: Session, status: str | None = None, dock_id: str | None
     return [mission_to_domain(r) for r in rows], total
 
 
-def flights(*, session: Session, dock_id: str | None = None, status: str | None = None, offset: int = 0,
-            limit: int = 100) -> tuple[list[Flight], int]:
+def flights(*, session: Session, dock_id: str | None = None, status: str | None = None,
+            mission_id: str | None = None, offset: int = 0, limit: int = 100) -> tuple[list[Flight], int]:
     stmt = select(FlightRow)
+    if mission_id:
+        stmt = stmt.where(FlightRow.mission_id == mission_id)
     if dock_id:
         stmt = stmt.where(FlightRow.dock_id == dock_id)
     if status:

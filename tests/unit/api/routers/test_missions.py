@@ -1,4 +1,4 @@
-"""Missions: plan with the CLI's planner, launch and abort as recorded requests, audited."""
+"""Missions: plan with the CLI's planner; launch and abort become the patrol service's requests, audited."""
 
 from __future__ import annotations
 
@@ -20,14 +20,34 @@ def test_mission_plan_launch_abort(client: TestClient, operator: dict[str, str],
     assert mission["route"]["type"] == "LineString" and len(mission["route"]["coordinates"]) >= 2
     assert mission["summary"]["altitude_m"] > 0
     mid = mission["id"]
+    assert _service_requests() == set()  # planned, not launched: the patrol service leaves it alone
     launched = client.post(f"/api/missions/{mid}/launch", headers=operator)
     assert launched.status_code == 202 and launched.json()["pending"]["command"] == "launch"
-    assert client.get(f"/api/missions/{mid}", headers=operator).json()["pending"]["requested_by"] == "u-operator"
+    assert launched.json()["watch"] == f"/api/missions/{mid}"
+    assert client.get(f"/api/missions/{mid}", headers=operator).json()["pending"]["requested_at"]
+    assert _service_requests() == {mid}
     again = client.post(f"/api/missions/{mid}/launch", headers=operator)
-    assert again.status_code == 409 and "pending launch" in again.json()["detail"]
+    assert again.status_code == 409 and "already requested" in again.json()["detail"]
     aborted = client.post(f"/api/missions/{mid}/abort", headers=operator)
-    assert aborted.status_code == 200 and aborted.json()["pending"] is None
-    assert client.post(f"/api/missions/{mid}/abort", headers=operator).status_code == 409
+    assert aborted.status_code == 202, aborted.text
+    assert _abort_requests() == [mid]
     actions = [e["action"] for e in audit_of(client, admin, mid)]
     assert actions == ["mission.abort", "mission.launch", "mission.plan"]
     assert client.get("/api/missions", headers=operator).json()["total"] == 1
+
+
+def _service_requests() -> set[str]:
+    """The planned missions the patrol service would take as requests on its next tick."""
+    from api import context
+    from storage.repositories import flights
+
+    with context.database().unit_of_work() as session:
+        return {m.id for m in flights.requested_missions(session=session)}
+
+
+def _abort_requests() -> list[str]:
+    from api import context
+    from storage.repositories import flights
+
+    with context.database().unit_of_work() as session:
+        return flights.abort_requests(session=session)
