@@ -240,3 +240,5 @@ class Mission:
     plan: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     ticket_id: str | None = None
+    #: an operator asked for an abort the patrol service has not acted on yet (or has: the status says)
+    abort_requested_at: datetime | None = None

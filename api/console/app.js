@@ -271,9 +271,10 @@ function missionRow(m) {
   const s = m.summary || {};
   const facts = [s.altitude_m && `${s.altitude_m.toFixed(0)} m`, s.gsd_cm && `${s.gsd_cm.toFixed(1)} cm/px`,
     s.duration_s && `${(s.duration_s / 60).toFixed(1)} ${t("unit.min")}`, s.frame_count && `${s.frame_count} ${t("unit.photos")}`].filter(Boolean).join(" · ");
-  const pending = m.pending ? h("div", { class: "pending", "data-testid": "mission-pending" }, t("operator.pendingLaunch")) : null;
+  const pending = m.pending ? h("div", { class: "pending", "data-testid": "mission-pending", "data-command": m.pending.command },
+    m.pending.command === "launch" ? t("operator.pendingLaunch") : t("operator.pendingAbort")) : null;
   const canLaunch = m.status === "planned" && !m.pending;
-  const canAbort = m.status === "planned" || m.status === "flying";
+  const canAbort = (m.status === "planned" || m.status === "flying") && !(m.pending && m.pending.command === "abort");
   return h("li", { class: "mission", "data-testid": "mission-row", "data-mission": m.id },
     h("div", { class: "dock-head" },
       h("button", { class: "link", onclick: () => mapView.drawRoute(m.route, { focus: true }) }, `${m.id}`),

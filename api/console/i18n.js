@@ -55,6 +55,7 @@ const LABELS = {
   "operator.missions": ["任务", "Missions"],
   "operator.launch": ["立即起飞", "Launch now"],
   "operator.abort": ["中止", "Abort"],
+  "operator.pendingAbort": ["等待巡查服务执行返航", "Abort waiting for the patrol service"],
   "operator.pendingLaunch": ["等待巡查服务执行起飞", "Launch waiting for the patrol service"],
   "operator.schedules": ["巡查计划", "Schedules"],
   "operator.setMaintenance": ["设为维护", "Set maintenance"],

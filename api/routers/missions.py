@@ -27,7 +27,7 @@ class MissionPlanIn(StrictIn):
 
 
 class PendingCommand(BaseModel):
-    command: Literal["launch"]
+    command: Literal["launch", "abort"]
     requested_at: datetime
 
 
@@ -39,10 +39,20 @@ class MissionOut(BaseModel):
     dock_id: str | None
     priority: str
     scheduled_for: datetime | None
-    pending: PendingCommand | None = Field(None, description="a launch waiting for the patrol service to take it")
+    pending: PendingCommand | None = Field(None, description="a launch or abort waiting for the patrol service")
     watch: str = Field(description="where to follow it: the mission, then its flight's `/api/flights/{id}/live`")
     summary: dict[str, Any] = Field(description="altitude, GSD, length, duration and photo count of the plan")
     route: dict[str, Any] | None = Field(None, description="GeoJSON LineString of the planned waypoints")
+
+
+def _pending(mission: Mission) -> PendingCommand | None:
+    if mission.status not in (MissionStatus.PLANNED, MissionStatus.FLYING):
+        return None
+    if mission.abort_requested_at is not None:
+        return PendingCommand(command="abort", requested_at=mission.abort_requested_at)
+    if mission.status is MissionStatus.PLANNED and mission.scheduled_for is not None:
+        return PendingCommand(command="launch", requested_at=mission.scheduled_for)
+    return None
 
 
 def mission_out(mission: Mission) -> MissionOut:
@@ -54,8 +64,7 @@ def mission_out(mission: Mission) -> MissionOut:
     return MissionOut(
         id=mission.id, kind=mission.kind, status=mission.status, area_id=mission.area_id, dock_id=mission.dock_id,
         priority=mission.priority.name.lower(), scheduled_for=mission.scheduled_for, summary=summary,
-        pending=PendingCommand(command="launch", requested_at=mission.scheduled_for)
-        if mission.status is MissionStatus.PLANNED and mission.scheduled_for is not None else None,
+        pending=_pending(mission),
         watch=f"/api/missions/{mission.id}",
         route={"type": "LineString", "coordinates": coords} if len(coords) >= 2 else None)
 
@@ -129,8 +138,10 @@ def _request(mission_id: str, principal: Principal, kind: str) -> MissionOut:
     now = datetime.now(UTC)
     with uow() as session:
         mission = flights.require_mission(session=session, mission_id=mission_id)
-        if kind == "abort" and mission.status not in (MissionStatus.PLANNED, MissionStatus.FLYING):
-            raise Conflict(f"mission {mission_id!r} is {mission.status} with nothing to abort")
+        if kind == "abort" and (mission.status not in (MissionStatus.PLANNED, MissionStatus.FLYING)
+                                or mission.abort_requested_at is not None):
+            state = "already being aborted" if mission.abort_requested_at else str(mission.status)
+            raise Conflict(f"mission {mission_id!r} is {state}; nothing to abort")
         before = mission_out(mission).model_dump(include={"status", "pending"})
     changed = request_launch(mission_id=mission_id, at=now) if kind == "launch" else \
         request_abort(mission_id=mission_id, at=now)

@@ -27,7 +27,8 @@ from vision.types import Frame, FrameStatus
 def mission_to_domain(row: MissionRow) -> Mission:
     return Mission(id=row.id, kind=row.kind, status=MissionStatus(row.status), area_id=row.area_id,
                    dock_id=row.dock_id, scheduled_for=row.scheduled_for, priority=Priority(row.priority),
-                   plan=dict(row.plan or {}), reason=row.reason, ticket_id=row.ticket_id)
+                   plan=dict(row.plan or {}), reason=row.reason, ticket_id=row.ticket_id,
+                   abort_requested_at=row.abort_requested_at)
 
 
 def save_mission(*, session: Session, mission: Mission) -> Mission:

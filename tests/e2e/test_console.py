@@ -1,14 +1,18 @@
 """The web console in Debian's Chromium (Playwright, no browser download): each role signs in and works.
 
-Screenshots go to out/console/ (git-ignored) as test artifacts.
+The server runs the patrol service in-process (as `dockpatrol serve --patrol` does) with the twin's
+``sim:`` vehicles flying sped up, so an operator's launch really flies. Screenshots go to out/console/
+(git-ignored) as test artifacts.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,6 +95,57 @@ def _seed_flight() -> None:
             findings.save_finding(session=s, finding_id=f"X{i}", finding=finding, flight_id="F-demo", area_id=None)
 
 
+#: the area an operator launches: small, next to the first dock, so the twin flies it in seconds
+QUICK_AREA = "AQ"
+TWIN_SPEEDUP = 20.0
+SERVICE_TICK_S = 1.0
+SERVICE_STOP_S = 120.0
+TRACK_WAIT_MS = 180_000
+
+
+def _seed_quick_area() -> None:
+    """A 140 m × 100 m area beside the first dock; schedules off so only the operator's launch flies."""
+    from dataclasses import replace
+
+    from api import context
+    from dockpatrol.camera import CameraModel
+    from dockpatrol.taxonomy import Category
+    from missions.types import PatrolArea
+    from storage.repositories import areas, docks, schedules
+
+    with context.database().unit_of_work() as s:
+        for plan in schedules.list_all(session=s):
+            schedules.upsert(session=s, schedule=replace(plan, enabled=False))
+        dock = docks.list_all(session=s)[0]
+        docks.upsert(session=s, dock=replace(dock, camera=CameraModel().scaled(1600)))  # small photos render fast
+        lon, lat = dock.lon + 0.0015, dock.lat + 0.0010
+        ring = [[lon, lat], [lon + 0.00137, lat], [lon + 0.00137, lat + 0.0009], [lon, lat + 0.0009], [lon, lat]]
+        areas.upsert(session=s, area=PatrolArea(id=QUICK_AREA, name="quick", gsd_cm=5.0,
+                                                polygon={"type": "Polygon", "coordinates": [ring]},
+                                                scenarios=frozenset({Category.CONSTRUCTION})))
+
+
+def _start_patrol_service() -> tuple[Any, threading.Thread]:
+    from pipeline.ledger import Ledger
+    from pipeline.runner import InProcessRunner
+    from pipeline.service import PatrolService, ServiceOptions, WallClock
+    from sim.demo import install_twin_vehicles
+
+    class TwinClock(WallClock):
+        """Wall time for the service's ticks, the twin's vehicles flying sped up (the simulated clock
+        skips idle time, which with no end set would spin the service between launches)."""
+
+        speedup = TWIN_SPEEDUP
+
+    install_twin_vehicles()
+    service = PatrolService(clock=TwinClock(), ledger=Ledger(runner=InProcessRunner(workers=1)),
+                            options=ServiceOptions(tick_s=SERVICE_TICK_S, lookback_s=0.0, reinspections=False,
+                                                   areas=frozenset({QUICK_AREA})))
+    runner = threading.Thread(target=service.run, name="patrol-service", daemon=True)
+    runner.start()
+    return service, runner
+
+
 @pytest.fixture(scope="module")
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from api import context
@@ -110,10 +165,15 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     seed_demo_users()
     _seed_flight()
     _seed_tickets()
+    _seed_quick_area()
+    service, runner = _start_patrol_service()
     try:
         with serving(create_app()) as url:
             yield url
     finally:
+        service.stop.set()
+        runner.join(timeout=SERVICE_STOP_S)
+        assert not runner.is_alive(), "the patrol service did not stop"
         context.reset()
         if old is None:
             os.environ.pop("DOCKPATROL_DATA_DIR", None)
@@ -183,23 +243,6 @@ def test_wrong_password_shows_the_reason(browser: object, console_url: str) -> N
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login-error:not([hidden])")
     assert "wrong username or password" in page.inner_text("#login-error")
-    page.close()
-
-
-def test_operator_plans_launches_and_aborts_a_patrol(browser: object, console_url: str) -> None:
-    page = sign_in(browser, console_url, "operator")
-    page.click("[data-testid=tab-operator]")
-    page.wait_for_selector("[data-testid=plan-area]")
-    page.select_option("[data-testid=plan-area]", index=0)
-    page.click("[data-testid=plan-submit]")
-    page.wait_for_selector("[data-testid=mission-launch]")
-    assert page.locator(".leaflet-overlay-pane path").count() > 0
-    page.click("[data-testid=mission-launch] >> nth=0")
-    page.wait_for_selector("[data-testid=mission-pending]")
-    page.screenshot(path=str(ARTIFACTS / "operator-launch.png"))
-    page.click("[data-testid=mission-abort] >> nth=0")
-    page.wait_for_selector("[data-testid=mission-launch]")
-    assert page.locator("[data-testid=mission-pending]").count() == 0
     page.close()
 
 
@@ -282,4 +325,26 @@ def test_ops_centre_sees_deadlines_per_department(browser: object, console_url: 
     departments = page.inner_text("[data-testid=sla-table]")
     assert "Enforcement" in departments and "Fire & emergency" in departments
     page.screenshot(path=str(ARTIFACTS / "ops-centre.png"))
+    page.close()
+
+
+def test_operator_launches_a_patrol_and_its_track_draws_live(browser: object, console_url: str) -> None:
+    page = sign_in(browser, console_url, "operator")
+    page.click("[data-testid=tab-operator]")
+    page.wait_for_selector("[data-testid=plan-area]")
+    page.select_option("[data-testid=plan-area]", value=QUICK_AREA)
+    page.click("[data-testid=plan-submit]")
+    page.wait_for_selector("[data-testid=mission-launch]")
+    mission_id = page.get_attribute("[data-testid=mission-row] >> nth=0", "data-mission")
+    assert page.locator("[data-testid=live-track]").count() == 0
+    page.click("[data-testid=mission-launch] >> nth=0")
+    track = page.wait_for_selector("[data-testid=live-track]", timeout=TRACK_WAIT_MS)
+    flight_id = track.get_attribute("data-flight")
+    assert flight_id and flight_id.startswith("F-")
+    page.wait_for_function("() => (document.querySelector('[data-testid=live-track]').getAttribute('d') || '')"
+                           ".split(/[ML]/).filter((p) => p.trim()).length >= 2", timeout=TRACK_WAIT_MS)
+    page.screenshot(path=str(ARTIFACTS / "operator-live-track.png"))
+    row = f"[data-testid=mission-row][data-mission='{mission_id}']"
+    page.wait_for_selector(f"{row} .status-flying, {row} .status-analysing, {row} .status-completed",
+                           timeout=TRACK_WAIT_MS)
     page.close()

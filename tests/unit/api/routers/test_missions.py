@@ -29,8 +29,10 @@ def test_mission_plan_launch_abort(client: TestClient, operator: dict[str, str],
     again = client.post(f"/api/missions/{mid}/launch", headers=operator)
     assert again.status_code == 409 and "already requested" in again.json()["detail"]
     aborted = client.post(f"/api/missions/{mid}/abort", headers=operator)
-    assert aborted.status_code == 202, aborted.text
+    assert aborted.status_code == 202 and aborted.json()["pending"]["command"] == "abort", aborted.text
     assert _abort_requests() == [mid]
+    again = client.post(f"/api/missions/{mid}/abort", headers=operator)
+    assert again.status_code == 409 and "already being aborted" in again.json()["detail"]
     actions = [e["action"] for e in audit_of(client, admin, mid)]
     assert actions == ["mission.abort", "mission.launch", "mission.plan"]
     assert client.get("/api/missions", headers=operator).json()["total"] == 1
