@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import threading
 import time
@@ -101,7 +102,8 @@ def mosaic_path(key: str) -> Path:
     with _cache_lock:
         if not path.is_file():
             cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
+            # Unique per process: API workers may fetch the same mosaic at once; the rename is atomic.
+            tmp = path.with_suffix(f".{os.getpid()}.part")
             tmp.write_bytes(store.get(key))
             tmp.replace(path)
     return path
