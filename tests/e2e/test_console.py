@@ -101,7 +101,7 @@ def _seed_mosaic(tmp: Path) -> None:
     from shapely.geometry import shape
 
     from api import context
-    from missions.types import Mission
+    from missions.types import Mission, MissionStatus
     from storage.repositories import areas, flights
     from vision.mosaic import MosaicGrid
 
@@ -115,7 +115,8 @@ def _seed_mosaic(tmp: Path) -> None:
     cog_translate(raw, cog, cog_profiles.get("deflate"), add_mask=True, quiet=True)
     context.object_store().put("flights/F-demo/mosaic.tif", cog.read_bytes(), content_type="image/tiff")
     with context.database().unit_of_work() as s:
-        flights.save_mission(session=s, mission=Mission(id="M-demo", area_id=area.id))
+        flights.save_mission(session=s, mission=Mission(id="M-demo", area_id=area.id,
+                                                            status=MissionStatus.COMPLETED))
         flight = flights.require_flight(session=s, flight_id="F-demo")
         flights.save_flight(session=s, flight=replace(flight, mission_id="M-demo",
                                                       summary={"mosaic": {"key": "flights/F-demo/mosaic.tif"}}))
