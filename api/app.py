@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import auth, context, problems
 from api.middleware import BodySizeLimit, SecurityHeaders
-from api.routers import admin, areas, changes, docks, flights, missions, platform, schedules, tickets
+from api.routers import admin, areas, changes, docks, flights, missions, platform, schedules, tickets, tiles
 from api.schemas import Problem
 from dockpatrol import __version__
 
@@ -38,7 +38,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders, console_prefix="/console", console_csp=CONSOLE_CSP)
     for router in (auth.router, docks.router, areas.router, schedules.router, missions.router, flights.router,
-                   tickets.router, changes.router, admin.router, platform.router):
+                   tickets.router, changes.router, admin.router, platform.router, tiles.router):
         app.include_router(router)
 
     @app.get("/health", tags=["platform"], summary="Liveness and configured backends (no token needed)")

@@ -152,6 +152,8 @@ async function loadBase() {
   mapView.drawGrids(grids);
   mapView.drawAreas(areas);
   mapView.drawNoFly(nofly);
+  // The mosaic base layer is optional: without it the map still shows the outlines.
+  mapView.setMosaics(await api("/api/mosaics").catch(() => []));
   await refreshDocks();
   mapView.fitTo(grids.features.length ? grids : areas);
   const findings = await api("/api/findings", { params: { limit: 500 } });

@@ -37,6 +37,8 @@ const LABELS = {
   "layer.tracks": ["航迹", "Flight tracks"],
   "layer.routes": ["规划航线", "Planned routes"],
   "layer.tickets": ["工单", "Tickets"],
+  "layer.nobase": ["仅轮廓（无底图）", "Outlines only"],
+  "layer.mosaic": ["巡查影像", "Patrol mosaic"],
   "map.nobase": ["底图：网格与区域轮廓（离线，无互联网瓦片）", "Base: grid and area outlines (offline, no internet tiles)"],
   "overview.title": ["态势总览", "Overview"],
   "overview.docks": ["机库", "Docks"],

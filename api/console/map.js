@@ -12,6 +12,9 @@ let map;
 const layers = {};
 let layerControl;
 let legend;
+// Base layers: outlines only, or one patrol mosaic per area served as XYZ tiles by the API (never the internet).
+let outlinesOnly;
+let mosaics = [];
 
 export function createMap(el) {
   map = L.map(el, { zoomControl: true, attributionControl: false, minZoom: 10, maxZoom: 20, zoomSnap: 0.25 });
@@ -19,6 +22,7 @@ export function createMap(el) {
   for (const name of ["grids", "areas", "nofly", "routes", "tracks", "findings", "tickets", "docks"]) {
     layers[name] = L.layerGroup().addTo(map);
   }
+  outlinesOnly = L.layerGroup().addTo(map);
   L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
   const note = L.control({ position: "bottomright" });
   note.onAdd = () => {
@@ -56,7 +60,26 @@ export function relabelLayers() {
   for (const name of ["grids", "areas", "nofly", "docks", "findings", "tickets", "tracks", "routes"]) {
     overlays[t(`layer.${name === "nofly" ? "nofly" : name}`)] = layers[name];
   }
-  layerControl = L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(map);
+  const bases = { [t("layer.nobase")]: outlinesOnly };
+  for (const m of mosaics) bases[`${t("layer.mosaic")}: ${m.name}`] = m.layer;
+  layerControl = L.control.layers(bases, overlays, { collapsed: true, position: "topright" }).addTo(map);
+}
+
+// The newest mosaic per area (from /api/mosaics) as base layers; tiles sit in the tile pane, under every overlay.
+export function setMosaics(list) {
+  for (const m of mosaics) m.layer.remove();
+  mosaics = list.map((m) => {
+    const [west, south, east, north] = m.bounds;
+    const day = m.captured_at ? m.captured_at.slice(0, 10) : m.flight_id;
+    return {
+      name: `${m.area_name} (${day})`,
+      layer: L.tileLayer(m.tile_url, {
+        bounds: L.latLngBounds([south, west], [north, east]), minZoom: m.min_zoom, maxZoom: 20,
+        maxNativeZoom: Math.min(m.max_zoom, 20), className: "mosaic-tiles",
+      }),
+    };
+  });
+  relabelLayers();
 }
 
 export function invalidate() {

@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,6 @@ TRACK_WAIT_MS = 180_000
 
 def _seed_quick_area() -> None:
     """A 140 m × 100 m area beside the first dock; schedules off so only the operator's launch flies."""
-    from dataclasses import replace
 
     from api import context
     from dockpatrol.camera import CameraModel
@@ -146,6 +146,36 @@ def _start_patrol_service() -> tuple[Any, threading.Thread]:
     return service, runner
 
 
+def _seed_mosaic(tmp: Path) -> None:
+    """F-demo becomes a patrol of the first area with a stored mosaic (a grey COG over the area's grid)."""
+    import numpy as np
+    import rasterio
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+    from shapely.geometry import shape
+
+    from api import context
+    from missions.types import Mission, MissionStatus
+    from storage.repositories import areas, flights
+    from vision.mosaic import MosaicGrid
+
+    with context.database().unit_of_work() as s:
+        area = areas.list_all(session=s)[0]
+    grid = MosaicGrid.for_area(polygon_lonlat=shape(area.polygon), gsd_m=2.0)
+    raw, cog = tmp / "raw.tif", tmp / "mosaic.tif"
+    with rasterio.open(raw, "w", driver="GTiff", width=grid.width_px, height=grid.height_px, count=3,
+                       dtype="uint8", crs=grid.crs, transform=grid.transform) as dst:
+        dst.write(np.full((3, grid.height_px, grid.width_px), 128, np.uint8))
+    cog_translate(raw, cog, cog_profiles.get("deflate"), add_mask=True, quiet=True)
+    context.object_store().put("flights/F-demo/mosaic.tif", cog.read_bytes(), content_type="image/tiff")
+    with context.database().unit_of_work() as s:
+        flights.save_mission(session=s, mission=Mission(id="M-demo", area_id=area.id,
+                                                            status=MissionStatus.COMPLETED))
+        flight = flights.require_flight(session=s, flight_id="F-demo")
+        flights.save_flight(session=s, flight=replace(flight, mission_id="M-demo",
+                                                      summary={"mosaic": {"key": "flights/F-demo/mosaic.tif"}}))
+
+
 @pytest.fixture(scope="module")
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from api import context
@@ -165,6 +195,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     seed_demo_users()
     _seed_flight()
     _seed_tickets()
+    _seed_mosaic(data_dir)
     _seed_quick_area()
     service, runner = _start_patrol_service()
     try:
@@ -232,6 +263,17 @@ def test_each_role_signs_in_and_sees_the_docks_on_the_map(browser: object, conso
     assert tabs == ROLE_TABS[username]
     page.wait_for_selector(".panel .card")
     page.screenshot(path=str(ARTIFACTS / f"role-{username}.png"))
+    page.close()
+
+
+def test_patrol_mosaic_base_layer_loads_its_tiles(browser: object, console_url: str) -> None:
+    page = sign_in(browser, console_url, "operator", lang="en")
+    page.wait_for_selector("[data-testid=dock-marker]")
+    page.hover(".leaflet-control-layers")
+    page.click(".leaflet-control-layers-base label:has-text('Patrol mosaic')")
+    page.wait_for_selector(".mosaic-tiles img.leaflet-tile-loaded", timeout=20_000)
+    src = page.locator(".mosaic-tiles img.leaflet-tile-loaded").first.get_attribute("src")
+    assert src is not None and "/api/tiles/F-demo/" in src and "sig=" in src
     page.close()
 
 
