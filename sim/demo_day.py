@@ -356,8 +356,9 @@ def _print_changes(console: Console, recorded: list[Any]) -> None:
     if not recorded:
         console.print("changes against the previous epoch: none recorded")
         return
-    table = Table(title=f"Changes against the previous epoch: {len(recorded)}, "
-                        f"{changes_in_review(recorded)} in the review queue")
+    console.print(f"changes against the previous epoch: {len(recorded)} recorded by area.compare, "
+                  f"{changes_in_review(recorded)} in the review queue")
+    table = Table(title="Changes against the previous epoch")
     for column in ("kind", "class", "changes", "m²"):
         table.add_column(column)
     groups = Counter((str(c.event.kind), _change_what(c)) for c in recorded)
@@ -586,14 +587,17 @@ def changes_html(recorded: list[Any], *, store: Any) -> str:
         data = base64.b64encode(store.get(key)).decode()
         return f'<figure><img src="data:image/jpeg;base64,{data}" alt="{label}"><figcaption>{label}</figcaption></figure>'
 
+    # pairs first: an object that appeared has only its detection's crop, a surface change has both sides
+    paired = [c for c in recorded if c.event.before_key and c.event.after_key]
+    shown = (paired + [c for c in recorded if c not in paired])[:REPORT_CHANGES]
     cards = "".join(
         f"<tr><td>{html.escape(str(c.event.kind))}</td><td>{html.escape(_change_what(c) or '-')}</td>"
         f"<td>{c.event.area_m2:.0f} m²</td><td>{c.event.score:.2f}</td><td>{html.escape(c.area_id or '')}</td>"
         f"<td>{crop(c.event.before_key, 'before')}</td><td>{crop(c.event.after_key, 'after')}</td></tr>"
-        for c in recorded[:REPORT_CHANGES])
+        for c in shown)
     return (bar_chart("Changes since the previous patrol", Counter(str(c.event.kind) for c in recorded))
             + f"<p>{len(recorded)} changes, {changes_in_review(recorded)} in the review queue; the top "
-            f"{min(len(recorded), REPORT_CHANGES)}:</p><table><tr><th>kind</th><th>class</th><th>area</th>"
+            f"{len(shown)} with before/after crops first:</p><table><tr><th>kind</th><th>class</th><th>area</th>"
             f"<th>score</th><th>patrol area</th><th>before</th><th>after</th></tr>{cards}</table>")
 
 
