@@ -4,7 +4,9 @@ clock, and the day is scored against the twin's truth and written up as one offl
 Each demo area is a hotspot of the twin with a daily schedule; :class:`pipeline.service.PatrolService`
 launches them at their time on their docks (simulated ArduCopters over MAVLink), photos are stored and
 analysed while the vehicles fly, and the summary is read back from the database, so a second run of
-the same day flies nothing again and reports the same day.
+the same day flies nothing again and reports the same day. The same areas are first patrolled at an
+earlier epoch of the twin, so each of the day's patrols is compared with it (``area.compare``, run by
+reconcile as after any patrol) and its changes wait in the review queue.
 """
 
 from __future__ import annotations
