@@ -4,11 +4,14 @@ clock, and the day is scored against the twin's truth and written up as one offl
 Each demo area is a hotspot of the twin with a daily schedule; :class:`pipeline.service.PatrolService`
 launches them at their time on their docks (simulated ArduCopters over MAVLink), photos are stored and
 analysed while the vehicles fly, and the summary is read back from the database, so a second run of
-the same day flies nothing again and reports the same day.
+the same day flies nothing again and reports the same day. The same areas are first patrolled at an
+earlier epoch of the twin, so each of the day's patrols is compared with it (``area.compare``, run by
+reconcile as after any patrol) and its changes wait in the review queue.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import statistics
 import threading
@@ -45,6 +48,11 @@ EXTRA_AREA_IDS = ("A90", "A91", "A92")
 #: hotspots closer than this would share a dock's sky; the demo spreads them over the district
 MIN_SEPARATION_M = 450.0
 QUICK_SIZE_M = (200.0, 150.0)
+#: the demo areas' earlier patrol: the same twin this long before the day, when some of the day's violations
+#: were not there yet and others not yet removed, so the day's patrols are compared with it (``area.compare``)
+PREVIOUS_EPOCH = timedelta(days=60)
+#: before/after pairs the report shows, most important first
+REPORT_CHANGES = 6
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,6 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     from dockpatrol.settings import get_settings
     from missions.scheduler import PatrolSchedule
     from missions.types import Priority
-    from pipeline.ledger import Ledger
-    from pipeline.runner import InProcessRunner
-    from pipeline.service import PatrolService, ServiceOptions, SimulatedClock
     from storage.platform import database
     from storage.repositories import areas, docks, schedules
 
@@ -103,23 +108,23 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     patrols = demo_patrols(world, district, count=2 if quick else 3, size_m=size_m)
     day = _demo_day(world, patrols, again=again)
     start = world.epoch + DEMO_OFFSET + timedelta(days=day)
+    earlier = world.epoch + DEMO_OFFSET - PREVIOUS_EPOCH
     with database().unit_of_work() as session:
         for p in patrols:
             areas.upsert(session=session, area=p.area)
             # each hotspot's dock patrols it; the area's schedule names the time, the scheduler the dock
             docks.upsert(session=session, dock=replace(p.dock))
             schedules.upsert(session=session, schedule=PatrolSchedule(
-                id=f"S-{p.area.id}", area_id=p.area.id, rule="FREQ=DAILY", starts_at=world.epoch + DEMO_OFFSET,
+                id=f"S-{p.area.id}", area_id=p.area.id, rule="FREQ=DAILY", starts_at=earlier,
                 priority=Priority.ROUTINE))
+    area_ids = frozenset(p.area.id for p in patrols)
+    console.print(f"previous epoch {earlier:%Y-%m-%d}: the same areas patrolled {PREVIOUS_EPOCH.days} days "
+                  "before the day (the twin then: some violations not there yet, others not yet removed)")
+    patrol_service(console, at=earlier, areas=area_ids).run(until=earlier + timedelta(hours=1))
     console.print(f"patrol day {start:%Y-%m-%d}: {len(patrols)} docks fly at once from "
                   f"{start:%H:%M}Z (simulated clock ×{SPEEDUP:g}): "
                   + ", ".join(f"{p.dock.id}→{p.area.id}" for p in patrols))
-    service = PatrolService(
-        clock=SimulatedClock(start - timedelta(minutes=1), speedup=SPEEDUP),
-        ledger=Ledger(runner=InProcessRunner(workers=2)),
-        options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(),
-                               areas=frozenset(p.area.id for p in patrols), lookback_s=0.0),
-        echo=lambda line: console.print(f"  {line}"))
+    service = patrol_service(console, at=start, areas=area_ids)
     receiver = WebhookReceiver()
     receiver.subscribe()
     try:
@@ -127,6 +132,7 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
             service.run(until=start + timedelta(hours=1))
         results = [_score(world, p, start) for p in patrols]
         _print_day(console, results)
+        _print_changes(console, day_changes(results))
         flush_outbox()
         console.print(f"city operations centre webhook ({receiver.url}): {receiver.count()} ticket events received")
         resolved = department_resolves(at=start + timedelta(hours=6), limit=3 if quick else 6)
@@ -135,13 +141,7 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
         next_day = start + timedelta(days=1)
         console.print(f"re-inspection day {next_day:%Y-%m-%d}: verification patrols close fixed tickets and "
                       "reopen the ones still there")
-        verifier = PatrolService(
-            clock=SimulatedClock(next_day - timedelta(minutes=1), speedup=SPEEDUP),
-            ledger=Ledger(runner=InProcessRunner(workers=2)),
-            options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(), areas=frozenset(),
-                                   lookback_s=0.0),
-            echo=lambda line: console.print(f"  {line}"))
-        verified = verifier.run(until=next_day + timedelta(hours=2))
+        verified = patrol_service(console, at=next_day, areas=frozenset()).run(until=next_day + timedelta(hours=2))
         flush_outbox()
         outcomes = verification_outcomes()
         console.print(f"verification patrols: {len(verified.completed)} flown; tickets closed "
@@ -163,6 +163,20 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     (reports / "demo-patrol.html").write_text(text, encoding="utf-8")
     console.print(f"report: {path.resolve()}  ({time.perf_counter() - t0:.0f} s for the patrol day)")
     return path
+
+
+def patrol_service(console: Console, *, at: datetime, areas: frozenset[str]) -> Any:
+    """The patrol service on a simulated clock starting a minute before ``at``, flying ``areas`` (none:
+    only requested patrols, such as verifications)."""
+    from pipeline.ledger import Ledger
+    from pipeline.runner import InProcessRunner
+    from pipeline.service import PatrolService, ServiceOptions, SimulatedClock
+
+    return PatrolService(
+        clock=SimulatedClock(at - timedelta(minutes=1), speedup=SPEEDUP),
+        ledger=Ledger(runner=InProcessRunner(workers=2)),
+        options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(), areas=areas, lookback_s=0.0),
+        echo=lambda line: console.print(f"  {line}"))
 
 
 def _demo_day(world: World, patrols: list[DemoPatrol], *, again: bool) -> int:
@@ -303,6 +317,57 @@ def _print_tickets(console: Console) -> None:
     for (dept, status), n in sorted(tickets.items()):
         table.add_row(dept, status, str(n))
     console.print(table if tickets else "tickets: none")
+
+
+def day_changes(day: list[DayPatrol]) -> list[Any]:
+    """The changes ``area.compare`` recorded for the day's patrols (each against its area's previous one),
+    most important first."""
+    from storage.platform import database
+    from storage.repositories import changes
+
+    found = []
+    with database().unit_of_work() as session:
+        for d in day:
+            if d.run is None:
+                continue
+            recorded, _ = changes.query(session=session, flight_id=d.run.flight_id, limit=1000)
+            found += [c for c in recorded if c.after_flight_id == d.run.flight_id]
+    return sorted(found, key=lambda c: (-c.review_weight, c.id))
+
+
+def changes_in_review(recorded: list[Any]) -> int:
+    """How many of ``recorded`` wait in the review queue as change items (pending or deferred)."""
+    from pipeline.compare import review_item_id
+    from storage.platform import database
+    from storage.repositories import tickets
+    from tickets.types import ReviewKind, ReviewStatus
+
+    with database().unit_of_work() as session:
+        waiting = {r.id for r in tickets.list_reviews(session=session,
+                                                      statuses=(ReviewStatus.PENDING, ReviewStatus.DEFERRED))
+                   if r.kind is ReviewKind.CHANGE}
+    return sum(1 for c in recorded if review_item_id(c.id) in waiting)
+
+
+def _change_what(change: Any) -> str:
+    e = change.event
+    return str(e.class_name or e.surface_class or "")
+
+
+def _print_changes(console: Console, recorded: list[Any]) -> None:
+    if not recorded:
+        console.print("changes against the previous epoch: none recorded")
+        return
+    console.print(f"changes against the previous epoch: {len(recorded)} recorded by area.compare, "
+                  f"{changes_in_review(recorded)} in the review queue")
+    table = Table(title="Changes against the previous epoch")
+    for column in ("kind", "class", "changes", "m²"):
+        table.add_column(column)
+    groups = Counter((str(c.event.kind), _change_what(c)) for c in recorded)
+    for (kind, what), n in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
+        area_m2 = sum(c.event.area_m2 for c in recorded if (str(c.event.kind), _change_what(c)) == (kind, what))
+        table.add_row(kind, what or "-", str(n), f"{area_m2:.0f}")
+    console.print(table)
 
 
 def day_latency(day: list[DayPatrol]) -> dict[str, float] | None:
@@ -513,6 +578,31 @@ def overview_svg(day: list[DayPatrol], *, size_px: int = 520) -> str:
     return "".join(parts)
 
 
+def changes_html(recorded: list[Any], *, store: Any) -> str:
+    """The changes against the previous epoch: counts per kind, then before/after crops of the top ones."""
+    if not recorded:
+        return "<h3>Changes since the previous patrol</h3><p>none recorded</p>"
+
+    def crop(key: str | None, label: str) -> str:
+        if not key or not store.exists(key):
+            return f"<div class=\"note\">{label}: no image</div>"
+        data = base64.b64encode(store.get(key)).decode()
+        return f'<figure><img src="data:image/jpeg;base64,{data}" alt="{label}"><figcaption>{label}</figcaption></figure>'
+
+    # pairs first: an object that appeared has only its detection's crop, a surface change has both sides
+    paired = [c for c in recorded if c.event.before_key and c.event.after_key]
+    shown = (paired + [c for c in recorded if c not in paired])[:REPORT_CHANGES]
+    cards = "".join(
+        f"<tr><td>{html.escape(str(c.event.kind))}</td><td>{html.escape(_change_what(c) or '-')}</td>"
+        f"<td>{c.event.area_m2:.0f} m²</td><td>{c.event.score:.2f}</td><td>{html.escape(c.area_id or '')}</td>"
+        f"<td>{crop(c.event.before_key, 'before')}</td><td>{crop(c.event.after_key, 'after')}</td></tr>"
+        for c in shown)
+    return (bar_chart("Changes since the previous patrol", Counter(str(c.event.kind) for c in recorded))
+            + f"<p>{len(recorded)} changes, {changes_in_review(recorded)} in the review queue; the top "
+            f"{len(shown)} with before/after crops first:</p><table><tr><th>kind</th><th>class</th><th>area</th>"
+            f"<th>score</th><th>patrol area</th><th>before</th><th>after</th></tr>{cards}</table>")
+
+
 def render_day(day: list[DayPatrol], *, world: World, at: datetime) -> str:
     """One offline HTML document: the day's summary, then each patrol's report (map, evidence, truth)."""
     from pipeline.report import render_report
@@ -538,6 +628,7 @@ def render_day(day: list[DayPatrol], *, world: World, at: datetime) -> str:
         f"<td>{len(d.run.sightings) if d.run else 0}</td>"
         f"<td>{html.escape(str((d.pipeline.get('capture_to_finding_s') or {}).get('median', '-')))}</td></tr>"
         for d in day)
+    recorded = day_changes(day)
     tickets = "".join(f"<li>{html.escape(dept)} / {html.escape(status)}: {n}</li>"
                       for (dept, status), n in sorted(ticket_counts().items())) or "<li>none</li>"
     return f"""<!doctype html>
@@ -553,5 +644,6 @@ flown routes · dots: tickets (red open, green closed, orange reopened).</div></
 </div></div>
 <table><tr><th>dock</th><th>area</th><th>mission</th><th>photos</th><th>objects</th><th>capture→finding s (median)</th></tr>
 {rows}</table><h3>Tickets</h3><ul>{tickets}</ul>
+{changes_html(recorded, store=store)}
 {''.join(f'<hr>{s}' for s in sections)}
 </body></html>"""

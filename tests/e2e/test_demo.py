@@ -27,9 +27,19 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
     assert "precision" in out and "recall" in out and "georeference error" in out
     assert "ticket events received" in out and "verification patrols:" in out and "capture→ticket latency" in out
     assert "report:" in out
+    assert "previous epoch" in out and "Changes against the previous epoch" in out
 
     from storage.platform import database, object_store
-    from storage.tables import FindingRow, FlightRow, FrameRow, MissionRow, OutboxRow, TicketRow
+    from storage.tables import (
+        ChangeEventRow,
+        FindingRow,
+        FlightRow,
+        FrameRow,
+        MissionRow,
+        OutboxRow,
+        ReviewItemRow,
+        TicketRow,
+    )
 
     with database().unit_of_work() as s:
         flights = s.scalars(select(FlightRow)).all()
@@ -37,10 +47,15 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
         frames = s.scalars(select(FrameRow)).all()
         findings = s.scalar(select(func.count()).select_from(FindingRow))
         tickets = s.scalars(select(TicketRow)).all()
+        changes = s.scalars(select(ChangeEventRow)).all()
+        change_reviews = s.scalars(select(ReviewItemRow).where(ReviewItemRow.kind == "change")).all()
         undelivered = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status != "delivered"))
-    day_one = [m for m in missions if not m.area_id.startswith("R-")]
+    routine = sorted((m for m in missions if not m.area_id.startswith("R-")), key=lambda m: m.scheduled_for)
     verifications = [m for m in missions if m.area_id.startswith("R-")]
+    earlier, day_one = routine[:2], routine[2:]  # the previous epoch's patrols of the same areas, then the day's
     assert len(day_one) == 2 and "A00" in {m.area_id for m in day_one}
+    assert {m.area_id for m in earlier} == {m.area_id for m in day_one}
+    assert max(m.scheduled_for for m in earlier) < min(m.scheduled_for for m in day_one)
     assert verifications and {m.status for m in missions} == {"completed"}
     assert len({m.dock_id for m in day_one}) == 2  # two docks flew at once
     assert tickets and undelivered == 0  # every ticket event reached the webhook receiver
@@ -52,8 +67,15 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
         raw = list(object_store().list(f"flights/{flight.id}/raw/"))
         assert len(raw) == sum(1 for f in frames if f.flight_id == flight.id)
     assert findings > 0
+    # the day's patrols were compared with the previous epoch's through reconcile: changes, each queued for review
+    day_flights = {f.id for f in flights if f.mission_id in {m.id for m in day_one}}
+    assert changes and {c.after_flight_id for c in changes} <= day_flights
+    assert {c.area_id for c in changes} <= {m.area_id for m in day_one}
+    assert {r.candidate_key for r in change_reviews} == {c.id for c in changes}
+    assert any(c.before_key and c.after_key for c in changes)
     report = next((isolated_data_dir / "reports").glob("patrol-day-*.html")).read_text(encoding="utf-8")
     assert "巡查日报" in report and "data:image/jpeg;base64," in report and "<svg" in report
+    assert "Changes since the previous patrol" in report and 'alt="before"' in report and 'alt="after"' in report
     assert "http://" not in report.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched online
 
     second = _demo(isolated_data_dir, "--quick")
@@ -63,3 +85,6 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
         assert s.scalar(select(func.count()).select_from(FlightRow)) == len(flights)
         assert s.scalar(select(func.count()).select_from(FindingRow)) == findings
         assert s.scalar(select(func.count()).select_from(TicketRow)) == len(tickets)  # no duplicate tickets
+        assert s.scalar(select(func.count()).select_from(ChangeEventRow)) == len(changes)
+        assert s.scalar(select(func.count()).select_from(ReviewItemRow)
+                        .where(ReviewItemRow.kind == "change")) == len(change_reviews)
