@@ -17,7 +17,7 @@ const SCREENS = {
   admin: { roles: ["admin"], render: renderAdmin },
 };
 
-const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false, paths: new Set() };
+const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false, paths: new Set(), routedHash: null };
 
 // ---- sign-in ---------------------------------------------------------------------------------------
 
@@ -92,7 +92,9 @@ async function enter() {
   await loadBase();
   setInterval(tickClock, 1000);
   tickClock();
-  route();
+  // A tab clicked while the base layers loaded has already shown its screen: showing it again would
+  // wipe what the person started there (a review reason typed, a filter chosen).
+  if (state.routedHash !== location.hash) route();
 }
 
 function showWhoami() {
@@ -130,6 +132,7 @@ function route() {
   const view = h("div", { class: "screen", "data-screen": screen }, h("p", { class: "muted" }, t("common.loading")));
   panel.replaceChildren(view);
   panel.dataset.screen = screen;
+  state.routedHash = location.hash;
   SCREENS[screen].render(view).then(() => mapView.invalidate());
 }
 
