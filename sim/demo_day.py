@@ -120,7 +120,7 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     area_ids = frozenset(p.area.id for p in patrols)
     console.print(f"previous epoch {earlier:%Y-%m-%d}: the same areas patrolled {PREVIOUS_EPOCH.days} days "
                   "before the day (the twin then: some violations not there yet, others not yet removed)")
-    patrol_service(console, at=earlier, areas=area_ids).run(until=earlier + timedelta(hours=1))
+    run_settled(patrol_service(console, at=earlier, areas=area_ids), until=earlier + timedelta(hours=1))
     console.print(f"patrol day {start:%Y-%m-%d}: {len(patrols)} docks fly at once from "
                   f"{start:%H:%M}Z (simulated clock ×{SPEEDUP:g}): "
                   + ", ".join(f"{p.dock.id}→{p.area.id}" for p in patrols))
@@ -129,7 +129,7 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
     receiver.subscribe()
     try:
         with _progress(console, [p.area.id for p in patrols]):
-            service.run(until=start + timedelta(hours=1))
+            run_settled(service, until=start + timedelta(hours=1))
         results = [_score(world, p, start) for p in patrols]
         _print_day(console, results)
         _print_changes(console, day_changes(results))
@@ -141,7 +141,8 @@ def run_patrol_day(console: Console, district: District, *, again: bool, quick: 
         next_day = start + timedelta(days=1)
         console.print(f"re-inspection day {next_day:%Y-%m-%d}: verification patrols close fixed tickets and "
                       "reopen the ones still there")
-        verified = patrol_service(console, at=next_day, areas=frozenset()).run(until=next_day + timedelta(hours=2))
+        verified = run_settled(patrol_service(console, at=next_day, areas=frozenset()),
+                               until=next_day + timedelta(hours=2))
         flush_outbox()
         outcomes = verification_outcomes()
         console.print(f"verification patrols: {len(verified.completed)} flown; tickets closed "
@@ -177,6 +178,26 @@ def patrol_service(console: Console, *, at: datetime, areas: frozenset[str]) -> 
         ledger=Ledger(runner=InProcessRunner(workers=2)),
         options=ServiceOptions(horizon_days=0.25, tick_s=30.0, patrol=PatrolOptions(), areas=areas, lookback_s=0.0),
         echo=lambda line: console.print(f"  {line}"))
+
+
+def run_settled(service: Any, *, until: datetime, deadline_s: float = 600.0) -> Any:
+    """Run the service until ``until``, wait until the jobs its patrols left (reconcile, ticketing,
+    area.compare) have finished and stop its job runner, so the outbox flush and the summary that follow
+    see a settled day."""
+    from storage.platform import database
+    from storage.repositories import jobs
+
+    report = service.run(until=until)
+    stop = time.monotonic() + deadline_s
+    while time.monotonic() < stop:
+        with database().unit_of_work() as session:
+            if not jobs.unfinished(session=session):
+                break
+        time.sleep(0.2)  # polls the jobs table; the demo's own pacing, not a test's synchronisation
+    # The service's last outbox pass runs in the background on the job runner: let it finish, or it holds
+    # leases the demo's own flush then skips, and delivers after the receiver has closed.
+    service.ledger.runner.shutdown()
+    return report
 
 
 def _demo_day(world: World, patrols: list[DemoPatrol], *, again: bool) -> int:
