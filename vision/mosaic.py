@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,9 @@ log = logging.getLogger("dockpatrol.mosaic")
 
 #: GDAL's block cache while writing (its default, 5 % of RAM, would hold gigabytes of a large mosaic).
 GDAL_CACHE_MB = 256
+#: One mosaic written at a time per process: GDAL's block cache and thread settings are process-wide, and
+#: two job threads writing mosaics at once crashed the process inside libtiff (SIGSEGV).
+_GDAL_WRITES = threading.Lock()
 #: Largest mosaic accepted (a 1 km² area at 2.5 cm is 1.6 Gpx).
 MAX_MOSAIC_PIXELS = 2_000_000_000
 #: Output tile side in pixels: the unit of blending and of writing.
@@ -256,7 +260,7 @@ def build_mosaic(frames: Sequence[MosaicFrame], grid: MosaicGrid, *, path: Path,
         profile_raw = {"driver": "GTiff", "width": grid.width_px, "height": grid.height_px, "count": 3,
                        "dtype": "uint8", "crs": grid.crs, "transform": grid.transform, "tiled": True,
                        "blockxsize": 512, "blockysize": 512, "photometric": "RGB", "BIGTIFF": "IF_SAFER"}
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB), \
+        with _GDAL_WRITES, rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB), \
                 rasterio.open(raw, "w", **profile_raw) as dst:
             cache: dict[str, np.ndarray] = {}
             for row0 in range(0, grid.height_px, tile_px):
@@ -273,7 +277,8 @@ def build_mosaic(frames: Sequence[MosaicFrame], grid: MosaicGrid, *, path: Path,
                     dst.write(np.transpose(rgb, (2, 0, 1)), window=window)
                     dst.write_mask(mask, window=window)
         composited = time.perf_counter()
-        _to_cog(raw, path, profile=profile, quality=quality)
+        with _GDAL_WRITES:
+            _to_cog(raw, path, profile=profile, quality=quality)
     log.debug("mosaic %d×%d px of %d frames: registration %.1f s, compositing %.1f s, COG %.1f s", grid.width_px,
               grid.height_px, len(placed), registered - started, composited - registered,
               time.perf_counter() - composited)
