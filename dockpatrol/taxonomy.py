@@ -33,6 +33,14 @@ CLASS_NAMES: tuple[str, ...] = tuple(c for cs in CLASSES_BY_CATEGORY.values() fo
 
 CATEGORY_OF: dict[str, Category] = {c: cat for cat, cs in CLASSES_BY_CATEGORY.items() for c in cs}
 
+#: Height above the surrounding ground (m) at which a class's boxes are placed when a frame is taken to the ground.
+#: A box outlines what the camera sees of an object: its top and, off nadir, the walls below it. On flat-ground
+#: georeferencing a raised top is pushed away from the nadir by parallax (a rooftop addition 15 m up, 30 m off
+#: nadir at 60 m AGL lands 7.5 m out), so raised classes are placed at a prior: a rooftop addition at the roof of
+#: a typical three- to four-storey building plus half the addition, a steel shed at half its walls. Classes not
+#: listed lie on the ground.
+HEIGHT_PRIOR_M: dict[str, float] = {"rooftop_addition": 12.0, "steel_shed": 2.0}
+
 DEPARTMENT_OF: dict[Category, Department] = {
     Category.CONSTRUCTION: Department.ENFORCEMENT,
     Category.POLLUTION: Department.ENVIRONMENTAL,

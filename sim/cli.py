@@ -169,6 +169,35 @@ def background_tiles_cmd(out: Path = typer.Option(..., help="dataset folder (ima
                f"{counts['skipped']} views skipped)")
 
 
+@sim_app.command("hard-negatives")
+def hard_negatives_cmd(out: Path = typer.Option(..., help="dataset folder (images/train, labels/train)"),
+                       model: EvalModel = DEFAULT_CARD_NAME,
+                       seed: int = typer.Option(0, help="twin world seed (use a training world, never an eval one)"),
+                       frames: int = typer.Option(80, help="mission frames to analyse"),
+                       images: int = typer.Option(400, help="most samples to write"),
+                       min_score: float = typer.Option(0.25, help="confidence from which a false alarm is mined"),
+                       imgsz: int = typer.Option(640, help="sample size, px at mission GSD")) -> None:
+    """Render training samples around a detector's own false alarms on twin frames (hard negative mining)."""
+    import dataclasses
+
+    from sim.training import render_hard_negatives
+    from vision.registry import require_card
+    from vision.ultralytics_adapter import load_detector
+
+    card = require_card(model)
+    floor = dataclasses.replace(card, classes=tuple(dataclasses.replace(c, threshold=min_score)
+                                                    for c in card.classes))
+
+    def tick(done: int, total: int) -> None:
+        typer.echo(f"\rmined frame {done}/{total}", nl=False, err=True)
+
+    counts = render_hard_negatives(detector=load_detector(floor), out=out, frames=frames, images=images, seed=seed,
+                                   imgsz=imgsz, progress=tick)
+    typer.echo("", err=True)
+    typer.echo(f"wrote {counts['images']} samples to {out} ({counts['with_labels']} with labels) from "
+               f"{counts['false_alarms']} false alarms in {counts['frames']} frames; {counts['skipped']} views skipped")
+
+
 @sim_app.command("eval")
 def eval_cmd(seed: int = typer.Option(101, help="twin world seed (keep it out of the training seeds)"),
              frames: int = typer.Option(8, help="twin frames to render"),

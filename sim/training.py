@@ -1,18 +1,25 @@
-"""Twin training data beyond `sim.dataset`'s object-centred crops: uniformly placed background tiles."""
+"""Twin training data beyond `sim.dataset`'s object-centred crops: uniformly placed background tiles and
+hard negatives mined from a detector's own false alarms."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from dockpatrol.camera import GeoPose
+from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.errors import InvalidInput
-from sim.camera import render_frame
-from sim.dataset import crop_camera, yolo_lines
+from sim.camera import RenderedFrame, render_frame
+from sim.dataset import MISSION_CAMERA, crop_camera, yolo_lines
+from sim.evaluate import twin_views
 from sim.world import DEMO_OFFSET, World
+from vision.analyse import analyse_frame
+from vision.detector import Detector
+from vision.evaluate import MIN_VISIBLE_FRACTION, TruthItem, assign_findings
+from vision.georef import FrameGeoref
 
 
 def render_background_tiles(*, out: Path, images: int, seed: int, imgsz: int = 640,
@@ -46,13 +53,88 @@ def render_background_tiles(*, out: Path, images: int, seed: int, imgsz: int = 6
         except (cv2.error, InvalidInput):  # a view the renderer cannot draw: take another
             counts["skipped"] += 1
             continue
-        lines = yolo_lines(frame.objects, width=imgsz, height=imgsz)
-        name = f"bg_{seed}_{counts['images']:06d}"
-        ok, buf = cv2.imencode(".jpg", frame.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(82, 96))])
-        if not ok:
-            raise InvalidInput(f"could not encode tile {name}")
-        (img_dir / f"{name}.jpg").write_bytes(buf.tobytes())
-        (lbl_dir / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+        labelled = _write_sample(frame, img_dir=img_dir, lbl_dir=lbl_dir, name=f"bg_{seed}_{counts['images']:06d}",
+                                 quality=int(rng.integers(82, 96)), downscale=False)
         counts["images"] += 1
-        counts["with_labels"] += int(bool(lines))
+        counts["with_labels"] += int(labelled)
+    return counts
+
+
+def _write_sample(frame: RenderedFrame, *, img_dir: Path, lbl_dir: Path, name: str, quality: int,
+                  downscale: bool) -> bool:
+    """One JPEG and its YOLO label file; ``downscale`` halves a whole frame as `sim.dataset` does."""
+    rgb, scale = frame.rgb, 1.0
+    if downscale:
+        h, w = rgb.shape[:2]
+        rgb, scale = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA), 0.5
+    lines = yolo_lines(frame.objects, width=rgb.shape[1], height=rgb.shape[0], scale=scale)
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise InvalidInput(f"could not encode image {name}")
+    (img_dir / f"{name}.jpg").write_bytes(buf.tobytes())
+    (lbl_dir / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+    return bool(lines)
+
+
+def render_hard_negatives(*, detector: Detector, out: Path, frames: int, images: int, seed: int, imgsz: int = 640,
+                          altitude_m: float = 60.0, per_frame: int = 6, spacing_m: float = 10.0,
+                          camera: CameraModel | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Up to ``images`` training samples centred on ``detector``'s false alarms in ``frames`` mission frames over
+    twin world ``seed`` (hard negative mining).
+
+    Whole mission frames are analysed as a patrol would; every finding that matches no object of its class
+    is a false alarm, and the view around it is rendered again (a model-sized crop for a tile-sized box, a
+    halved whole frame for a frame-sized one) at another moment and heading, labelled with what really is
+    there. Use a training world: the samples teach the look-alikes of that world.
+    """
+    if images < 1 or frames < 1:
+        raise InvalidInput(f"frames and images must be at least 1, got {frames} and {images}")
+    world = World.generate(seed=seed)
+    camera = camera or CameraModel()
+    crop_cam, whole_cam = crop_camera(imgsz), MISSION_CAMERA.scaled(imgsz * 2)
+    rng = np.random.default_rng([seed, 5150])
+    img_dir, lbl_dir = out / "images" / "train", out / "labels" / "train"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lbl_dir.mkdir(parents=True, exist_ok=True)
+    counts = {"images": 0, "with_labels": 0, "frames": 0, "false_alarms": 0, "skipped": 0}
+    for i, view in enumerate(twin_views(world, frames=frames, seed=seed, altitude_m=altitude_m, camera=camera)):
+        if counts["images"] >= images:
+            break
+        frame = render_frame(world, camera, view.pose, view.at, seed=seed * 1000 + i, pose_noise=False)
+        georef = FrameGeoref.for_pose(camera, frame.true_pose, projection=world.projection)
+        _, found = analyse_frame(frame.rgb, detector=detector, georef=georef, seen_at=view.at)
+        truths = [TruthItem(v.object_id, v.class_name, world.require(v.object_id).polygon,
+                            v.visible_fraction >= MIN_VISIBLE_FRACTION) for v in frame.objects]
+        counts["frames"] += 1
+        alarms = [a.finding for a in assign_findings(found, truths, projection=world.projection)
+                  if a.truth is None and not a.repeat]
+        counts["false_alarms"] += len(alarms)
+        taken: list[tuple[float, float]] = []
+        for f in alarms:
+            if counts["images"] >= images or len(taken) >= per_frame:
+                break
+            x, y = world.projection.to_metric(f.centroid_lon, f.centroid_lat)
+            if any(np.hypot(x - tx, y - ty) < spacing_m for tx, ty in taken):
+                continue
+            taken.append((float(x), float(y)))
+            box = f.box_xyxy_px or (0.0, 0.0, 0.0, 0.0)
+            whole = max(box[2] - box[0], box[3] - box[1]) > imgsz
+            cam = whole_cam if whole else crop_cam
+            footprint_m = cam.width_px * MISSION_CAMERA.gsd_m(altitude_m) / (2.0 if whole else 1.0)
+            dx, dy = rng.uniform(-0.25, 0.25, 2) * footprint_m
+            lon, lat = world.projection.to_lonlat(float(x) + dx, float(y) + dy)
+            pose = GeoPose(lon=float(lon), lat=float(lat), altitude_m=float(altitude_m * rng.uniform(0.8, 1.25)),
+                           yaw_deg=float(rng.uniform(0, 360)), pitch_deg=-90.0 + float(rng.uniform(0, 4)))
+            at = view.at + timedelta(days=int(rng.integers(-60, 60)), hours=float(rng.uniform(-2.0, 2.0)))
+            try:
+                sample = render_frame(world, cam, pose, at, seed=int(rng.integers(0, 2**31 - 1)), pose_noise=False)
+            except (cv2.error, InvalidInput):  # a view the renderer cannot draw: take the next alarm
+                counts["skipped"] += 1
+                continue
+            labelled = _write_sample(sample, img_dir=img_dir, lbl_dir=lbl_dir, name=f"hn_{seed}_{counts['images']:06d}",
+                                     quality=int(rng.integers(82, 96)), downscale=whole)
+            counts["images"] += 1
+            counts["with_labels"] += int(labelled)
+        if progress is not None:
+            progress(i + 1, frames)
     return counts

@@ -119,14 +119,21 @@ def _metric_polygon(finding: Finding, projection: LocalProjection) -> shapely.Po
     return projection.geometry_to_metric(finding.shape())
 
 
-def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, projection: LocalProjection,
-                radius_m: float = 3.0, min_iou: float = 0.3) -> FrameOutcome:
-    """Greedy matching by descending score, class by class."""
-    tp: dict[str, int] = {}
-    fp: dict[str, int] = {}
-    fn: dict[str, int] = {}
-    dup: dict[str, int] = {}
-    errors: list[float] = []
+@dataclass(frozen=True)
+class Assignment:
+    """What one finding matched: a truth object, or nothing (a false positive; ``repeat`` when it re-finds
+    an object another finding already matched)."""
+
+    finding: Finding
+    truth: TruthItem | None
+    distance_m: float
+    repeat: bool = False
+
+
+def assign_findings(findings: Sequence[Finding], truths: Sequence[TruthItem], *, projection: LocalProjection,
+                    radius_m: float = 3.0, min_iou: float = 0.3) -> list[Assignment]:
+    """Greedy matching by descending score, class by class: each truth takes at most one finding."""
+    out = []
     taken: set[str] = set()
     for f in sorted(findings, key=lambda f: -f.score):
         poly = _metric_polygon(f, projection)
@@ -146,15 +153,32 @@ def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, pro
             iou = inter / max(poly.union(t.polygon_m).area, 1e-9)
             if (d <= radius_m or iou >= min_iou) and d < best_d:
                 best, best_d = t, d
-        if best is None:
-            fp[f.class_name] = fp.get(f.class_name, 0) + 1
-            if repeat:
-                dup[f.class_name] = dup.get(f.class_name, 0) + 1
+        if best is not None:
+            taken.add(best.object_id)
+        out.append(Assignment(f, best, best_d, repeat and best is None))
+    return out
+
+
+def match_frame(findings: Sequence[Finding], truths: Sequence[TruthItem], *, projection: LocalProjection,
+                radius_m: float = 3.0, min_iou: float = 0.3) -> FrameOutcome:
+    """Per-class true positives, false positives (and repeats among them) and misses of one frame."""
+    tp: dict[str, int] = {}
+    fp: dict[str, int] = {}
+    fn: dict[str, int] = {}
+    dup: dict[str, int] = {}
+    errors: list[float] = []
+    taken: set[str] = set()
+    for a in assign_findings(findings, truths, projection=projection, radius_m=radius_m, min_iou=min_iou):
+        name = a.finding.class_name
+        if a.truth is None:
+            fp[name] = fp.get(name, 0) + 1
+            if a.repeat:
+                dup[name] = dup.get(name, 0) + 1
             continue
-        taken.add(best.object_id)
-        if best.counts:
-            tp[f.class_name] = tp.get(f.class_name, 0) + 1
-            errors.append(best_d)
+        taken.add(a.truth.object_id)
+        if a.truth.counts:
+            tp[name] = tp.get(name, 0) + 1
+            errors.append(a.distance_m)
     for t in truths:
         if t.counts and t.object_id not in taken:
             fn[t.class_name] = fn.get(t.class_name, 0) + 1

@@ -8,7 +8,7 @@ evidence crops are returned as JPEG bytes for the pipeline to store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +31,7 @@ from dockpatrol.camera import (
 )
 from dockpatrol.errors import GeorefError, InvalidInput
 from dockpatrol.geo import LocalProjection
-from dockpatrol.taxonomy import CATEGORY_OF, CLASS_NAMES
+from dockpatrol.taxonomy import CATEGORY_OF, CLASS_NAMES, HEIGHT_PRIOR_M
 from vision.detections import Detections
 from vision.types import Finding
 
@@ -152,7 +152,8 @@ class FrameGeoref:
     ``pose.altitude_m`` is above the dock; the ground is flat, ``ground_z_m`` above the dock
     (default: at the dock's elevation), unless a DEM is given, in which case ``dock_elevation_m``
     (above sea level, the DEM's datum) anchors the camera height and rays are intersected with
-    the terrain by fixed-point iteration.
+    the terrain by fixed-point iteration. ``above_ground_m`` lifts the intersection off the
+    ground (flat or terrain) to where the tops of raised objects are.
     """
 
     camera: CameraModel
@@ -161,6 +162,7 @@ class FrameGeoref:
     dem: Dem | None = None
     dock_elevation_m: float = 0.0
     ground_z_m: float = 0.0
+    above_ground_m: float = 0.0
 
     @classmethod
     def for_pose(cls, camera: CameraModel, pose: GeoPose, *, projection: LocalProjection | None = None,
@@ -180,16 +182,17 @@ class FrameGeoref:
     def pixels_to_metric(self, u_px: np.ndarray, v_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ground points (easting, northing in ``projection``) seen at pixel coordinates."""
         pose = self.metric_pose()
+        lift = self.above_ground_m
         if self.dem is None:
-            return pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=self.ground_z_m)
+            return pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=self.ground_z_m + lift)
         ground = np.full(np.shape(u_px), self.dock_elevation_m, dtype=float)
-        x, y = pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=ground)
+        x, y = pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=ground + lift)
         for _ in range(_DEM_ITERATIONS):
             z = self.dem.sample(x, y, self.projection.crs)
             z = np.where(np.isnan(z), ground, z)
-            if np.any(z >= pose.z_m):
+            if np.any(z + lift >= pose.z_m):
                 raise GeorefError(f"terrain reaches the camera height {pose.z_m:.1f} m; check dock_elevation_m")
-            x, y = pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=z)
+            x, y = pixels_to_ground(self.camera, pose, u_px, v_px, ground_z_m=z + lift)
             converged = np.max(np.abs(z - ground), initial=0.0) < _DEM_TOLERANCE_M
             ground = z
             if converged:
@@ -199,6 +202,10 @@ class FrameGeoref:
     def pixels_to_lonlat(self, u_px: np.ndarray, v_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self.pixels_to_metric(u_px, v_px)
         return self.projection.to_lonlat(x, y)
+
+    def raised(self, above_ground_m: float) -> FrameGeoref:
+        """The same frame, with rays stopped ``above_ground_m`` over the ground (the tops of raised objects)."""
+        return replace(self, above_ground_m=above_ground_m)
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,12 +260,22 @@ def _area_m2(polygons: Sequence[shapely.Polygon], projection: LocalProjection) -
 
 def findings_from_detections(dets: Detections, georef: Georeferencer, *, seen_at: datetime,
                              frame_id: str | None = None, model: str = "") -> list[Finding]:
-    """One `Finding` per detection: its box projected to a WGS84 polygon, centroid and ground area."""
+    """One `Finding` per detection: its box projected to a WGS84 polygon, centroid and ground area.
+
+    Boxes of raised classes (`HEIGHT_PRIOR_M`) are placed at their class's height prior on frames taken
+    from a pose; an orthophoto's transform already places what it shows.
+    """
     if seen_at.tzinfo is None:
         raise InvalidInput("seen_at must be timezone-aware (UTC)")
-    polygons = boxes_to_lonlat_polygons(dets.xyxy, georef)
-    if not polygons:
+    if len(dets) == 0:
         return []
+    heights = np.array([HEIGHT_PRIOR_M.get(CLASS_NAMES[int(c)], 0.0) for c in dets.class_id])
+    polygons: list[shapely.Polygon] = [shapely.Polygon()] * len(dets)
+    for height in np.unique(heights):
+        rows = np.flatnonzero(heights == height)
+        at = georef.raised(float(height)) if height and isinstance(georef, FrameGeoref) else georef
+        for row, poly in zip(rows, boxes_to_lonlat_polygons(dets.xyxy[rows], at), strict=True):
+            polygons[row] = poly
     cx, cy = shapely.get_x(shapely.centroid(polygons)), shapely.get_y(shapely.centroid(polygons))
     projection = LocalProjection.around(float(cx[0]), float(cy[0]))
     areas = _area_m2(polygons, projection)

@@ -14,7 +14,7 @@ import shapely
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
 from dockpatrol.taxonomy import CATEGORY_OF
-from vision.evaluate import ErrorStats, TruthItem, load_truth, match_frame, summarise
+from vision.evaluate import ErrorStats, TruthItem, assign_findings, load_truth, match_frame, summarise
 from vision.train import _clamp_threshold, inspect_dataset
 from vision.types import Finding
 
@@ -53,6 +53,16 @@ def test_matching_radius_class_and_one_to_one() -> None:
     assert out.dup_by_class == {"steel_shed": 1}  # the second shed finding re-finds a
     assert out.fn_by_class == {"steel_shed": 1}
     assert sorted(round(e, 3) for e in out.centroid_errors_m) == [1.5, 4.0]
+
+
+def test_assignments_name_the_truth_each_finding_took() -> None:
+    truths = [truth("a", "steel_shed", 0, 0)]
+    found = [finding("steel_shed", 0.5, 0, score=0.5), finding("steel_shed", 1.0, 0, score=0.9),
+             finding("steel_shed", 60, 0, score=0.7)]
+    got = {a.finding.score: (a.truth.object_id if a.truth else None, a.repeat)
+           for a in assign_findings(found, truths, projection=PROJ)}
+    # the surest finding takes the truth; the other near one repeats it; the far one is a plain false alarm
+    assert got == {0.9: ("a", False), 0.5: (None, True), 0.7: (None, False)}
 
 
 def test_partly_visible_truth_is_dont_care() -> None:

@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 from dockpatrol.camera import CameraModel, GeoPose, ground_to_pixels
 from dockpatrol.errors import GeorefError, InvalidInput
 from dockpatrol.geo import LocalProjection
-from dockpatrol.taxonomy import CLASS_NAMES, Category
+from dockpatrol.taxonomy import CLASS_NAMES, HEIGHT_PRIOR_M, Category
 from vision.detections import Detections
 from vision.georef import (
     Dem,
@@ -129,7 +129,9 @@ def test_findings_are_wgs84_polygons_with_area() -> None:
     found = findings_from_detections(dets, g, seen_at=T0, frame_id="f1", model="m@1")
     assert [f.class_name for f in found] == ["steel_shed", "smoke"]
     assert found[0].category is Category.CONSTRUCTION and found[1].category is Category.FIRE
-    assert found[0].area_m2 == pytest.approx(20.0, rel=0.01)
+    # a steel shed's box is placed at its height prior: (60 - 2) / 60 of the ground scale each way
+    shrink = (60.0 - HEIGHT_PRIOR_M["steel_shed"]) / 60.0
+    assert found[0].area_m2 == pytest.approx(20.0 * shrink**2, rel=0.01)
     ring = found[0].geometry["coordinates"][0]
     assert found[0].geometry["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) == 5
     assert all(113.1 < lon < 113.2 and 23.0 < lat < 23.1 for lon, lat in ring)  # lon, lat order
@@ -138,6 +140,24 @@ def test_findings_are_wgs84_polygons_with_area() -> None:
     assert findings_from_detections(Detections.empty(), g, seen_at=T0) == []
     with pytest.raises(InvalidInput, match="timezone"):
         findings_from_detections(dets, g, seen_at=datetime(2026, 1, 5))
+
+
+def test_a_rooftop_addition_is_placed_at_its_height_prior_not_on_the_ground() -> None:
+    pose = nadir()
+    g = FrameGeoref.for_pose(CAM, pose, projection=PROJ)
+    cx, cy = (float(v) for v in PROJ.to_metric(pose.lon, pose.lat))
+    top_z = HEIGHT_PRIOR_M["rooftop_addition"]
+    # a 4 x 3 m addition 30 m east of the nadir, its top at the prior's height
+    xs, ys = np.array([28.0, 32.0]) + cx, np.array([-1.5, 1.5]) + cy
+    u, v = ground_to_pixels(CAM, g.metric_pose(), xs, ys, top_z)
+    box = [float(u.min()), float(v.min()), float(u.max()), float(v.max())]
+    for name, expected_off_m in (("rooftop_addition", 0.0), ("garbage_dump", 30.0 * top_z / (60.0 - top_z))):
+        dets = Detections([box], [0.9], [CLASS_NAMES.index(name)])
+        (f,) = findings_from_detections(dets, g, seen_at=T0)
+        x, y = PROJ.to_metric(f.centroid_lon, f.centroid_lat)
+        # on the ground the same box lands 7.5 m further out (parallax); at the prior it is where it is
+        assert float(x) - (cx + 30.0) == pytest.approx(expected_off_m, abs=0.05)
+        assert float(y) - cy == pytest.approx(0.0, abs=0.05)
 
 
 @pytest.mark.parametrize(
