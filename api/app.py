@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import auth, context, problems
@@ -26,14 +25,15 @@ CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-
 
 DESCRIPTION = """Dock-based patrol drones: plan, schedule, fly (MAVLink), detect, georeference, ticket.
 
-Every endpoint except `/health`, `POST /api/auth/token` and the console's static files needs
-`Authorization: Bearer <token>`: a JWT from the password flow (30 minutes) or a machine API token
+Every endpoint except `/health`, `POST /api/auth/token` and the console's static files (this
+page included) needs `Authorization: Bearer <token>`, this document's `/openapi.json` too: a JWT from the password flow (30 minutes) or a machine API token
 (`dpt_…`, revocable). Errors are RFC 9457 `application/problem+json` (schema `Problem`).
 Mutations are recorded in the audit log (`GET /api/audit`)."""
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="dockpatrol", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app = FastAPI(title="dockpatrol", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     problems.install(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders, console_prefix="/console", console_csp=CONSOLE_CSP)
@@ -51,13 +51,15 @@ def create_app() -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/console/")
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(_: auth.CurrentPrincipal) -> JSONResponse:
+        """The API's OpenAPI document, for signed-in callers: it maps every operation an attacker could try."""
+        return JSONResponse(app.openapi())
+
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        """Swagger UI from the npm package installed at set-up (FastAPI's default loads it from a CDN)."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="dockpatrol API",
-                                   swagger_js_url="/console/vendor/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/console/vendor/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="data:,")
+    def docs() -> RedirectResponse:
+        """Swagger UI is a console page: it borrows the console's sign-in to fetch the document and try calls."""
+        return RedirectResponse("/console/api-docs.html")
 
     for name, path in VENDOR_DIRS.items():
         if path.is_dir():

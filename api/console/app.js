@@ -78,7 +78,7 @@ async function start() {
 
 async function enter() {
   state.me = await api("/api/auth/me");
-  const doc = await fetch("/openapi.json").then((r) => r.json()).catch(() => ({ paths: {} }));
+  const doc = await api("/openapi.json").catch(() => ({ paths: {} }));
   state.paths = new Set(Object.keys(doc.paths || {}));
   document.getElementById("login").hidden = true;
   document.getElementById("app").hidden = false;

@@ -104,7 +104,9 @@ def test_console_and_api_docs_are_served_offline_with_security_headers(client: T
     assert "'self'" in page.headers["content-security-policy"] and page.headers["x-frame-options"] == "DENY"
     assert "http" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
     assert client.get("/", follow_redirects=False).headers["location"] == "/console/"
+    assert client.get("/docs", follow_redirects=False).headers["location"] == "/console/api-docs.html"
     docs = client.get("/docs")
     assert docs.status_code == 200 and "cdn" not in docs.text and "/console/vendor/swagger-ui/" in docs.text
+    assert "sessionStorage" in client.get("/console/api-docs.js").text  # the page signs its calls like the console
     assert client.get("/console/vendor/leaflet/leaflet-src.esm.js").status_code == 200
     assert client.get("/console/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200

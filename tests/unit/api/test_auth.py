@@ -24,9 +24,12 @@ PUBLIC = {("GET", "/health"), ("POST", "/api/auth/token"), ("GET", "/"), ("GET",
 SIGNED_LINKS = {"/api/objects/{key}", "/api/tiles/{flight_id}/{z}/{x}/{y}.png"}
 
 
-def test_every_api_route_but_login_health_and_signed_links_needs_a_token(client: TestClient) -> None:
+def test_every_api_route_but_login_health_and_signed_links_needs_a_token(client: TestClient,
+                                                                       operator: dict[str, str]) -> None:
+    anonymous = client.get("/openapi.json")
+    assert anonymous.status_code == 401 and anonymous.headers["content-type"] == "application/problem+json"
     checked = 0
-    for path, operations in client.get("/openapi.json").json()["paths"].items():
+    for path, operations in client.get("/openapi.json", headers=operator).json()["paths"].items():
         for method in operations:
             if (method.upper(), path) in PUBLIC or path in SIGNED_LINKS:
                 continue

@@ -14,8 +14,8 @@ def test_models_and_stats(client: TestClient, operator: dict[str, str]) -> None:
     assert client.get("/api/stats", headers=operator).json()["docks_by_status"] == {"ready": 1}
 
 
-def test_openapi_documents_problem_json_and_security(client: TestClient) -> None:
-    doc = client.get("/openapi.json").json()
+def test_openapi_documents_problem_json_and_security(client: TestClient, operator: dict[str, str]) -> None:
+    doc = client.get("/openapi.json", headers=operator).json()
     assert "Problem" in doc["components"]["schemas"]
     create = doc["paths"]["/api/docks"]["post"]
     assert "application/problem+json" in create["responses"]["409"]["content"]
