@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.tables import Base, Timestamps, utcnow
@@ -65,18 +65,4 @@ class PlatformSettingRow(Base):
     updated_by: Mapped[str] = mapped_column(String(100), default="")
 
 
-class MissionCommandRow(Base):
-    """A request for the patrol service (launch now, abort); the service marks it done or refused."""
-
-    __tablename__ = "mission_commands"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id", ondelete="CASCADE"), index=True)
-    command: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    requested_by: Mapped[str] = mapped_column(String(100))
-    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
-    handled_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    note: Mapped[str] = mapped_column(String(500), default="")
-
-
-__all__ = ["ApiTokenRow", "AuditRow", "MissionCommandRow", "PlatformSettingRow", "UserRow"]
+__all__ = ["ApiTokenRow", "AuditRow", "PlatformSettingRow", "UserRow"]
