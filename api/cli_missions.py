@@ -156,6 +156,7 @@ def schedule_command(
     from dockpatrol.settings import get_settings
     from missions.areas import load_areas, load_docks
     from missions.scheduler import (
+        SchedulerConfig,
         parse_time,
         requests_from_json,
         schedule,
@@ -163,6 +164,7 @@ def schedule_command(
         time_zone,
     )
     from missions.weather import ConstantWeather, Weather, marks_from_json, with_marks
+    from pipeline.patrol import PatrolOptions
 
     tz = time_zone(timezone, "--timezone")
     if docks_file is not None and areas_file is not None:
@@ -190,8 +192,9 @@ def schedule_command(
     base = ConstantWeather(Weather(wind_m_s=settings.wind_m_s, rain_mm_h=2.0 if settings.rain else 0.0,
                                    note="configured constant weather"))
     weather = with_marks(base, marks_from_json(_read_json(weather_file)) if weather_file else [])
+    # sized as the patrol service will fly them (coverage overlaps, not photogrammetric ones)
     table = schedule(docks=docks, areas=areas, schedules=schedules, requests=requests, start=t0, days=days,
-                     weather=weather)
+                     weather=weather, config=SchedulerConfig(plan=PatrolOptions().plan_options()))
     if as_json:
         typer.echo(json.dumps(timetable_to_dict(table), indent=2, ensure_ascii=False))
     else:

@@ -126,11 +126,15 @@ def compare_after_patrol(*, ledger: Ledger, area_id: str, flight_id: str) -> dic
 
 
 def _previous_flight(session: Any, *, area_id: str, after: Flight) -> str | None:
+    """The area's latest earlier flight over the same ground: the same sortie of a patrol split into several
+    (a flight without a sortie number flew sortie 1)."""
     from storage.repositories import flights
 
+    sortie = after.summary.get("sortie", 1)
     earlier = [f for f in flights.flights_of_area(session=session, area_id=area_id)
                if f.id != after.id and f.started_at is not None and after.started_at is not None
-               and f.started_at < after.started_at and f.status not in (FlightStatus.FAILED, FlightStatus.PENDING)]
+               and f.started_at < after.started_at and f.status not in (FlightStatus.FAILED, FlightStatus.PENDING)
+               and f.summary.get("sortie", 1) == sortie]
     return earlier[-1].id if earlier else None
 
 

@@ -28,6 +28,7 @@ from shapely.geometry import shape
 from dockpatrol.camera import CameraModel, CameraMount
 from dockpatrol.errors import ConfigError, FlightError, InvalidInput
 from flight.types import Flight, FlightStatus
+from missions.planner import PlanOptions
 from missions.types import Dock, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
 from pipeline.frames import FrameFeed, FrameJob, MediaSource, owner_tag, photos_in
 from pipeline.jobs import new_id
@@ -121,40 +122,51 @@ class PatrolOptions:
     card_name: str = "dockpatrol-demo-yolo11n"
     match_radius_m: float = 3.0
 
+    def plan_options(self) -> PlanOptions:
+        """How these patrols are planned; the scheduler sizes their sorties with the same options."""
+        return PlanOptions(front_overlap=self.front_overlap, side_overlap=self.side_overlap)
+
 
 def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource,
                vehicle: VehicleLink = dock_vehicle, no_fly: tuple[NoFlyZone, ...] = (),
                options: PatrolOptions | None = None, runner: Runner | None = None, flight_id: str | None = None,
                mission_id: str | None = None, priority: Priority = Priority.ROUTINE,
                abort: threading.Event | None = None, on_event: Callable[[Any], None] | None = None,
-               ledger: Ledger | None = None, echo: Callable[[str], None] = log.info) -> PatrolRun:
-    """Plan, fly and analyse one patrol of ``area`` from ``dock`` starting at ``at``.
+               ledger: Ledger | None = None, echo: Callable[[str], None] = log.info, sortie: int = 1) -> PatrolRun:
+    """Plan, fly and analyse sortie ``sortie`` of a patrol of ``area`` from ``dock`` starting at ``at``.
+
+    An area one battery cannot cover is planned as several sorties; each is its own mission and flight
+    (the scheduler gives each a slot after the dock has recharged), recorded with its number.
 
     Photos are stored and analysed while the vehicle flies (:class:`pipeline.frames.FrameFeed`); the
     mission is ``analysing`` after landing and ``completed`` only once every photo is analysed
     (:func:`pipeline.recovery.reconcile`). Setting ``abort`` returns the vehicle to its dock.
     """
     from missions.planfile import plan_to_dict
-    from missions.planner import PlanOptions, plan_survey
+    from missions.planner import plan_survey
     from storage.platform import database, object_store
     from storage.repositories import flights
 
     opts = options or PatrolOptions()
     plan = plan_survey(area, dock=dock, no_fly=no_fly, camera=opts.camera,
-                       options=PlanOptions(front_overlap=opts.front_overlap, side_overlap=opts.side_overlap))
-    sortie = plan.sorties[0]
+                       options=opts.plan_options())
+    if not 1 <= sortie <= len(plan.sorties):
+        raise InvalidInput(f"{area.id} is now planned as {len(plan.sorties)} sortie(s), so sortie {sortie} does not "
+                           "exist (the area, the dock or its battery changed since it was scheduled)")
+    flown = plan.sorties[sortie - 1]
     mission_id, flight_id = mission_id or new_id("M"), flight_id or new_id("F")
     echo(f"planned {area.id} {area.name}: {plan.kind} at {plan.altitude_m:.0f} m AGL, GSD {plan.gsd_cm:.1f} cm, "
-         f"{sortie.frame_count} photos, {sortie.length_m:.0f} m, ~{sortie.duration_s / 60:.1f} min"
-         + (f" (sortie 1 of {len(plan.sorties)})" if len(plan.sorties) > 1 else ""))
+         f"{flown.frame_count} photos, {flown.length_m:.0f} m, ~{flown.duration_s / 60:.1f} min"
+         + (f" (sortie {sortie} of {len(plan.sorties)})" if len(plan.sorties) > 1 else ""))
     scenarios = tuple(sorted(str(s) for s in area.scenarios))
     context = {"media_dir": str(media.directory), "card_name": opts.card_name, "scenarios": list(scenarios),
-               "owner": owner_tag(), "camera_mount": str(opts.camera.mount)}
+               "owner": owner_tag(), "camera_mount": str(opts.camera.mount), "sortie": sortie,
+               "sorties": len(plan.sorties)}
     db, store = database(), object_store()
     with db.unit_of_work() as session:
         flights.save_mission(session=session, mission=Mission(
             id=mission_id, kind="patrol", status=MissionStatus.FLYING, area_id=area.id, dock_id=dock.id,
-            scheduled_for=at, priority=priority, plan=plan_to_dict(sortie)))
+            scheduled_for=at, priority=priority, plan=plan_to_dict(flown)))
         flights.save_flight(session=session, flight=Flight(
             id=flight_id, mission_id=mission_id, dock_id=dock.id, vehicle_url=dock.vehicle_url,
             status=FlightStatus.FLYING, started_at=at, summary=context))
@@ -168,7 +180,7 @@ def run_patrol(*, area: PatrolArea, dock: Dock, at: datetime, media: MediaSource
                                    area_id=area.id, analyse=in_air), media=media, ledger=ledger, echo=echo)
     log_dir = get_settings().data_dir / "flights" / flight_id
     try:
-        report, photos = asyncio.run(_fly(sortie, dock=dock, at=at, vehicle=vehicle, media=media, log_dir=log_dir,
+        report, photos = asyncio.run(_fly(flown, dock=dock, at=at, vehicle=vehicle, media=media, log_dir=log_dir,
                                           feed=feed, abort=abort, on_event=on_event, echo=echo))
     except Exception as exc:  # the flight never got going: say why in its record, then let the caller know
         feed.finish([])

@@ -2,7 +2,9 @@
 at once, and keeps the fleet's state.
 
 Each tick it loads docks, areas, schedules and ad-hoc requests, asks :func:`missions.scheduler.schedule`
-for the timetable from now, and launches every due first sortie whose dock is free: weather re-checked
+for the timetable from now, and launches every due first sortie whose dock is free (an area one battery
+cannot cover flies its later sorties on the same dock at the slots the scheduler gave them, once the dock
+has charged): weather re-checked
 at launch, dock ``flying`` → ``charging`` (until its charge time has passed) → ``ready``, ``offline``
 when its vehicle does not answer, ``maintenance`` left alone. Emergency requests go first and pre-empt
 a routine flight on the dock they need (it is aborted and returns home). ``dockpatrol abort`` is
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockpatrol.errors import ConfigError, DockpatrolError, InvalidInput
-from missions.scheduler import Occupancy, PatrolRequest, SchedulerConfig, TimetableEntry, schedule
+from missions.scheduler import Occupancy, PatrolRequest, SchedulerConfig, Timetable, TimetableEntry, schedule
 from missions.types import Dock, DockStatus, Mission, MissionStatus, NoFlyZone, PatrolArea, Priority
 from missions.weather import ConstantWeather, Weather, WeatherLimits, WeatherSource
 from pipeline.frames import MediaSource
@@ -167,6 +169,8 @@ class PatrolService:
         self.report = ServiceReport()
         self._active: dict[str, _Active] = {}
         self._ready_at: dict[str, datetime] = {}
+        #: later sorties of patrols whose first sortie has launched, by mission id
+        self._later_sorties: dict[str, TimetableEntry] = {}
         self._pool = ThreadPoolExecutor(max_workers=options.max_parallel, thread_name_prefix="patrol")
         self._lock = threading.Lock()
         self._no_fly: tuple[NoFlyZone, ...] = ()
@@ -244,17 +248,20 @@ class PatrolService:
         occupied = [Occupancy(a.dock_id, now, max(a.end, now + timedelta(seconds=1)), "flying")
                     for a in self._active.values() if not (emergency and a.priority is Priority.ROUTINE)]
         occupied += [Occupancy(d, now, t, "charging") for d, t in self._ready_at.items() if t > now]
+        occupied += [Occupancy(e.dock_id, max(e.start, now), max(e.ready_at, now + timedelta(seconds=1)),
+                               f"sortie {e.sortie}/{e.sorties}") for e in self._later_sorties.values()]
         if not fleet or not area_list:
             return None
         # looking back a little keeps an occurrence due a moment before this tick (or before a restart)
         timetable = schedule(docks=fleet, areas=area_list, schedules=plans, requests=requests,
                              start=now - timedelta(seconds=self.options.lookback_s),
                              days=self.options.horizon_days, weather=self.options.weather, occupied=occupied,
-                             config=SchedulerConfig(weather_limits=self.options.weather_limits))
+                             config=SchedulerConfig(plan=self.options.patrol.plan_options(),
+                                                    weather_limits=self.options.weather_limits))
         area_by_id = {a.id: a for a in area_list}
         dock_by_id = {d.id: d for d in fleet}
         launched = self._launched(timetable.entries)
-        next_start = None
+        next_start = self._fly_later_sorties(now, area_by_id=area_by_id, dock_by_id=dock_by_id, accept_new=accept_new)
         for entry in timetable.entries:
             mission_id = mission_id_for(entry)
             if entry.sortie != 1 or mission_id in launched or mission_id in self._active:
@@ -275,8 +282,37 @@ class PatrolService:
                 continue
             if area.id.startswith(REINSPECTION_PREFIX):
                 _store_area(area)  # a verification patrol's area exists for as long as its records
-            self._launch(entry, mission_id, area, dock_by_id[entry.dock_id], now)
+            if self._launch(entry, mission_id, area, dock_by_id[entry.dock_id], now) and entry.sorties > 1:
+                self._queue_later_sorties(entry, timetable)
         return next_start
+
+    def _queue_later_sorties(self, first: TimetableEntry, timetable: Timetable) -> None:
+        """Sortie 1 of a split patrol has launched: keep the scheduler's slots for the others."""
+        for entry in timetable.entries:
+            if entry.request_id == first.request_id and entry.sortie > 1:
+                self._later_sorties[mission_id_for(entry)] = entry
+        for left in timetable.unscheduled:
+            if left.request_id == first.request_id and left.sortie > 1:
+                self.echo(f"{first.area_id}: sortie {left.sortie}/{left.sorties} not scheduled: {left.reason}")
+
+    def _fly_later_sorties(self, now: datetime, *, area_by_id: dict[str, PatrolArea], dock_by_id: dict[str, Dock],
+                           accept_new: bool) -> datetime | None:
+        """Launch each later sortie once its slot has come and its dock is back and charged; the next such time."""
+        upcoming = None
+        for mission_id, entry in sorted(self._later_sorties.items(), key=lambda kv: (kv[1].start, kv[0])):
+            due = max(entry.start, self._ready_at.get(entry.dock_id, entry.start))
+            if due > now:
+                upcoming = due if upcoming is None else min(upcoming, due)
+                continue
+            if not accept_new or any(a.dock_id == entry.dock_id for a in self._active.values()):
+                continue
+            del self._later_sorties[mission_id]
+            area, dock = area_by_id.get(entry.area_id or ""), dock_by_id.get(entry.dock_id)
+            if area is None or dock is None:
+                self._skip(entry, mission_id, "its area or dock was removed after its first sortie flew", now)
+                continue
+            self._launch(entry, mission_id, area, dock, now)
+        return upcoming
 
     def _deliver_outbox(self) -> None:
         """One outbox delivery pass per tick, in the background, when the tickets pipeline is installed."""
@@ -356,17 +392,18 @@ class PatrolService:
                     flights.save_mission(session=session, mission=replace(
                         mission, status=MissionStatus.SKIPPED, reason="aborted by an operator before launch"))
 
-    def _launch(self, entry: TimetableEntry, mission_id: str, area: PatrolArea, dock: Dock, now: datetime) -> None:
+    def _launch(self, entry: TimetableEntry, mission_id: str, area: PatrolArea, dock: Dock, now: datetime) -> bool:
+        """Take off, or record why not; True when the vehicle was sent."""
         if dock.status in (DockStatus.MAINTENANCE, DockStatus.OFFLINE):
             self._skip(entry, mission_id, f"dock {dock.id} is {dock.status}", now)
-            return
+            return False
         duration_s = (entry.end - entry.start).total_seconds()
         weather = self.options.weather.conditions(lon=dock.lon, lat=dock.lat, start=now,
                                                   end=now + timedelta(seconds=duration_s))
         verdict = self.options.weather_limits.verdict(weather)
         if verdict is not None:
             self._skip(entry, mission_id, f"weather at launch: {verdict}", now)
-            return
+            return False
         from pipeline.jobs import new_id
 
         flight_id = new_id("F")
@@ -375,7 +412,7 @@ class PatrolService:
                                          media_root=self.options.media_root or _default_media_root())
         except DockpatrolError as exc:
             self._skip(entry, mission_id, str(exc), now)
-            return
+            return False
         abort = threading.Event()
         self._set_dock(dock.id, DockStatus.FLYING, f"flying {mission_id} ({area.id})")
         self.echo(f"{now:%H:%M}Z {dock.id}: launching {mission_id} over {area.id} {area.name} "
@@ -384,6 +421,7 @@ class PatrolService:
         self._active[mission_id] = _Active(mission_id, dock.id, entry.priority, now + timedelta(seconds=duration_s),
                                            abort, future)
         self.report.launched.append(mission_id)
+        return True
 
     def _fly(self, entry: TimetableEntry, mission_id: str, flight_id: str, area: PatrolArea, dock: Dock,
              at: datetime, vehicle: VehicleLink, media: MediaSource, abort: threading.Event) -> PatrolRun | None:
@@ -398,7 +436,7 @@ class PatrolService:
             run = run_patrol(area=area, dock=dock, at=at, media=media, vehicle=vehicle, no_fly=self._no_fly,
                              options=replace(self.options.patrol, camera=dock.camera), flight_id=flight_id,
                              mission_id=mission_id, priority=entry.priority, abort=abort, on_event=on_event,
-                             ledger=self.ledger, echo=self.echo)
+                             ledger=self.ledger, echo=self.echo, sortie=entry.sortie)
         except InvalidInput as exc:  # the patrol cannot be planned or flown as asked: nothing took off
             self._set_dock(dock.id, DockStatus.READY, f"last patrol refused: {exc}")
             self._skip(entry, mission_id, f"cannot be flown: {exc}", at)

@@ -48,12 +48,14 @@ def twin_patrols() -> dict:
                                gsd_cm=12.0), "shots": shots, "t0": t0, "truth": truth}
 
 
-def _store_flight(flight_id: str, jpegs: list[bytes], *, started_at, area_id: str = "A1") -> None:
+def _store_flight(flight_id: str, jpegs: list[bytes], *, started_at, area_id: str = "A1",
+                  summary: dict | None = None) -> None:
     with database().unit_of_work() as session:
         flights.save_mission(session=session, mission=Mission(id=f"M-{flight_id}", area_id=area_id,
                                                               status=MissionStatus.COMPLETED))
         flights.save_flight(session=session, flight=Flight(id=flight_id, mission_id=f"M-{flight_id}",
-                                                           status=FlightStatus.LANDED, started_at=started_at))
+                                                           status=FlightStatus.LANDED, started_at=started_at,
+                                                           summary=summary or {}))
     for i, data in enumerate(jpegs):
         key = f"flights/{flight_id}/raw/{i:05d}.jpg"
         object_store().put(key, data, content_type="image/jpeg")
@@ -253,6 +255,25 @@ def test_a_completed_patrol_runs_the_comparison_as_a_job_only_when_a_previous_on
     with database().unit_of_work() as session:
         record = job_repo.get(session=session, key="area.compare:F-before:F-after")
     assert record is not None and str(record.status) == "succeeded" and record.flight_id == "F-after"
+
+
+def test_a_sortie_is_compared_with_the_same_sortie_of_the_previous_patrol(twin_patrols: dict) -> None:
+    """A patrol split into sorties covers other ground with each: sortie 1 is compared with sortie 1."""
+    from pipeline.ledger import Ledger
+    from pipeline.runner import InlineRunner
+
+    _seed(twin_patrols)  # F-before and F-after carry no sortie number: they flew sortie 1
+    t0 = twin_patrols["t0"]
+    _store_flight("F-before-2", [], started_at=t0 + timedelta(hours=1), summary={"sortie": 2, "sorties": 2})
+    _store_flight("F-after-2", [], started_at=t0 + timedelta(days=12, hours=1), summary={"sortie": 2, "sorties": 2})
+    ledger = Ledger(runner=InlineRunner())
+    with database().unit_of_work() as session:
+        later = flights.require_flight(session=session, flight_id="F-after-2")
+        first = flights.require_flight(session=session, flight_id="F-after")
+        assert compare._previous_flight(session, area_id="A1", after=later) == "F-before-2"
+        assert compare._previous_flight(session, area_id="A1", after=first) == "F-before"  # not the later sortie 2
+    done = compare.compare_after_patrol(ledger=ledger, area_id="A1", flight_id="F-after")
+    assert done is not None and done["before_flight_id"] == "F-before"
 
 
 def test_reconciling_a_completed_patrol_compares_it_with_the_previous_one(twin_patrols: dict) -> None:
