@@ -105,14 +105,22 @@ def models_bundle(weights: Path = typer.Option(..., help="trained .pt (e.g. runs
                   onnx: bool = typer.Option(True, help="also export ONNX for the fast CPU path"),
                   tile_px: int | None = typer.Option(None, help="frame pixels per model input side "
                                                               "(default: the dataset's image size)"),
+                  gsd_m: float | None = typer.Option(None, help="ground metres per model-input pixel in training: "
+                                                               "frames are then tiled to reach the model at it"),
+                  gsd_min_m: float | None = typer.Option(None, help="smallest input GSD seen in training"),
+                  gsd_max_m: float | None = typer.Option(None, help="largest input GSD seen in training"),
                   models_dir: Path | None = typer.Option(None)) -> None:
     """Copy weights into models/ with ONNX, per-class thresholds and held-out metrics in a card."""
+    from dockpatrol.errors import InvalidInput
     from dockpatrol.settings import get_settings
     from vision.train import bundle
 
+    if (gsd_min_m is None) != (gsd_max_m is None) or (gsd_min_m is not None and gsd_m is None):
+        raise InvalidInput("give --gsd-min-m and --gsd-max-m together, and with --gsd-m")
+    span = (gsd_min_m, gsd_max_m) if gsd_min_m is not None and gsd_max_m is not None else None
     card = bundle(weights=weights, data=data, models_dir=models_dir or get_settings().models_dir, name=name,
                   version=version, command=command, description=description or _default_description(synthetic),
-                  imgsz=imgsz, synthetic=synthetic, onnx=onnx, tile_px=tile_px)
+                  imgsz=imgsz, synthetic=synthetic, onnx=onnx, tile_px=tile_px, gsd_m=gsd_m, gsd_range_m=span)
     typer.echo(f"wrote {card}")
 
 

@@ -146,7 +146,8 @@ def _parse_classes(raw: Any, where: str) -> tuple[CardClass, ...]:
     return tuple(sorted(out, key=lambda c: c.model_id))
 
 
-def _parse_gsd(raw: Mapping[str, Any], where: str) -> tuple[float | None, tuple[float, float] | None]:
+def parse_gsd(raw: Mapping[str, Any], where: str) -> tuple[float | None, tuple[float, float] | None]:
+    """A card's ``gsd_m`` and ``gsd_range_m``, checked: metres per input pixel, the range around it."""
     gsd = raw.get("gsd_m")
     if gsd is None:
         if raw.get("gsd_range_m") is not None:
@@ -185,7 +186,7 @@ def parse_card(raw: Any, *, card_path: Path) -> ModelCard:
         raise InvalidInput(f"{where}: tile_px must be a whole number of pixels, got {tile!r}")
     if "synthetic_training_data" not in raw or not isinstance(raw["synthetic_training_data"], bool):
         raise InvalidInput(f"{where}: field 'synthetic_training_data' must be true or false")
-    gsd, gsd_range = _parse_gsd(raw, where)
+    gsd, gsd_range = parse_gsd(raw, where)
     sha = raw.get("sha256") or {}
     if not isinstance(sha, Mapping):
         raise InvalidInput(f"{where}: 'sha256' must map file names to hex digests")

@@ -18,7 +18,7 @@ import yaml
 
 from dockpatrol.errors import InvalidInput
 from dockpatrol.taxonomy import CATEGORY_OF
-from vision.registry import MAX_WEIGHTS_BYTES, file_sha256, load_card
+from vision.registry import MAX_WEIGHTS_BYTES, file_sha256, load_card, parse_gsd
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Per-class thresholds are the F1-optimal confidence on the validation split, kept in this band.
@@ -150,11 +150,13 @@ def _clamp_threshold(value: float) -> float:
 def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: str, command: str,
            description: str, imgsz: int = 640, test_split: str = "test", val_split: str = "val",
            synthetic: bool = True, onnx: bool = True, training: dict[str, Any] | None = None,
-           tile_px: int | None = None) -> Path:
+           tile_px: int | None = None, gsd_m: float | None = None,
+           gsd_range_m: tuple[float, float] | None = None) -> Path:
     """Copy trained weights into ``models_dir`` with ONNX export, thresholds and measured metrics in a card.
 
     ``tile_px`` is the frame pixels one model input covered in training (the dataset's image size
     when trained at a smaller ``imgsz``); by default it is read from the dataset's summary.json.
+    ``gsd_m`` (ground metres per input pixel in training) and its ``gsd_range_m`` make the card GSD-aware.
     """
     from vision.ultralytics_adapter import export_onnx, validate_yolo, weights_class_names
 
@@ -168,6 +170,8 @@ def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: s
         raise InvalidInput(f"dataset {data} has no {test_split!r} split to measure the card's metrics on")
     if tile_px is None:
         tile_px = _dataset_image_size(info) or imgsz
+    # refused before anything is copied, so a bad call leaves no half-made card behind
+    parse_gsd({"gsd_m": gsd_m, "gsd_range_m": list(gsd_range_m) if gsd_range_m else None}, f"bundle {name}")
     models_dir.mkdir(parents=True, exist_ok=True)
     pt = models_dir / f"{name}.pt"
     shutil.copyfile(weights, pt)
@@ -204,6 +208,8 @@ def bundle(*, weights: Path, data: Path, models_dir: Path, name: str, version: s
         "sha256": {pt.name: file_sha256(pt), **({onnx_path.name: file_sha256(onnx_path)} if onnx_path else {})},
         "input_size_px": imgsz,
         **({"tile_px": tile_px} if tile_px != imgsz else {}),
+        **({"gsd_m": gsd_m} if gsd_m is not None else {}),
+        **({"gsd_range_m": list(gsd_range_m)} if gsd_m is not None and gsd_range_m is not None else {}),
         "classes": classes,
         "training": {
             "data": info.description or str(info.yaml_path),
