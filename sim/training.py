@@ -4,7 +4,7 @@ hard negatives mined from a detector's own false alarms."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -48,16 +48,24 @@ def render_background_tiles(*, out: Path, images: int, seed: int, imgsz: int = 6
                        pitch_deg=-90.0 + float(rng.uniform(0, 4)))
         at = world.epoch + DEMO_OFFSET + timedelta(days=int(rng.integers(-150, 150)),
                                                    hours=float(rng.uniform(-4.0, 4.0)))
-        try:
-            frame = render_frame(world, cam, pose, at, seed=int(rng.integers(0, 2**31 - 1)), pose_noise=False)
-        except (cv2.error, InvalidInput):  # a view the renderer cannot draw: take another
-            counts["skipped"] += 1
-            continue
-        labelled = _write_sample(frame, img_dir=img_dir, lbl_dir=lbl_dir, name=f"bg_{seed}_{counts['images']:06d}",
-                                 quality=int(rng.integers(82, 96)), downscale=False)
-        counts["images"] += 1
-        counts["with_labels"] += int(labelled)
+        _render_sample(world, cam, pose, at, rng=rng, counts=counts, img_dir=img_dir, lbl_dir=lbl_dir,
+                       name=f"bg_{seed}_{counts['images']:06d}", downscale=False)
     return counts
+
+
+def _render_sample(world: World, cam: CameraModel, pose: GeoPose, at: datetime, *, rng: np.random.Generator,
+                   counts: dict[str, int], img_dir: Path, lbl_dir: Path, name: str, downscale: bool) -> None:
+    """Render one view and write it with its labels, counted in ``counts``; a view the renderer cannot draw
+    is counted as skipped."""
+    try:
+        frame = render_frame(world, cam, pose, at, seed=int(rng.integers(0, 2**31 - 1)), pose_noise=False)
+    except (cv2.error, InvalidInput):
+        counts["skipped"] += 1
+        return
+    labelled = _write_sample(frame, img_dir=img_dir, lbl_dir=lbl_dir, name=name, quality=int(rng.integers(82, 96)),
+                             downscale=downscale)
+    counts["images"] += 1
+    counts["with_labels"] += int(labelled)
 
 
 def _write_sample(frame: RenderedFrame, *, img_dir: Path, lbl_dir: Path, name: str, quality: int,
@@ -126,15 +134,8 @@ def render_hard_negatives(*, detector: Detector, out: Path, frames: int, images:
             pose = GeoPose(lon=float(lon), lat=float(lat), altitude_m=float(altitude_m * rng.uniform(0.8, 1.25)),
                            yaw_deg=float(rng.uniform(0, 360)), pitch_deg=-90.0 + float(rng.uniform(0, 4)))
             at = view.at + timedelta(days=int(rng.integers(-60, 60)), hours=float(rng.uniform(-2.0, 2.0)))
-            try:
-                sample = render_frame(world, cam, pose, at, seed=int(rng.integers(0, 2**31 - 1)), pose_noise=False)
-            except (cv2.error, InvalidInput):  # a view the renderer cannot draw: take the next alarm
-                counts["skipped"] += 1
-                continue
-            labelled = _write_sample(sample, img_dir=img_dir, lbl_dir=lbl_dir, name=f"hn_{seed}_{counts['images']:06d}",
-                                     quality=int(rng.integers(82, 96)), downscale=whole)
-            counts["images"] += 1
-            counts["with_labels"] += int(labelled)
+            _render_sample(world, cam, pose, at, rng=rng, counts=counts, img_dir=img_dir, lbl_dir=lbl_dir,
+                           name=f"hn_{seed}_{counts['images']:06d}", downscale=whole)
         if progress is not None:
             progress(i + 1, frames)
     return counts

@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,27 +17,17 @@ pytestmark = pytest.mark.slow
 DEADLINE_S = 300.0
 
 
-def _small_area(world: object, district: object, area_id: str, hotspot: int,
-                size_m: tuple[float, float] = (140.0, 100.0)) -> object:
-    from sim.demo import area_around
-
-    lon, lat = world.hotspots(limit=hotspot + 1)[hotspot]  # type: ignore[attr-defined]
-    patrol = area_around(lon, lat, district, area_id=area_id, size_m=size_m)  # type: ignore[arg-type]
-    return replace(patrol.area, gsd_cm=5.0), patrol.dock
-
-
-def test_an_emergency_pre_empts_a_routine_patrol(isolated_data_dir: Path) -> None:
+def _one_dock_district(area_id: str, *, size_m: tuple[float, float] = (140.0, 100.0), **dock_changes: Any) -> Any:
+    """The demo district with every schedule off and one dock in service, a small twin area beside it flown
+    daily from ``t0``; returns (area, dock, t0)."""
     from api.demo_district import seed
     from dockpatrol.camera import CameraModel
     from missions.scheduler import PatrolSchedule
-    from missions.types import DockStatus, MissionStatus, Priority
-    from pipeline.ledger import Ledger
-    from pipeline.runner import InProcessRunner
-    from pipeline.service import PatrolService, ServiceOptions, SimulatedClock, request_patrol
-    from sim.demo import demo_world, install_twin_vehicles
+    from missions.types import DockStatus
+    from sim.demo import area_around, demo_world, install_twin_vehicles
     from sim.world import DEMO_OFFSET
     from storage.platform import database
-    from storage.repositories import areas, docks, flights, schedules
+    from storage.repositories import areas, docks, schedules
 
     install_twin_vehicles()
     world = demo_world()
@@ -44,23 +35,44 @@ def test_an_emergency_pre_empts_a_routine_patrol(isolated_data_dir: Path) -> Non
         district = seed(session)
         for s in schedules.list_all(session=session):
             schedules.upsert(session=session, schedule=replace(s, enabled=False))
-    routine, dock = _small_area(world, district, "AR", 0)
-    emergency = replace(routine, id="AE", name="emergency")
+    lon, lat = world.hotspots(limit=1)[0]
+    patrol = area_around(lon, lat, district, area_id=area_id, size_m=size_m)
+    area = replace(patrol.area, gsd_cm=5.0)
+    dock = replace(patrol.dock, camera=CameraModel().scaled(1600), **dock_changes)
     t0 = world.epoch + DEMO_OFFSET
     with database().unit_of_work() as session:
         for other in docks.list_all(session=session):
             if other.id != dock.id:
                 docks.upsert(session=session, dock=replace(other, status=DockStatus.MAINTENANCE))
-        docks.upsert(session=session, dock=replace(dock, camera=CameraModel().scaled(1600)))
-        areas.upsert(session=session, area=routine)
-        areas.upsert(session=session, area=emergency)
-        schedules.upsert(session=session, schedule=PatrolSchedule(id="S-AR", area_id="AR", rule="FREQ=DAILY",
-                                                                  starts_at=t0))
+        docks.upsert(session=session, dock=dock)
+        areas.upsert(session=session, area=area)
+        schedules.upsert(session=session, schedule=PatrolSchedule(id=f"S-{area_id}", area_id=area_id,
+                                                                  rule="FREQ=DAILY", starts_at=t0))
+    return area, dock, t0
+
+
+def _service(t0: datetime, area_ids: set[str], lines: list[str]) -> Any:
+    from pipeline.ledger import Ledger
+    from pipeline.runner import InProcessRunner
+    from pipeline.service import PatrolService, ServiceOptions, SimulatedClock
+
+    return PatrolService(clock=SimulatedClock(t0 - timedelta(minutes=1), speedup=8.0),
+                         ledger=Ledger(runner=InProcessRunner(workers=1)),
+                         options=ServiceOptions(horizon_days=0.5, tick_s=20.0, lookback_s=0.0,
+                                                areas=frozenset(area_ids)), echo=lines.append)
+
+
+def test_an_emergency_pre_empts_a_routine_patrol(isolated_data_dir: Path) -> None:
+    from missions.types import DockStatus, MissionStatus, Priority
+    from pipeline.service import request_patrol
+    from storage.platform import database
+    from storage.repositories import areas, docks, flights
+
+    routine, dock, t0 = _one_dock_district("AR")
+    with database().unit_of_work() as session:
+        areas.upsert(session=session, area=replace(routine, id="AE", name="emergency"))
     lines: list[str] = []
-    service = PatrolService(clock=SimulatedClock(t0 - timedelta(minutes=1), speedup=8.0),
-                            ledger=Ledger(runner=InProcessRunner(workers=1)),
-                            options=ServiceOptions(horizon_days=0.5, tick_s=20.0, lookback_s=0.0,
-                                                   areas=frozenset({"AR", "AE"})), echo=lines.append)
+    service = _service(t0, {"AR", "AE"}, lines)
     out: dict[str, object] = {}
     runner = threading.Thread(target=lambda: out.setdefault("report", service.run(until=t0 + timedelta(hours=2))))
     runner.start()
@@ -94,41 +106,14 @@ def test_an_emergency_pre_empts_a_routine_patrol(isolated_data_dir: Path) -> Non
 
 
 def test_a_patrol_one_battery_cannot_cover_flies_every_sortie(isolated_data_dir: Path) -> None:
-    from api.demo_district import seed
-    from dockpatrol.camera import CameraModel
-    from missions.scheduler import PatrolSchedule
-    from missions.types import DockStatus, MissionStatus
-    from pipeline.ledger import Ledger
-    from pipeline.runner import InProcessRunner
-    from pipeline.service import PatrolService, ServiceOptions, SimulatedClock
-    from sim.demo import demo_world, install_twin_vehicles
-    from sim.world import DEMO_OFFSET
+    from missions.types import MissionStatus
     from storage.platform import database
-    from storage.repositories import areas, docks, flights, schedules
+    from storage.repositories import flights
 
-    install_twin_vehicles()
-    world = demo_world()
-    with database().unit_of_work() as session:
-        district = seed(session)
-        for s in schedules.list_all(session=session):
-            schedules.upsert(session=session, schedule=replace(s, enabled=False))
-    area, dock = _small_area(world, district, "AS", 0, size_m=(200.0, 140.0))
     # five minutes of battery: scheduler and planner both split this survey into two sorties
-    dock = replace(dock, camera=CameraModel().scaled(1600), endurance_s=300.0, charge_s=120.0)
-    t0 = world.epoch + DEMO_OFFSET
-    with database().unit_of_work() as session:
-        for other in docks.list_all(session=session):
-            if other.id != dock.id:
-                docks.upsert(session=session, dock=replace(other, status=DockStatus.MAINTENANCE))
-        docks.upsert(session=session, dock=dock)
-        areas.upsert(session=session, area=area)
-        schedules.upsert(session=session, schedule=PatrolSchedule(id="S-AS", area_id="AS", rule="FREQ=DAILY",
-                                                                  starts_at=t0))
+    _, dock, t0 = _one_dock_district("AS", size_m=(200.0, 140.0), endurance_s=300.0, charge_s=120.0)
     lines: list[str] = []
-    service = PatrolService(clock=SimulatedClock(t0 - timedelta(minutes=1), speedup=8.0),
-                            ledger=Ledger(runner=InProcessRunner(workers=1)),
-                            options=ServiceOptions(horizon_days=0.5, tick_s=20.0, lookback_s=0.0,
-                                                   areas=frozenset({"AS"})), echo=lines.append)
+    service = _service(t0, {"AS"}, lines)
     report = service.run(until=t0 + timedelta(hours=1))
     assert len(report.launched) == 2, lines
     with database().unit_of_work() as session:
