@@ -204,11 +204,6 @@ def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
     return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
 
 
-#: Side of the blocks over which the local shift field is one value: a frame's placement error is
-#: followed, an object that came or went (a few metres) is not explained away.
-LOCAL_BLOCK_M = 4.0
-
-
 def _contrast_normalised(rgb: np.ndarray, *, sigma_px: float) -> np.ndarray:
     """Gray minus its local mean over its local spread, as uint8: exposure, haze and soft shading drop out."""
     gray = _gray(rgb)
@@ -217,47 +212,74 @@ def _contrast_normalised(rgb: np.ndarray, *, sigma_px: float) -> np.ndarray:
     return np.clip(centred / spread * 40.0 + 128.0, 0, 255).astype(np.uint8)
 
 
-def local_shift_field(before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *, gsd_m: float,
-                      max_shift_m: float) -> np.ndarray | None:
-    """Per-pixel (dx, dy) in pixels such that ``after`` at (x + dx, y + dy) shows what ``before`` shows at (x, y).
+def dense_shift_px(before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
+                   gsd_m: float) -> np.ndarray:
+    """Per-pixel (dx, dy) such that ``after`` at (x + dx, y + dy) shows what ``before`` shows at (x, y); NaN where invalid.
 
-    A pose-only mosaic carries each frame's GNSS error; where a frame's registration failed, two
-    patrols disagree by metres over that frame's footprint, which one global shift cannot undo.
-    Dense optical flow (OpenCV's DIS) of contrast-normalised gray finds it; the field is the median
-    of each ``LOCAL_BLOCK_M`` block, median-filtered over 3 × 3 blocks, so that it follows frames,
-    not objects. Blocks beyond ``max_shift_m`` are not trusted (zero). None when nothing moves.
+    Dense optical flow (OpenCV's DIS) of contrast-normalised gray, so that light does not move it.
     """
-    height, width = valid.shape
-    block = max(2, round(LOCAL_BLOCK_M / gsd_m))
-    rows, cols = height // block, width // block
-    if rows < 3 or cols < 3:
-        return None
     sigma_px = 2.0 / gsd_m
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(
         _contrast_normalised(before_rgb, sigma_px=sigma_px), _contrast_normalised(after_rgb, sigma_px=sigma_px), None)
     flow[~valid] = np.nan
-    blocks = flow[:rows * block, :cols * block].reshape(rows, block, cols, block, 2)
-    enough = valid[:rows * block, :cols * block].reshape(rows, block, cols, block).mean(axis=(1, 3)) > 0.3
-    field = np.zeros((rows, cols, 2), np.float32)
-    if enough.any():
-        field[enough] = np.nanmedian(blocks.transpose(0, 2, 1, 3, 4)[enough].reshape(-1, block * block, 2), axis=1)
-    field = np.stack([cv2.medianBlur(np.ascontiguousarray(field[..., c]), 3) for c in range(2)], axis=-1)
-    field[np.hypot(field[..., 0], field[..., 1]) * gsd_m > max_shift_m] = 0.0
-    if float(np.abs(field).max()) < 0.5:
-        return None
-    full = cv2.resize(field, (cols * block, rows * block), interpolation=cv2.INTER_LINEAR)
-    return cv2.copyMakeBorder(full, 0, height - rows * block, 0, width - cols * block, cv2.BORDER_REPLICATE)
+    return flow
 
 
-def _remapped(rgb: np.ndarray, valid: np.ndarray, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``rgb`` and ``valid`` resampled along a shift field from ``local_shift_field``."""
-    height, width = valid.shape
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x, map_y = xs + field[..., 0], ys + field[..., 1]
-    moved = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    moved_valid = cv2.remap(valid.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    return moved, moved_valid
+#: The ground around a candidate region (this far out, past a 1 m margin) tells how far the
+#: mosaics are misregistered there.
+RING_M = 4.0
+
+
+def _without_misregistration(mask: np.ndarray, before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
+                             gsd_m: float, settings: ChangeSettings) -> np.ndarray:
+    """``mask`` less the regions that only a local misregistration made.
+
+    A pose-only mosaic carries each frame's GNSS error; where a frame's registration failed, two
+    patrols disagree by metres over its footprint, which one global shift cannot undo. The
+    ground around a region (the median flow over a ring ``RING_M`` wide, other candidates left
+    out) says how far off the after mosaic is there: a real change does not move its
+    surroundings. A region whose score mostly falls below 1 once the after image is moved by
+    that shift was the misregistration.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1 or settings.max_local_shift_m == 0:
+        return mask
+    flow = dense_shift_px(before_rgb, after_rgb, valid, gsd_m=gsd_m)
+    r_in, r_out = max(1, round(1.0 / gsd_m)), max(2, round((1.0 + RING_M) / gsd_m))
+    k_in = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_in + 1, 2 * r_in + 1))
+    k_out = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_out + 1, 2 * r_out + 1))
+    context_px = 2 * max(1, round(settings.tolerance_m / gsd_m)) + 4
+    height, width = mask.shape
+    min_px = max(1, round(settings.min_area_m2 / (gsd_m * gsd_m)))
+    keep = np.ones(n, bool)
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < min_px:
+            continue  # too small to become a change anyway
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        y0, x0 = max(0, y - r_out), max(0, x - r_out)
+        y1, x1 = min(height, y + h + r_out), min(width, x + w + r_out)
+        sl = (slice(y0, y1), slice(x0, x1))
+        region = (labels[sl] == i).astype(np.uint8)
+        band = (cv2.dilate(region, k_out) > 0) & ~(cv2.dilate(region, k_in) > 0)
+        ring = band & (mask[sl] == 0) & valid[sl]
+        if np.count_nonzero(ring) < 0.25 * np.count_nonzero(band):
+            continue
+        dx, dy = (float(v) for v in np.nanmedian(flow[sl][ring], axis=0))
+        moved_m = math.hypot(dx, dy) * gsd_m
+        if not math.isfinite(moved_m) or moved_m < settings.tolerance_m / 2 or moved_m > settings.max_local_shift_m:
+            continue
+        # The region and its context, the after image moved by the ring's shift (bilinear, border replicated).
+        cy0, cx0 = max(0, y - context_px), max(0, x - context_px)
+        cy1, cx1 = min(height, y + h + context_px), min(width, x + w + context_px)
+        size = (cx1 - cx0, cy1 - cy0)
+        centre = ((cx0 + cx1 - 1) / 2.0 + dx, (cy0 + cy1 - 1) / 2.0 + dy)
+        moved = cv2.getRectSubPix(after_rgb, size, centre)
+        rescored = change_score(before_rgb[cy0:cy1, cx0:cx1], moved, gsd_m=gsd_m, settings=settings)
+        inside = labels[cy0:cy1, cx0:cx1] == i
+        if np.count_nonzero(rescored[inside] >= 1.0) < 0.5 * np.count_nonzero(inside):
+            keep[i] = False
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
 
 
 def match_radiometry(source: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -390,19 +412,10 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r_edge + 1, 2 * r_edge + 1), np.uint8)) > 0
     matched = match_radiometry(after.rgb, before.rgb, valid)
     score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
-    # A pixel changed only if it differs however the patrols are registered: globally, and
-    # along the local shift field where a frame of one mosaic landed metres off.
-    afters = [matched]
-    field = None if cfg.max_local_shift_m == 0 else local_shift_field(
-        before.rgb, matched, valid, gsd_m=g, max_shift_m=cfg.max_local_shift_m)
-    if field is not None:
-        local, local_valid = _remapped(matched, valid, field)
-        local_score = change_score(before.rgb, local, gsd_m=g, settings=cfg)
-        score = np.where(local_valid, np.minimum(score, local_score), score)
-        afters.append(local)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
-    events = _polygons(mask, score, before.rgb, afters, grid=grid, min_px=min_px, settings=cfg)
+    mask = _without_misregistration(mask, before.rgb, matched, valid, gsd_m=g, settings=cfg)
+    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px, settings=cfg)
     uncovered = []
     missing = np.count_nonzero(before.valid ^ after.valid)
     if missing:
@@ -499,16 +512,12 @@ def _is_sliver(region: np.ndarray) -> bool:
     return max(rw, rh) > SLIVER_ELONGATION * max(thickness_px, 1.0)
 
 
-def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, afters: Sequence[np.ndarray], *,
-              grid: MosaicGrid, min_px: int, settings: ChangeSettings) -> list[ChangeEvent]:
-    """Confirmed regions of ``mask`` as change events; ``afters`` are the after image under each registration
-    tried (the first, globally aligned, gives the class): a region must confirm under all of them."""
+def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np.ndarray, *, grid: MosaicGrid,
+              min_px: int, settings: ChangeSettings) -> list[ChangeEvent]:
     from rasterio.features import shapes
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    b_tex = _high_pass(before)
-    a_texs = [_high_pass(a) for a in afters]
-    after = afters[0]
+    b_tex, a_tex = _high_pass(before), _high_pass(after)
 
     def confirmed(i: int) -> bool:
         x, y, w, h = (int(v) for v in stats[i, :4])
@@ -516,8 +525,8 @@ def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, afters: S
         region = labels[sl] == i
         if _is_sliver(region):
             return False
-        return all(_region_confirms(before[sl][region], a[sl][region], b_tex[sl][region], a_tex[sl][region], settings)
-                   for a, a_tex in zip(afters, a_texs, strict=True))
+        return _region_confirms(before[sl][region], after[sl][region], b_tex[sl][region], a_tex[sl][region],
+                                settings)
 
     keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_px and confirmed(i)]
     if not keep:
