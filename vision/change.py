@@ -29,7 +29,7 @@ from shapely.geometry import mapping, shape
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
 from dockpatrol.taxonomy import CATEGORY_OF, Category, review_weight
-from vision.mosaic import MosaicGrid, MosaicRaster, mosaic_grid_of, read_mosaic
+from vision.mosaic import MosaicGrid, MosaicRaster, local_contrast, mosaic_grid_of, read_mosaic
 
 
 class ChangeKind(StrEnum):
@@ -204,23 +204,17 @@ def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
     return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
 
 
-def _contrast_normalised(rgb: np.ndarray, *, sigma_px: float) -> np.ndarray:
-    """Gray minus its local mean over its local spread, as uint8: exposure, haze and soft shading drop out."""
-    gray = _gray(rgb)
-    centred = gray - cv2.GaussianBlur(gray, (0, 0), sigma_px)
-    spread = np.sqrt(cv2.GaussianBlur(centred * centred, (0, 0), sigma_px)) + 4.0
-    return np.clip(centred / spread * 40.0 + 128.0, 0, 255).astype(np.uint8)
-
-
 def dense_shift_px(before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
                    gsd_m: float) -> np.ndarray:
     """Per-pixel (dx, dy) such that ``after`` at (x + dx, y + dy) shows what ``before`` shows at (x, y); NaN where invalid.
 
     Dense optical flow (OpenCV's DIS) of contrast-normalised gray, so that light does not move it.
     """
-    sigma_px = 2.0 / gsd_m
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(
-        _contrast_normalised(before_rgb, sigma_px=sigma_px), _contrast_normalised(after_rgb, sigma_px=sigma_px), None)
+    def normalised(rgb: np.ndarray) -> np.ndarray:
+        return np.clip(local_contrast(_gray(rgb), 2.0 / gsd_m) * 40.0 + 128.0, 0, 255).astype(np.uint8)
+
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(normalised(before_rgb),
+                                                                           normalised(after_rgb), None)
     flow[~valid] = np.nan
     return flow
 
