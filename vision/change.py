@@ -5,9 +5,11 @@ the before one (phase correlation of gradient images, a small residual shift), i
 histogram-matched to the before ones (patrols fly at other hours and weather), and a pixel
 changes when its chromaticity or brightness is found nowhere in the other mosaic's
 neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic carries).
-Moving shadows change brightness, not chromaticity, and are discounted. Changed pixels become
-polygons with area, score and a class where the colours allow. Object change matches grouped
-findings of two patrols by class and ground overlap. Everything here is pure.
+Moving shadows change brightness, not chromaticity, and are discounted. A candidate region whose
+surrounding ground is displaced (a frame of one mosaic landed metres off) is scored again with the
+after mosaic moved by that displacement. Changed pixels become polygons with area, score and a
+class where the colours allow. Object change matches grouped findings of two patrols by class
+and ground overlap. Everything here is pure.
 """
 
 from __future__ import annotations
