@@ -201,17 +201,15 @@ def score_changes(events: Sequence[ChangeEvent], truth: Sequence[TruthChange], *
 
     A truth change is detected when a prediction covers 30 % of it or lies half inside it; a
     prediction is true when it touches a changed object or the shadow that object casts
-    (grown by 1 m plus 1.5 × its height); one lying mostly over ``unscored_m`` (time-varying
-    translucent objects) is not counted. Truth is grown by ``POSITION_TOLERANCE_M`` for both
-    tests, the absolute accuracy of a mosaic placed by GNSS alone.
+    (grown by 1 m plus 1.5 × its height). A prediction that is not true and lies mostly over
+    ``unscored_m`` (time-varying translucent objects) is neither right nor wrong and not counted;
+    one that finds a change under smoke still finds it. Truth is grown by ``POSITION_TOLERANCE_M``
+    for both tests, the absolute accuracy of a mosaic placed by GNSS alone.
     """
     from dockpatrol.geo import LocalProjection
 
     projection = LocalProjection(epsg)
     preds = [projection.geometry_to_metric(shape(e.geometry)) for e in events if e.area_m2 >= min_area_m2]
-    if unscored_m:
-        veil = shapely.union_all(list(unscored_m))
-        preds = [p for p in preds if p.intersection(veil).area < 0.5 * p.area]
     scored = [t for t in truth if t.region.area >= min_area_m2
               and (compared_m is None or compared_m.covers(t.region.representative_point()))]
     detected, missed = 0, []
@@ -223,8 +221,11 @@ def score_changes(events: Sequence[ChangeEvent], truth: Sequence[TruthChange], *
         if not hit:
             missed.append(t)
     zones = [t.region.buffer(POSITION_TOLERANCE_M + 1.0 + 1.5 * t.height_m) for t in truth]
-    true_preds = sum(any(p.intersects(z) for z in zones) for p in preds)
-    return EvalScore(truth=len(scored), detected=detected, predictions=len(preds), true_predictions=true_preds,
+    true = [any(p.intersects(z) for z in zones) for p in preds]
+    veil = shapely.union_all(list(unscored_m)) if unscored_m else None
+    counted = [hit or veil is None or p.intersection(veil).area < 0.5 * p.area
+               for p, hit in zip(preds, true, strict=True)]
+    return EvalScore(truth=len(scored), detected=detected, predictions=sum(counted), true_predictions=sum(true),
                      missed=tuple(missed))
 
 

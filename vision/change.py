@@ -5,9 +5,11 @@ the before one (phase correlation of gradient images, a small residual shift), i
 histogram-matched to the before ones (patrols fly at other hours and weather), and a pixel
 changes when its chromaticity or brightness is found nowhere in the other mosaic's
 neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic carries).
-Moving shadows change brightness, not chromaticity, and are discounted. Changed pixels become
-polygons with area, score and a class where the colours allow. Object change matches grouped
-findings of two patrols by class and ground overlap. Everything here is pure.
+Moving shadows change brightness, not chromaticity, and are discounted. A candidate region whose
+surrounding ground is displaced (a frame of one mosaic landed metres off) is scored again with the
+after mosaic moved by that displacement. Changed pixels become polygons with area, score and a
+class where the colours allow. Object change matches grouped findings of two patrols by class
+and ground overlap. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from shapely.geometry import mapping, shape
 from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
 from dockpatrol.taxonomy import CATEGORY_OF, Category, review_weight
-from vision.mosaic import MosaicGrid, MosaicRaster, mosaic_grid_of, read_mosaic
+from vision.mosaic import MosaicGrid, MosaicRaster, local_contrast, mosaic_grid_of, read_mosaic
 
 
 class ChangeKind(StrEnum):
@@ -114,6 +116,7 @@ class ChangeSettings:
     variety_ratio: float = 2.5
     tolerance_m: float = 1.2
     max_shift_m: float = 3.0
+    max_local_shift_m: float = 12.0
     smooth_m: float = 0.6
 
     def __post_init__(self) -> None:
@@ -123,7 +126,7 @@ class ChangeSettings:
                 raise InvalidInput(f"change setting {name} must be a positive number, got {value}")
         if not (math.isfinite(self.variety_ratio) and self.variety_ratio > 1):
             raise InvalidInput(f"change setting variety_ratio must be above 1, got {self.variety_ratio}")
-        for name in ("min_area_m2", "tolerance_m", "max_shift_m"):
+        for name in ("min_area_m2", "tolerance_m", "max_shift_m", "max_local_shift_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InvalidInput(f"change setting {name} must be zero or positive, got {value}")
@@ -201,6 +204,78 @@ def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
     valid = cv2.warpAffine(raster.valid.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
     return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
+
+
+def dense_shift_px(before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
+                   gsd_m: float) -> np.ndarray:
+    """Per-pixel (dx, dy) such that ``after`` at (x + dx, y + dy) shows what ``before`` shows at (x, y); NaN where invalid.
+
+    Dense optical flow (OpenCV's DIS) of contrast-normalised gray, so that light does not move it.
+    """
+    def normalised(rgb: np.ndarray) -> np.ndarray:
+        return np.clip(local_contrast(_gray(rgb), 2.0 / gsd_m) * 40.0 + 128.0, 0, 255).astype(np.uint8)
+
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(normalised(before_rgb),
+                                                                           normalised(after_rgb), None)
+    flow[~valid] = np.nan
+    return flow
+
+
+#: The ground around a candidate region (this far out, past a 1 m margin) tells how far the
+#: mosaics are misregistered there.
+RING_M = 4.0
+
+
+def _without_misregistration(mask: np.ndarray, before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
+                             gsd_m: float, settings: ChangeSettings) -> np.ndarray:
+    """``mask`` less the regions that only a local misregistration made.
+
+    A pose-only mosaic carries each frame's GNSS error; where a frame's registration failed, two
+    patrols disagree by metres over its footprint, which one global shift cannot undo. The
+    ground around a region (the median flow over a ring ``RING_M`` wide, other candidates left
+    out) says how far off the after mosaic is there: a real change does not move its
+    surroundings. A region whose score mostly falls below 1 once the after image is moved by
+    that shift was the misregistration.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1 or settings.max_local_shift_m == 0:
+        return mask
+    flow = dense_shift_px(before_rgb, after_rgb, valid, gsd_m=gsd_m)
+    r_in, r_out = max(1, round(1.0 / gsd_m)), max(2, round((1.0 + RING_M) / gsd_m))
+    k_in = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_in + 1, 2 * r_in + 1))
+    k_out = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_out + 1, 2 * r_out + 1))
+    context_px = 2 * max(1, round(settings.tolerance_m / gsd_m)) + 4
+    height, width = mask.shape
+    min_px = max(1, round(settings.min_area_m2 / (gsd_m * gsd_m)))
+    keep = np.ones(n, bool)
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < min_px:
+            continue  # too small to become a change anyway
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        y0, x0 = max(0, y - r_out), max(0, x - r_out)
+        y1, x1 = min(height, y + h + r_out), min(width, x + w + r_out)
+        sl = (slice(y0, y1), slice(x0, x1))
+        region = (labels[sl] == i).astype(np.uint8)
+        band = (cv2.dilate(region, k_out) > 0) & ~(cv2.dilate(region, k_in) > 0)
+        ring = band & (mask[sl] == 0) & valid[sl]
+        if np.count_nonzero(ring) < 0.25 * np.count_nonzero(band):
+            continue
+        dx, dy = (float(v) for v in np.nanmedian(flow[sl][ring], axis=0))
+        moved_m = math.hypot(dx, dy) * gsd_m
+        if not math.isfinite(moved_m) or moved_m < settings.tolerance_m / 2 or moved_m > settings.max_local_shift_m:
+            continue
+        # The region and its context, the after image moved by the ring's shift (bilinear, border replicated).
+        cy0, cx0 = max(0, y - context_px), max(0, x - context_px)
+        cy1, cx1 = min(height, y + h + context_px), min(width, x + w + context_px)
+        size = (cx1 - cx0, cy1 - cy0)
+        centre = ((cx0 + cx1 - 1) / 2.0 + dx, (cy0 + cy1 - 1) / 2.0 + dy)
+        moved = cv2.getRectSubPix(after_rgb, size, centre)
+        rescored = change_score(before_rgb[cy0:cy1, cx0:cx1], moved, gsd_m=gsd_m, settings=settings)
+        inside = labels[cy0:cy1, cx0:cx1] == i
+        if np.count_nonzero(rescored[inside] >= 1.0) < 0.5 * np.count_nonzero(inside):
+            keep[i] = False
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
 
 
 def match_radiometry(source: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -335,6 +410,7 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
+    mask = _without_misregistration(mask, before.rgb, matched, valid, gsd_m=g, settings=cfg)
     events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px, settings=cfg)
     uncovered = []
     missing = np.count_nonzero(before.valid ^ after.valid)

@@ -356,7 +356,7 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
     return out
 
 
-def _local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
+def local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
     """Gray minus its local mean over its local spread: exposure, haze and soft shading drop out."""
     mean = cv2.GaussianBlur(gray, (0, 0), sigma_px)
     centred = gray - mean
@@ -373,7 +373,7 @@ def _ecc(target: np.ndarray, moving: np.ndarray, overlap: np.ndarray, *, gsd_m: 
     """
     if np.count_nonzero(overlap) < max(1500, 0.15 * overlap.size):
         return None
-    target, moving = _local_contrast(target), _local_contrast(moving)
+    target, moving = local_contrast(target), local_contrast(moving)
     weight = cv2.GaussianBlur(overlap.astype(np.float32), (0, 0), 4.0)
     (dx, dy), _ = cv2.phaseCorrelate(target * weight, moving * weight)
     starts = [np.eye(2, 3, dtype=np.float32)]

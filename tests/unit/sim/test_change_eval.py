@@ -78,6 +78,21 @@ def test_scoring_counts_hits_misses_and_false_alarms() -> None:
     assert score.recall == pytest.approx(0.5) and score.precision == pytest.approx(2 / 3)
 
 
+def test_a_change_found_under_smoke_counts_and_a_false_alarm_there_does_not() -> None:
+    """Smoke drifts between patrols: a prediction over it is not a false alarm, but it still finds what it covers."""
+    epsg = 32649
+    scar = shapely.box(720000, 2547000, 720010, 2547010)
+    truth = [TruthChange("s", "burn_scar", "appeared", scar, 0.0)]
+    smoke = [shapely.box(719990, 2546990, 720100, 2547030)]
+    events = [_event(shapely.box(720001, 2547001, 720011, 2547011), epsg),  # the scar, under the smoke
+              _event(shapely.box(720060, 2547005, 720066, 2547011), epsg)]  # smoke alone
+    score = score_changes(events, truth, epsg=epsg, unscored_m=smoke)
+    assert (score.truth, score.detected) == (1, 1)
+    assert (score.predictions, score.true_predictions) == (1, 1)
+    bare = score_changes(events, truth, epsg=epsg)
+    assert (bare.predictions, bare.true_predictions) == (2, 1)
+
+
 @pytest.mark.slow
 def test_twin_epochs_end_to_end(tmp_path: Path) -> None:
     """A small area: changes are found, the illumination-only pair stays (almost) quiet."""

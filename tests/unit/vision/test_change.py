@@ -135,6 +135,29 @@ def test_a_residual_shift_is_aligned_away() -> None:
     assert result.shift_m == pytest.approx((0.6, 0.8), abs=0.15)
 
 
+def _frame_off(rgb: np.ndarray, *, rows: int, dx_px: int) -> np.ndarray:
+    """``rgb`` with its first ``rows`` rows (one frame of a pose-only mosaic) landed ``dx_px`` east."""
+    out = rgb.copy()
+    out[:rows] = np.roll(rgb[:rows], dx_px, axis=1)
+    return out
+
+
+def test_a_frame_that_landed_metres_off_is_registered_locally_and_a_change_in_it_still_found() -> None:
+    scene = _scene()
+    for x0 in (150, 250, 380):  # roofs in the frame that lands off
+        scene[120:170, x0:x0 + 50] = (186, 184, 180)
+    before = scene
+    after = _frame_off(scene, rows=250, dx_px=20)  # 4 m: beyond the tolerance and the global residual shift
+    assert len(detect_surface_changes(_raster(before), _raster(after),
+                                      settings=ChangeSettings(max_local_shift_m=0.0)).events) >= 1
+    assert detect_surface_changes(_raster(before), _raster(after)).events == ()
+    box = (60, 60, 110, 100)
+    changed = detect_surface_changes(_raster(before), _raster(_frame_off(_with(scene, SOIL, box), rows=250, dx_px=20)))
+    assert len(changed.events) == 1
+    found = _metric(changed.events[0])
+    assert found.intersection(_box_m(box)).area > 0.5 * _box_m(box).area
+
+
 def test_disjoint_mosaics_are_not_compared_and_nothing_is_made_up() -> None:
     before = _raster(_scene(), np.zeros((500, 500), bool))
     result = detect_surface_changes(before, _raster(_scene(1)))
