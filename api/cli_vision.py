@@ -238,6 +238,13 @@ def _print_report(report, as_json: Path | None) -> None:
             s = scores[name]
             row += [str(s.findings), str(s.duplicates), _fmt(s.precision), _fmt(s.recall)]
         table.add_row(*row)
+    row = ["all", str(sum(s.truths for s in next(iter(report.scores.values()))))]
+    for scores in report.scores.values():
+        tp, found = sum(s.true_positives for s in scores), sum(s.findings for s in scores)
+        truths = sum(s.truths for s in scores)
+        row += [str(found), str(sum(s.duplicates for s in scores)), _fmt(tp / found if found else math.nan),
+                _fmt(tp / truths if truths else math.nan)]
+    table.add_row(*row, style="bold")
     console = Console(soft_wrap=True, width=max(160, Console().width))
     console.print(table)
     console.print("dup: false positives that re-find an already matched object (tickets/ dedup merges them)",
@@ -260,6 +267,8 @@ EvalRadius = Annotated[float, typer.Option(help="match radius between centroids,
 EvalFullFrame = Annotated[bool, typer.Option(help="add a full-frame pass to the tiles")]
 EvalJson = Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")]
 EvalRecord = Annotated[bool, typer.Option(help="store the results in the model card's metrics")]
+EvalObjects = Annotated[bool, typer.Option(help="score the objects a patrol reports (a frame's findings of one class "
+                                                "close together grouped, the surest view kept), not every finding")]
 
 
 def load_for_eval(model: str, backend: str) -> tuple[Any, Any]:

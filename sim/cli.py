@@ -25,6 +25,7 @@ from api.cli_vision import (
     EvalFullFrame,
     EvalJson,
     EvalModel,
+    EvalObjects,
     EvalRadius,
     EvalRecord,
 )
@@ -203,15 +204,17 @@ def eval_cmd(seed: int = typer.Option(101, help="twin world seed (keep it out of
              frames: int = typer.Option(8, help="twin frames to render"),
              altitude: float = typer.Option(60.0, help="metres above ground"),
              model: EvalModel = DEFAULT_CARD_NAME, backend: EvalBackend = "auto", radius: EvalRadius = 3.0,
-             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False) -> None:
+             full_frame: EvalFullFrame = True, json_out: EvalJson = None, record: EvalRecord = False,
+             objects: EvalObjects = False) -> None:
     """Per-class precision/recall of georeferenced findings and georeference error on held-out twin frames."""
     from api.cli_vision import load_for_eval, report_evaluation
     from sim.evaluate import evaluate_twin
 
     card, detector = load_for_eval(model, backend)
     report = evaluate_twin(detector, seed=seed, frames=frames, model=f"{card.name}@{card.version}",
-                           altitude_m=altitude, radius_m=radius, full_frame=full_frame)
-    report_evaluation(report, card=card, json_out=json_out, record_as="georeferenced_twin_eval" if record else None)
+                           altitude_m=altitude, radius_m=radius, full_frame=full_frame, objects=objects)
+    record_as = ("georeferenced_twin_eval_objects" if objects else "georeferenced_twin_eval") if record else None
+    report_evaluation(report, card=card, json_out=json_out, record_as=record_as)
 
 
 @sim_app.command("tune-thresholds")
@@ -222,7 +225,8 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
                         radius: float = typer.Option(3.0, help="match radius between centroids, metres"),
                         min_recall: float = typer.Option(0.8, help="keep at least this share of the truths "
                                                                    "each class finds at the lowest threshold"),
-                        record: bool = typer.Option(False, help="write the thresholds into the card")) -> None:
+                        record: bool = typer.Option(False, help="write the thresholds into the card"),
+                        objects: EvalObjects = False) -> None:
     """Choose per-class confidence thresholds (best F1) on georeferenced findings over validation twin frames."""
     import dataclasses
 
@@ -232,7 +236,7 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
     from api.cli_vision import _fmt
     from dockpatrol.camera import CameraModel
     from sim.camera import render_frame
-    from sim.evaluate import twin_views
+    from sim.evaluate import reported_objects, twin_views
     from sim.world import World
     from vision.analyse import analyse_frame
     from vision.evaluate import MIN_VISIBLE_FRACTION, TruthItem, match_frame
@@ -263,8 +267,9 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
             tp = fp = n = 0
             for found, truths in seen:
                 mine = [t for t in truths if t.class_name == class_name]
-                o = match_frame([f for f in found if f.class_name == class_name and f.score >= threshold], mine,
-                                projection=world.projection, radius_m=radius)
+                kept = [f for f in found if f.class_name == class_name and f.score >= threshold]
+                o = match_frame(reported_objects(kept) if objects else kept, mine, projection=world.projection,
+                                radius_m=radius)
                 tp += o.tp_by_class.get(class_name, 0)
                 fp += o.fp_by_class.get(class_name, 0)
                 n += o.tp_by_class.get(class_name, 0) + o.fn_by_class.get(class_name, 0)
@@ -289,10 +294,10 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
                 if item.get("taxonomy") in choices:
                     item["threshold"] = choices[item["taxonomy"]].threshold
             raw.setdefault("metrics", {})["thresholds"] = (
-                f"per class: best F1 of georeferenced findings keeping {min_recall:.0%} of the reachable recall, "
-                f"on {frames} twin frames of validation world {seed} (`dockpatrol sim tune-thresholds {name} "
-                f"--seed {seed} --frames {frames} --min-recall {min_recall} --record`, "
-                f"{datetime.now(UTC).date().isoformat()})")
+                f"per class: best F1 of georeferenced {'reported objects' if objects else 'findings'} keeping "
+                f"{min_recall:.0%} of the reachable recall, on {frames} twin frames of validation world {seed} "
+                f"(`dockpatrol sim tune-thresholds {name} --seed {seed} --frames {frames} --min-recall {min_recall}"
+                f"{' --objects' if objects else ''} --record`, {datetime.now(UTC).date().isoformat()})")
 
         update_card(card.card_path, write)
         typer.echo(f"recorded in {card.card_path}")

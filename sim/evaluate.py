@@ -16,6 +16,7 @@ import shapely
 
 from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.errors import GeorefError, InvalidInput
+from pipeline.patrol import PatrolOptions
 from sim.camera import render_frame
 from sim.world import DEMO_OFFSET, RAISED_KINDS, World
 from vision.analyse import analyse_frame
@@ -30,6 +31,19 @@ from vision.evaluate import (
     summarise,
 )
 from vision.georef import FrameGeoref, findings_from_detections
+from vision.types import Finding
+
+
+def reported_objects(findings: list[Finding], *, radius_m: float | None = None) -> list[Finding]:
+    """The objects a patrol reports for these findings: same class within ``radius_m`` grouped as
+    `pipeline.patrol.sightings_of_flight` groups a flight's findings, each object shown by its surest view."""
+    from tickets.dedup import cluster_findings
+
+    if not findings:
+        return []
+    radius = PatrolOptions().match_radius_m if radius_m is None else radius_m
+    groups = cluster_findings([f.geometry for f in findings], [f.class_name for f in findings], radius_m=radius)
+    return [max((findings[i] for i in group), key=lambda f: f.score) for group in groups]
 
 
 @dataclass(frozen=True)
@@ -94,11 +108,12 @@ def pixel_georef_errors(world: Any, frame: Any, pose: GeoPose, *, known_heights:
 
 def evaluate_twin(detector: Detector, *, seed: int, frames: int, model: str = "", altitude_m: float = 60.0,
                   radius_m: float = 3.0, camera: CameraModel | None = None, full_frame: bool = True,
-                  max_tilt_deg: float = 0.0) -> EvalReport:
+                  max_tilt_deg: float = 0.0, objects: bool = False) -> EvalReport:
     """Render held-out frames of the twin world ``seed``, detect, georeference, score against its truth.
 
     The renderer draws with the true pose and reports a noisy one, so each frame is scored twice:
     georeferenced with the true pose (pose noise off) and with the reported pose (noise on).
+    ``objects`` scores what a patrol reports (`reported_objects`) instead of every finding.
     """
     if frames < 1:
         raise InvalidInput(f"frames must be at least 1, got {frames}")
@@ -123,7 +138,8 @@ def evaluate_twin(detector: Detector, *, seed: int, frames: int, model: str = ""
             else:
                 findings = findings_from_detections(dets, georef, seen_at=view.at, frame_id=f"twin-{seed}-{i}",
                                                     model=model)
-            outcomes[key].append(match_frame(findings, truths, projection=world.projection, radius_m=radius_m))
+            scored = reported_objects(findings) if objects else findings
+            outcomes[key].append(match_frame(scored, truths, projection=world.projection, radius_m=radius_m))
             pixel_errors[key].extend(pixel_georef_errors(world, frame, pose))
     return EvalReport(
         frames=len(views),
@@ -133,5 +149,8 @@ def evaluate_twin(detector: Detector, *, seed: int, frames: int, model: str = ""
         seconds_per_frame=detect_s / max(1, len(views)),
         notes=(f"twin world seed {seed}, {altitude_m:.0f} m AGL; noise_off georeferences with the true pose, "
                "noise_on with the reported (noisy) one",
-               f"match: same class, centroid within {radius_m} m or IoU >= 0.3"),
+               f"match: same class, centroid within {radius_m} m or IoU >= 0.3",
+               "scored: objects as a patrol reports them (a frame's findings of one class within "
+               f"{PatrolOptions().match_radius_m:g} m grouped, the surest view kept)" if objects else
+               "scored: every finding (a patrol groups them into objects before anyone sees them)"),
     )

@@ -11,7 +11,7 @@ import pytest
 
 import sim.camera as camera_mod
 from dockpatrol.camera import CameraModel, GeoPose
-from sim.evaluate import evaluate_twin, pixel_georef_errors, twin_views
+from sim.evaluate import evaluate_twin, pixel_georef_errors, reported_objects, twin_views
 from vision.detections import Detections
 from vision.ingest import IngestedImage, ingest_bytes
 
@@ -78,3 +78,31 @@ def test_evaluate_twin_plumbing_with_a_blind_detector() -> None:
     assert all(s.true_positives == 0 and s.findings == 0 for s in report.scores["noise_on"])
     assert report.georef_error["noise_off"].n > 0
     assert json.loads(json.dumps(report.to_dict(), default=str))["frames"] == 2
+
+
+def test_reported_objects_group_a_frames_findings_like_a_patrol_does() -> None:
+    from datetime import UTC, datetime
+
+    import shapely
+    from shapely.geometry import mapping
+
+    from dockpatrol.geo import LocalProjection
+    from dockpatrol.taxonomy import CATEGORY_OF
+    from vision.types import Finding
+
+    proj = LocalProjection.around(113.15, 23.03)
+    x0, y0 = (float(v) for v in proj.to_metric(113.15, 23.03))
+
+    def found(cls: str, dx: float, score: float) -> Finding:
+        box = shapely.box(x0 + dx - 2, y0 - 2, x0 + dx + 2, y0 + 2)
+        poly = proj.geometry_to_lonlat(box)
+        return Finding(geometry=mapping(poly), class_name=cls, category=CATEGORY_OF[cls], score=score,
+                       seen_at=datetime(2026, 1, 5, tzinfo=UTC), frame_id="f", box_xyxy_px=(0, 0, 1, 1),
+                       centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y, area_m2=16.0)
+
+    pieces = [found("burn_scar", 0, 0.5), found("burn_scar", 5, 0.9), found("burn_scar", 40, 0.4),
+              found("smoke", 0, 0.7)]
+    objects = reported_objects(pieces)
+    # the two touching scar boxes are one object shown by its surest view; the far scar and the smoke stay apart
+    assert sorted((o.class_name, o.score) for o in objects) == [("burn_scar", 0.4), ("burn_scar", 0.9), ("smoke", 0.7)]
+    assert reported_objects([]) == []
