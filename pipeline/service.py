@@ -249,7 +249,8 @@ class PatrolService:
                     for a in self._active.values() if not (emergency and a.priority is Priority.ROUTINE)]
         occupied += [Occupancy(d, now, t, "charging") for d, t in self._ready_at.items() if t > now]
         occupied += [Occupancy(e.dock_id, max(e.start, now), max(e.ready_at, now + timedelta(seconds=1)),
-                               f"sortie {e.sortie}/{e.sorties}") for e in self._later_sorties.values()]
+                               f"sortie {e.sortie}/{e.sorties}") for e in self._later_sorties.values()
+                     if not (emergency and e.priority is Priority.ROUTINE)]
         if not fleet or not area_list:
             return None
         # looking back a little keeps an occurrence due a moment before this tick (or before a restart)
