@@ -289,6 +289,19 @@ def summary(results: Sequence[PairResult]) -> dict[str, Any]:
     }
 
 
+def _positive_m(text: str) -> float:
+    """An argparse type: a positive, finite number of metres."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of metres, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of metres, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m sim.change_eval --seeds 1-8``: pooled scores over changed and illumination-only pairs."""
     import argparse
@@ -298,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--seeds", default="1-8", help="world seeds, e.g. 1-8 or 1,3,5")
     ap.add_argument("--size-m", type=float, default=240.0, help="side of each compared square, metres")
+    # The defaults fly coarse (8 cm frames, 10 cm mosaic) to keep the run short; patrol areas default to
+    # 2.5–3 cm, where fine structure such as roof ribs is resolved and the light looks different.
+    ap.add_argument("--frame-gsd-m", type=_positive_m, default=0.08, help="frame GSD of both patrols, metres")
+    ap.add_argument("--mosaic-gsd-m", type=_positive_m, default=0.1, help="GSD of both mosaics, metres")
     args = ap.parse_args(argv)
     if "-" in args.seeds:
         lo, hi = (int(v) for v in args.seeds.split("-", 1))
@@ -309,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for seed in seeds:
             for lit in (False, True):
                 results.append(evaluate_pair(seed=seed, workdir=Path(tmp) / f"{seed}-{int(lit)}", size_m=args.size_m,
-                                             illumination_only=lit))
+                                             illumination_only=lit, frame_gsd_m=args.frame_gsd_m,
+                                             mosaic_gsd_m=args.mosaic_gsd_m))
     print(json.dumps(summary(results), indent=1, ensure_ascii=False))
 
 

@@ -9,6 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
+from sim import change_eval
 from sim.change_eval import (
     TruthChange,
     evaluate_pair,
@@ -104,3 +105,31 @@ def test_twin_epochs_end_to_end(tmp_path: Path) -> None:
     assert lit.score.predictions <= 2
     pooled = summary([changed, lit])
     assert pooled["pairs"] == 1 and pooled["illumination_changes"] == [lit.score.predictions]
+
+
+def test_the_evaluation_flies_the_gsd_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    flown: list[tuple[float, float]] = []
+
+    def record(**kwargs: object) -> change_eval.PairResult:
+        flown.append((kwargs["frame_gsd_m"], kwargs["mosaic_gsd_m"]))
+        raise _Stop
+
+    monkeypatch.setattr(change_eval, "evaluate_pair", record)
+    with pytest.raises(_Stop):
+        change_eval.main(["--seeds", "3", "--frame-gsd-m", "0.03", "--mosaic-gsd-m", "0.03"])
+    with pytest.raises(_Stop):
+        change_eval.main(["--seeds", "3"])
+    assert flown == [(0.03, 0.03), (0.08, 0.1)]
+
+
+@pytest.mark.parametrize("value", ["0", "-0.03", "nan", "three"])
+def test_the_evaluation_refuses_a_gsd_that_is_not_a_positive_length(value: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        change_eval.main(["--frame-gsd-m", value])
+    assert exc.value.code == 2
+    assert "metres" in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    """Stops the evaluation once the first pair's settings are recorded."""
