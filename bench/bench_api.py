@@ -33,15 +33,10 @@ VIEW_DEG = 0.02  # a map view of ~2 km across at street zoom
 
 def _fresh_pg(url: str) -> str:
     """Empty the bench database (its public schema is dropped: never point this at real data)."""
-    from sqlalchemy import text
-
-    from storage.db import make_engine
+    from storage.db import make_engine, wipe_postgis_schema
 
     admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    wipe_postgis_schema(admin)
     admin.dispose()
     return url
 

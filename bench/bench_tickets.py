@@ -28,7 +28,7 @@ from sqlalchemy import Engine, insert, text
 
 from dockpatrol.geo import LocalProjection
 from dockpatrol.taxonomy import CATEGORY_OF, DEPARTMENT_OF, Category
-from storage.db import make_engine, session_factory
+from storage.db import make_engine, session_factory, wipe_postgis_schema
 from storage.migrate import upgrade
 from storage.repositories import tickets as repo
 from storage.tables import TicketRow
@@ -196,10 +196,7 @@ def main() -> None:
         engine.dispose()
     if args.pg:
         engine = make_engine(args.pg)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        wipe_postgis_schema(engine)
         bench_list("PostgreSQL", engine, args.tickets, args.queries)
         engine.dispose()
 

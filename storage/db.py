@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -99,3 +99,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def wipe_postgis_schema(engine: Engine) -> None:
+    """Drop everything in a PostgreSQL database's public schema and recreate it with PostGIS.
+
+    For test and benchmark databases only: it destroys every table in the database.
+    """
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))

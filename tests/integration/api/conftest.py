@@ -19,15 +19,10 @@ class Server:
 
 
 def _fresh_pg(pg_url: str) -> None:
-    from sqlalchemy import text
-
-    from storage.db import make_engine
+    from storage.db import make_engine, wipe_postgis_schema
 
     engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    wipe_postgis_schema(engine)
     engine.dispose()
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 
 @pytest.fixture
@@ -19,13 +18,10 @@ def production_env(pg_url: str, redis_url: str, s3_endpoint: str, isolated_data_
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     from dockpatrol.settings import reset_settings_cache
     from storage import platform
-    from storage.db import make_engine
+    from storage.db import make_engine, wipe_postgis_schema
 
     engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    wipe_postgis_schema(engine)
     engine.dispose()
     env = {"DOCKPATROL_DATABASE_URL": pg_url, "DOCKPATROL_BROKER_URL": redis_url,
            "DOCKPATROL_S3_ENDPOINT": s3_endpoint, "DOCKPATROL_S3_BUCKET": f"dp-{uuid.uuid4().hex[:10]}",

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage.db import make_engine
+from storage.db import make_engine, wipe_postgis_schema
 from storage.migrate import upgrade
 
 
@@ -17,10 +17,7 @@ from storage.migrate import upgrade
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """A PostgreSQL database migrated from scratch once per test session."""
     engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    wipe_postgis_schema(engine)
     upgrade(engine)
     yield engine
     engine.dispose()
