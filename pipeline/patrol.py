@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,7 +34,7 @@ from pipeline.frames import FrameFeed, FrameJob, MediaSource, owner_tag, photos_
 from pipeline.jobs import new_id
 from pipeline.ledger import JobFailed, Ledger, job_key
 from pipeline.runner import InProcessRunner, Runner
-from vision.types import FrameStatus
+from vision.types import Finding, FrameStatus
 
 log = logging.getLogger("dockpatrol.patrol")
 
@@ -287,12 +287,19 @@ async def _fly(plan: Any, *, dock: Dock, at: datetime, vehicle: VehicleLink, med
     return report, photos
 
 
+def objects_of(findings: Sequence[Finding], *, radius_m: float) -> list[list[int]]:
+    """Indices of ``findings`` grouped into objects (same class within ``radius_m``), each group surest first."""
+    from tickets.dedup import cluster_findings
+
+    groups = cluster_findings([f.geometry for f in findings], [f.class_name for f in findings], radius_m=radius_m)
+    return [sorted(group, key=lambda i: -findings[i].score) for group in groups]
+
+
 def sightings_of_flight(flight_id: str, *, radius_m: float) -> tuple[list[Sighting], list[Any]]:
     """Group the flight's findings into objects (same class within ``radius_m``) and the analysed frames'
     ground footprints (lon/lat shapely polygons)."""
     from storage.platform import database
     from storage.repositories import findings, flights
-    from tickets.dedup import cluster_findings
     from vision.georef import FrameGeoref, boxes_to_lonlat_polygons
 
     with database().unit_of_work() as session:
@@ -306,15 +313,12 @@ def sightings_of_flight(flight_id: str, *, radius_m: float) -> tuple[list[Sighti
         cam = frame.camera
         footprints.extend(boxes_to_lonlat_polygons(np.array([[0, 0, cam.width_px, cam.height_px]], float),
                                                    FrameGeoref.for_pose(cam, pose)))
-    groups = cluster_findings([f.finding.geometry for f in found], [f.finding.class_name for f in found],
-                              radius_m=radius_m)
     sightings = []
-    for group in groups:
-        ranked = sorted(group, key=lambda i: -found[i].finding.score)
+    for ranked in objects_of([f.finding for f in found], radius_m=radius_m):
         best = found[ranked[0]].finding
         centroid = shape(best.geometry).centroid
         sightings.append(Sighting(best.class_name, str(best.category), round(best.score, 3), centroid.x, centroid.y,
-                                  len(group), best.evidence_key, tuple(found[i].id for i in group),
+                                  len(ranked), best.evidence_key, tuple(found[i].id for i in sorted(ranked)),
                                   tuple(found[i].finding.geometry for i in ranked)))
     return sightings, footprints
 

@@ -179,15 +179,12 @@ def hard_negatives_cmd(out: Path = typer.Option(..., help="dataset folder (image
                        min_score: float = typer.Option(0.25, help="confidence from which a false alarm is mined"),
                        imgsz: int = typer.Option(640, help="sample size, px at mission GSD")) -> None:
     """Render training samples around a detector's own false alarms on twin frames (hard negative mining)."""
-    import dataclasses
-
     from sim.training import render_hard_negatives
     from vision.registry import require_card
     from vision.ultralytics_adapter import load_detector
 
     card = require_card(model)
-    floor = dataclasses.replace(card, classes=tuple(dataclasses.replace(c, threshold=min_score)
-                                                    for c in card.classes))
+    floor = card.with_threshold(min_score)
 
     def tick(done: int, total: int) -> None:
         typer.echo(f"\rmined frame {done}/{total}", nl=False, err=True)
@@ -228,7 +225,6 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
                         record: bool = typer.Option(False, help="write the thresholds into the card"),
                         objects: EvalObjects = False) -> None:
     """Choose per-class confidence thresholds (best F1) on georeferenced findings over validation twin frames."""
-    import dataclasses
 
     from rich.console import Console
     from rich.table import Table
@@ -246,8 +242,7 @@ def tune_thresholds_cmd(name: str = typer.Argument(..., help="model card name"),
     from vision.ultralytics_adapter import load_detector
 
     card = require_card(name)
-    floor = dataclasses.replace(card, classes=tuple(dataclasses.replace(c, threshold=MIN_THRESHOLD)
-                                                    for c in card.classes))
+    floor = card.with_threshold(MIN_THRESHOLD)
     detector = load_detector(floor)
     world = World.generate(seed=seed)
     camera = CameraModel()

@@ -16,7 +16,7 @@ import shapely
 
 from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.errors import GeorefError, InvalidInput
-from pipeline.patrol import PatrolOptions
+from pipeline.patrol import PatrolOptions, objects_of
 from sim.camera import render_frame
 from sim.world import DEMO_OFFSET, RAISED_KINDS, World
 from vision.analyse import analyse_frame
@@ -35,15 +35,10 @@ from vision.types import Finding
 
 
 def reported_objects(findings: list[Finding], *, radius_m: float | None = None) -> list[Finding]:
-    """The objects a patrol reports for these findings: same class within ``radius_m`` grouped as
-    `pipeline.patrol.sightings_of_flight` groups a flight's findings, each object shown by its surest view."""
-    from tickets.dedup import cluster_findings
-
-    if not findings:
-        return []
+    """The objects a patrol reports for these findings: grouped as `pipeline.patrol.sightings_of_flight`
+    groups a flight's findings, each object shown by its surest view."""
     radius = PatrolOptions().match_radius_m if radius_m is None else radius_m
-    groups = cluster_findings([f.geometry for f in findings], [f.class_name for f in findings], radius_m=radius)
-    return [max((findings[i] for i in group), key=lambda f: f.score) for group in groups]
+    return [findings[group[0]] for group in objects_of(findings, radius_m=radius)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import hashlib
 import io
 import pickle
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,11 @@ class ModelCard:
     def thresholds(self) -> np.ndarray:
         """Confidence threshold per model class id."""
         return np.array([c.threshold for c in sorted(self.classes, key=lambda c: c.model_id)], dtype=np.float32)
+
+    def with_threshold(self, threshold: float) -> ModelCard:
+        """The same card with one confidence threshold for every class (to see what the model finds below its
+        tuned thresholds: threshold tuning, hard-negative mining)."""
+        return replace(self, classes=tuple(replace(c, threshold=threshold) for c in self.classes))
 
     @property
     def tile_wh(self) -> tuple[int, int]:
