@@ -240,6 +240,11 @@ def plume(x0: float, y0: float, *, length_m: float, width_m: float, angle_deg: f
     return affinity.translate(poly, x0, y0)
 
 
+def _overlap_in_time(o: WorldObject, appears_at: datetime, removed_at: datetime | None) -> bool:
+    """True when an object and an interval [appears_at, removed_at) share a moment (None: never removed)."""
+    return (removed_at is None or o.appears_at < removed_at) and (o.removed_at is None or appears_at < o.removed_at)
+
+
 class _Builder:
     """Lays out one district; all randomness comes from one seeded generator, in a fixed order."""
 
@@ -584,7 +589,11 @@ class _Builder:
                        angle_deg=ang, rng=rng).intersection(water.polygon)
             if pl.area > 20:
                 appears, removed = self._when()
-                self.add("water_discoloration", pl, appears_at=appears, removed_at=removed)
+                # plumes that meet while both exist are one discoloured area to any eye (and any detector):
+                # the later one is dropped rather than recorded as a second object nobody could tell apart
+                if not any(o.kind == "water_discoloration" and _overlap_in_time(o, appears, removed)
+                           and o.polygon.distance(pl) < 3.0 for o in self.objects):
+                    self.add("water_discoloration", pl, appears_at=appears, removed_at=removed)
         # burn scars on vegetation.
         self._blob_violations("burn_scar", count=7, blocks=("farm", "park", "vacant"), radius_m=(5, 20),
                               roughness=0.5, elongation=1.8, gap_m=2)

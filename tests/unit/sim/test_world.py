@@ -86,6 +86,18 @@ def test_with_removed_ends_an_object_and_leaves_the_rest(small_world: World) -> 
         small_world.with_removed(obj.id, obj.appears_at - timedelta(days=1))
 
 
+@pytest.mark.parametrize("seed", [0, 99])
+def test_water_plumes_that_coexist_never_touch(seed: int) -> None:
+    # two plumes meeting in one river are one stain in any image: the truth must not count two objects there
+    plumes = [o for o in World.generate(seed=seed).objects if o.kind == "water_discoloration"]
+    assert len(plumes) >= 10
+    for i, a in enumerate(plumes):
+        for b in plumes[i + 1:]:
+            coexist = ((a.removed_at is None or b.appears_at < a.removed_at)
+                       and (b.removed_at is None or a.appears_at < b.removed_at))
+            assert not coexist or a.polygon.distance(b.polygon) >= 3.0, (a.id, b.id)
+
+
 def test_hotspots_have_violations_nearby(small_world: World) -> None:
     at = small_world.epoch + DEMO_OFFSET
     spots = small_world.hotspots(at=at)
