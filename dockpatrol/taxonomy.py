@@ -41,6 +41,13 @@ CATEGORY_OF: dict[str, Category] = {c: cat for cat, cs in CLASSES_BY_CATEGORY.it
 #: listed lie on the ground.
 HEIGHT_PRIOR_M: dict[str, float] = {"rooftop_addition": 12.0, "steel_shed": 2.0}
 
+#: Classes that are extents on the ground (a site, a spill, a scar, a plume) rather than discrete objects: nothing
+#: in an image separates two overlapping detections of one of them, so overlapping detections are one region.
+#: Sheds, rooftop additions and fires are objects; two of them side by side stay two.
+REGION_CLASSES: frozenset[str] = frozenset({
+    "construction_site", "garbage_dump", "bare_soil", "water_discoloration", "smoke", "burn_scar",
+})
+
 DEPARTMENT_OF: dict[Category, Department] = {
     Category.CONSTRUCTION: Department.ENFORCEMENT,
     Category.POLLUTION: Department.ENVIRONMENTAL,

@@ -7,14 +7,16 @@ from datetime import datetime
 import numpy as np
 from pyproj import Geod
 
+from dockpatrol.taxonomy import CLASS_NAMES, REGION_CLASSES
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.georef import Georeferencer, findings_from_detections
 from vision.registry import slice_wh_for_gsd
-from vision.slicing import Merge, slice_infer
+from vision.slicing import Merge, merge_detections, slice_infer
 from vision.types import Finding
 
 _GEOD = Geod(ellps="WGS84")
+_REGION_CLASS_IDS = np.array([CLASS_NAMES.index(name) for name in sorted(REGION_CLASSES)])
 
 
 def ground_sample_distance_m(georef: Georeferencer, *, width_px: int, height_px: int) -> float:
@@ -50,5 +52,23 @@ def analyse_frame(rgb: np.ndarray, *, detector: Detector, georef: Georeferencer,
     if frame_gsd_m is None and getattr(detector, "input_gsd_m", None) is not None:
         frame_gsd_m = ground_sample_distance_m(georef, width_px=rgb.shape[1], height_px=rgb.shape[0])
     dets = slice_infer(rgb, detector, slice_wh=tile_wh_for_frame(detector, frame_gsd_m), overlap_wh=(overlap, overlap),
-                       merge=merge, full_frame=full_frame)
+                       merge=Merge.NONE, full_frame=full_frame)
+    dets = merge_frame_detections(dets, merge=merge)
     return dets, findings_from_detections(dets, georef, seen_at=seen_at, frame_id=frame_id, model=model)
+
+
+def merge_frame_detections(dets: Detections, *, merge: Merge = Merge.GREEDY_NMM) -> Detections:
+    """One detection per thing in a frame: pieces of an object cut by tiles merged (``merge``), then
+    overlapping detections of a region class (`REGION_CLASSES`) joined into one region.
+
+    Tiles cut a site or a plume many times larger than a tile into pieces that each overlap only their
+    neighbours; left apart, each piece would become a finding (and a ticket) of its own.
+    """
+    dets = merge_detections(dets, merge=merge)
+    if merge is Merge.NONE:
+        return dets
+    region = np.isin(dets.class_id, _REGION_CLASS_IDS)
+    if region.sum() < 2:
+        return dets
+    joined = Detections.merge([dets[~region], merge_detections(dets[region], merge=Merge.GREEDY_NMM, threshold=0.0)])
+    return joined[np.argsort(-joined.confidence, kind="stable")]

@@ -72,14 +72,23 @@ def cut_tiles(image: np.ndarray, tiles: np.ndarray, *, slice_wh: tuple[int, int]
 
 def merge_detections(dets: Detections, *, merge: Merge = Merge.GREEDY_NMM, metric: Metric = Metric.IOS,
                      threshold: float = 0.5, class_agnostic: bool = False) -> Detections:
-    """Combine overlapping detections of the same object (class-aware unless ``class_agnostic``)."""
+    """Combine overlapping detections of the same object (class-aware unless ``class_agnostic``).
+
+    Greedy merging repeats until nothing more merges: a box widened by the pieces it absorbed can now cover
+    another piece of the same object that overlapped none of the boxes it came from (tiles cut a large
+    object into pieces that each overlap only their neighbours).
+    """
     if merge is Merge.NONE or len(dets) < 2:
         return dets
     if merge is Merge.NMS:
         keep = nms_indices(dets.xyxy, dets.confidence, None if class_agnostic else dets.class_id,
                            threshold=threshold, metric=metric.value)
         return dets[keep]
-    return greedy_nmm(dets, threshold=threshold, metric=metric.value, class_agnostic=class_agnostic)
+    while True:
+        merged = greedy_nmm(dets, threshold=threshold, metric=metric.value, class_agnostic=class_agnostic)
+        if len(merged) == len(dets):
+            return merged
+        dets = merged
 
 
 def slice_infer(image: np.ndarray, detector: Detector, *, slice_wh: tuple[int, int] | None = None,

@@ -9,9 +9,12 @@ from affine import Affine
 from pyproj import CRS
 
 from dockpatrol.camera import CameraModel, GeoPose
+from dockpatrol.taxonomy import CLASS_NAMES
 from tests.unit.vision.test_slicing import RedBoxDetector, frame_with
-from vision.analyse import analyse_frame, ground_sample_distance_m, tile_wh_for_frame
+from vision.analyse import analyse_frame, ground_sample_distance_m, merge_frame_detections, tile_wh_for_frame
+from vision.detections import Detections
 from vision.georef import FrameGeoref, OrthoGeoref
+from vision.slicing import Merge
 
 CAM = CameraModel(400, 300, 73.7)
 
@@ -70,3 +73,25 @@ def test_frames_from_two_altitudes_reach_the_model_at_one_scale() -> None:
         assert dets.xyxy[0, 0] == pytest.approx(200, abs=3) and dets.xyxy[0, 2] == pytest.approx(200 + w_px, abs=3)
         assert findings[0].area_m2 == pytest.approx(27.0, rel=0.25)
     assert widths[0] == pytest.approx(2 * widths[1], abs=1)
+
+
+def _boxes(rows: list[tuple[float, float, float, float, float, str]]) -> Detections:
+    return Detections([r[:4] for r in rows], [r[4] for r in rows], [CLASS_NAMES.index(r[5]) for r in rows])
+
+
+def test_overlapping_pieces_of_a_region_become_one_region_and_objects_stay_apart() -> None:
+    # a plume and a site cut by tiles into pieces that overlap only their neighbours a little; two sheds
+    # touching the same way are two sheds
+    dets = _boxes([
+        (0, 0, 100, 80, 0.9, "water_discoloration"), (90, 0, 200, 80, 0.7, "water_discoloration"),
+        (190, 10, 260, 70, 0.8, "water_discoloration"),
+        (0, 200, 60, 260, 0.6, "steel_shed"), (55, 200, 115, 260, 0.95, "steel_shed"),
+        (400, 400, 450, 450, 0.5, "water_discoloration"),  # a stain of its own, apart from the plume
+    ])
+    merged = merge_frame_detections(dets)
+    names = [CLASS_NAMES[int(c)] for c in merged.class_id]
+    assert sorted(names) == ["steel_shed", "steel_shed", "water_discoloration", "water_discoloration"]
+    plume = merged.xyxy[(merged.class_id == CLASS_NAMES.index("water_discoloration")) & (merged.confidence > 0.85)]
+    assert plume.tolist() == [[0, 0, 260, 80]]
+    assert merged.confidence.tolist() == sorted(merged.confidence.tolist(), reverse=True)
+    assert len(merge_frame_detections(dets, merge=Merge.NONE)) == len(dets)

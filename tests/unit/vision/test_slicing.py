@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockpatrol.errors import InvalidInput
-from vision.detections import Detections
+from vision.detections import Detections, greedy_nmm
 from vision.detector import Detector, letterbox
-from vision.slicing import Merge, cut_tiles, slice_infer, tile_grid
+from vision.slicing import Merge, cut_tiles, merge_detections, slice_infer, tile_grid
 
 
 class RedBoxDetector:
@@ -120,6 +120,17 @@ def test_objects_cut_by_tile_borders_merge_into_one() -> None:
     merged = slice_infer(frame_with(truth, (200, 200)), RedBoxDetector(), overlap_wh=(0.5, 0.5),
                          full_frame=False)
     assert merged.xyxy.astype(int).tolist() == [list(truth[0])]
+
+
+def test_merge_repeats_until_a_widened_box_has_absorbed_every_piece_it_covers() -> None:
+    # the leader absorbs the middle piece; the last piece overlaps the middle one, not the leader,
+    # so one greedy pass leaves it apart although it lies mostly inside the merged box
+    pieces = Detections([[0, 0, 50, 20], [20, 0, 70, 20], [45, 0, 85, 20]], [0.9, 0.8, 0.7], [3, 3, 3])
+    assert len(greedy_nmm(pieces, threshold=0.5, metric="ios")) == 2
+    merged = merge_detections(pieces)
+    assert merged.xyxy.tolist() == [[0, 0, 85, 20]] and merged.confidence.tolist() == pytest.approx([0.9])
+    other_class = Detections([[0, 0, 50, 20], [20, 0, 70, 20], [45, 0, 85, 20]], [0.9, 0.8, 0.7], [3, 3, 4])
+    assert len(merge_detections(other_class)) == 2
 
 
 def test_full_frame_pass_finds_objects_larger_than_a_tile() -> None:
