@@ -71,7 +71,8 @@ def twin_views(world: Any, *, frames: int, seed: int, altitude_m: float = 60.0,
     return out
 
 
-def _visible_truths(world: Any, frame: Any) -> list[TruthItem]:
+def visible_truths(world: Any, frame: Any) -> list[TruthItem]:
+    """The twin's truth for one rendered frame: its objects, those visible enough counting towards recall."""
     return [TruthItem(v.object_id, v.class_name, world.require(v.object_id).polygon,
                       v.visible_fraction >= MIN_VISIBLE_FRACTION) for v in frame.objects]
 
@@ -121,7 +122,7 @@ def evaluate_twin(detector: Detector, *, seed: int, frames: int, model: str = ""
     detect_s = 0.0
     for i, view in enumerate(views):
         frame = render_frame(world, camera, view.pose, view.at, seed=seed * 1000 + i, pose_noise=True)
-        truths = _visible_truths(world, frame)
+        truths = visible_truths(world, frame)
         started = time.perf_counter()
         dets = None
         for key, pose in (("noise_off", frame.true_pose), ("noise_on", frame.reported_pose)):

@@ -14,11 +14,11 @@ from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.errors import InvalidInput
 from sim.camera import RenderedFrame, render_frame
 from sim.dataset import MISSION_CAMERA, crop_camera, yolo_lines
-from sim.evaluate import twin_views
+from sim.evaluate import twin_views, visible_truths
 from sim.world import DEMO_OFFSET, World
 from vision.analyse import analyse_frame
 from vision.detector import Detector
-from vision.evaluate import MIN_VISIBLE_FRACTION, TruthItem, assign_findings
+from vision.evaluate import assign_findings
 from vision.georef import FrameGeoref
 
 
@@ -111,8 +111,7 @@ def render_hard_negatives(*, detector: Detector, out: Path, frames: int, images:
         frame = render_frame(world, camera, view.pose, view.at, seed=seed * 1000 + i, pose_noise=False)
         georef = FrameGeoref.for_pose(camera, frame.true_pose, projection=world.projection)
         _, found = analyse_frame(frame.rgb, detector=detector, georef=georef, seen_at=view.at)
-        truths = [TruthItem(v.object_id, v.class_name, world.require(v.object_id).polygon,
-                            v.visible_fraction >= MIN_VISIBLE_FRACTION) for v in frame.objects]
+        truths = visible_truths(world, frame)
         counts["frames"] += 1
         alarms = [a.finding for a in assign_findings(found, truths, projection=world.projection)
                   if a.truth is None and not a.repeat]

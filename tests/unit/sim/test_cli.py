@@ -71,3 +71,15 @@ def test_sim_changes_writes_scored_geojson_and_a_png(tmp_path: Path, capsys: pyt
     with Image.open(out / "changes.png") as png:
         assert png.width > 2 * 100
     assert "recall" in capsys.readouterr().out
+
+
+def test_tune_thresholds_scores_every_class_without_touching_the_card(capsys: pytest.CaptureFixture[str]) -> None:
+    from vision.registry import require_card
+
+    card = require_card("dockpatrol-demo-yolo11n")
+    before = card.card_path.read_bytes()
+    assert main(["sim", "tune-thresholds", card.name, "--seed", "5001", "--seed", "5002", "--frames", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "twin worlds 5001, 5002" in printed
+    assert all(c.taxonomy in printed for c in card.classes if c.taxonomy)
+    assert card.card_path.read_bytes() == before
