@@ -499,10 +499,17 @@ def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_te
 SLIVER_ELONGATION = 4.0
 
 
-def _is_sliver(region: np.ndarray) -> bool:
-    """Long and thin (a road edge or a roof line a metre off), not an object that came or went."""
+def _is_sliver(region: np.ndarray, *, max_thickness_px: float) -> bool:
+    """Long and thin (a road edge or a roof line a metre off), not an object that came or went.
+
+    The strip a misregistered edge leaves is as thick as the misregistration beyond the matching
+    tolerance: a region thicker than ``max_thickness_px`` somewhere (a burn scar with a moved shadow
+    along it) is no sliver, however long it is.
+    """
     padded = np.pad(region.astype(np.uint8), 1)
     thickness_px = 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 5).max())
+    if thickness_px > max_thickness_px:
+        return False
     points = np.column_stack(np.nonzero(region)[::-1]).astype(np.float32)
     (_, _), (rw, rh), _ = cv2.minAreaRect(points)
     return max(rw, rh) > SLIVER_ELONGATION * max(thickness_px, 1.0)
@@ -519,7 +526,7 @@ def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np
         x, y, w, h = (int(v) for v in stats[i, :4])
         sl = (slice(y, y + h), slice(x, x + w))
         region = labels[sl] == i
-        if _is_sliver(region):
+        if _is_sliver(region, max_thickness_px=2.0 * settings.tolerance_m / grid.gsd_m):
             return False
         return _region_confirms(before[sl][region], after[sl][region], b_tex[sl][region], a_tex[sl][region],
                                 settings)

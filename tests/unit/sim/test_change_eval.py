@@ -12,6 +12,7 @@ from shapely.geometry import mapping
 from sim import change_eval
 from sim.change_eval import (
     TruthChange,
+    cut_by_seams,
     evaluate_pair,
     frozen_at,
     score_changes,
@@ -92,6 +93,26 @@ def test_a_change_found_under_smoke_counts_and_a_false_alarm_there_does_not() ->
     assert (score.predictions, score.true_predictions) == (1, 1)
     bare = score_changes(events, truth, epsg=epsg)
     assert (bare.predictions, bare.true_predictions) == (2, 1)
+
+
+def test_a_raised_change_on_a_seam_is_known_to_be_cut_away(source: World) -> None:
+    """Two nadir frames side by side: a shed 18 m up midway between them lands on the other frame's side in each."""
+    from dockpatrol.camera import CameraModel, GeoPose
+
+    camera = CameraModel().scaled(400)
+    altitude = 80.0
+    half = 0.35 * camera.footprint_m(altitude)[0]
+    cx, cy = source.center_m
+    poses = [GeoPose(lon=float(lon), lat=float(lat), altitude_m=altitude)
+             for lon, lat in (source.projection.to_lonlat(cx + dx, cy) for dx in (-half, half))]
+    on_seam = TruthChange("on-seam", "rooftop_addition", "appeared", shapely.box(cx - 2, cy - 2, cx + 2, cy + 2), 3.0,
+                          base_z_m=15.0)
+    under_a_frame = TruthChange("under", "rooftop_addition", "appeared",
+                                shapely.box(cx - half - 2, cy - 2, cx - half + 2, cy + 2), 3.0, base_z_m=15.0)
+    flat = TruthChange("flat", "bare_soil", "appeared", shapely.box(cx - 2, cy - 2, cx + 2, cy + 2), 0.0)
+    assert cut_by_seams([on_seam, under_a_frame, flat], world=source, poses=poses, camera=camera) == ("on-seam",)
+    # One frame alone shows everything it sees.
+    assert cut_by_seams([on_seam], world=source, poses=poses[:1], camera=camera) == ()
 
 
 @pytest.mark.slow

@@ -125,6 +125,17 @@ def test_minimum_area_is_tunable() -> None:
     assert len(small.events) == 1
 
 
+def test_a_long_change_thicker_than_a_misregistered_edge_is_no_sliver() -> None:
+    """A 30 m × 5 m strip of new soil is long, but far thicker than an edge a metre off: it is a change."""
+    before = _scene()
+    band = (100, 150, 250, 175)
+    result = detect_surface_changes(_raster(before), _raster(_with(before, SOIL, band)))
+    assert len(result.events) == 1
+    assert _metric(result.events[0]).intersection(_box_m(band)).area > 0.7 * _box_m(band).area
+    # As long but only 1.6 m thick: the strip a misregistered edge leaves, not reported.
+    assert detect_surface_changes(_raster(before), _raster(_with(before, SOIL, (100, 60, 250, 68)))).events == ()
+
+
 def test_a_residual_shift_is_aligned_away() -> None:
     before = _scene()
     shifted = np.roll(before, (4, -3), axis=(0, 1))  # 0.8 m south, 0.6 m west
