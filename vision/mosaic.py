@@ -51,6 +51,13 @@ MAX_CORRECTION_DEG = 8.0
 MIN_FEATURE_INLIERS = 25
 #: Least image correlation (ECC) at which an alignment is believed; illumination changes lower it.
 MIN_ECC_RHO = 0.3
+#: 1-sigma error of a drone's reported position and yaw: the prior of a patrol's joint registration.
+GNSS_SIGMA_M = 1.5
+YAW_SIGMA_DEG = 2.0
+#: 1-sigma error of one pairwise image alignment at ``REGISTER_GSD_M``, and the residual beyond
+#: which a pair is taken for a false match.
+PAIR_SIGMA_M = 0.25
+PAIR_OUTLIER_M = 1.0
 #: A frame whose footprint corner lies farther than this from the camera is too oblique to mosaic.
 MAX_GROUND_RANGE_M = 1500.0
 
@@ -238,7 +245,7 @@ def build_mosaic(frames: Sequence[MosaicFrame], grid: MosaicGrid, *, path: Path,
     """Blend the frames onto ``grid`` and write a Cloud-Optimised GeoTIFF at ``path``.
 
     With ``register`` each frame's pose is refined against the area's previous mosaic
-    (``reference``) or, without one, against the frames placed before it (see ``register_frames``).
+    (``reference``) or, without one, jointly with the patrol's other frames (see ``register_frames``).
     Frames that cannot be placed are reported in ``skipped``; none placeable raises NoUsableFrames.
     """
     import rasterio
@@ -294,66 +301,173 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
     """Refine each frame's ground homography by a small rigid correction found by ECC image alignment.
 
     A GNSS pose is off by a metre or two and a degree of yaw: seams tear and two patrols disagree.
-    Each frame, warped at a coarse GSD, is aligned (OpenCV's enhanced correlation coefficient,
-    insensitive to exposure and contrast) to the reference mosaic when one is given, which
-    co-registers successive patrols, or else to the frames already placed, which closes seams.
-    Corrections beyond ``MAX_CORRECTION_M`` / ``MAX_CORRECTION_DEG`` are not trusted and not applied.
+    Frames, warped at a coarse GSD, are aligned with OpenCV's enhanced correlation coefficient
+    (insensitive to exposure and contrast). With a ``reference`` (the area's previous mosaic) each
+    frame is aligned to it, which co-registers successive patrols. Without one, every pair of
+    overlapping frames is aligned and all corrections are solved together with the GNSS poses as
+    the prior (``adjust_jointly``): seams close and the patrol stays where its poses put it on
+    average. Corrections beyond ``MAX_CORRECTION_M`` / ``MAX_CORRECTION_DEG`` are not trusted.
     """
     f = max(1.0, coarse_gsd_m / grid.gsd_m)
     coarse = MosaicGrid(epsg=grid.epsg, west_m=grid.west_m, north_m=grid.north_m, gsd_m=grid.gsd_m * f,
                         width_px=max(1, math.floor(grid.width_px / f)), height_px=max(1, math.floor(grid.height_px / f)))
     # coarse index → full index: full = (coarse + 0.5)·f - 0.5
     to_full = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])
-    if reference is not None:
+    views = [_CoarseView.of(p, coarse, to_full) for p in placed]
+    if reference is None:
+        corrections = adjust_jointly(views, gsd_m=coarse.gsd_m)
+    else:
         ref = read_mosaic(reference, grid=coarse)
         ref_gray = cv2.cvtColor(ref.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        ref_valid = ref.valid
-        canvas = None
-    else:
-        canvas = np.zeros((coarse.height_px, coarse.width_px), np.float32)
-        weight = np.zeros_like(canvas)
-    out = []
-    for p in placed:
+        corrections = []
+        for view in views:
+            c0, r0, c1, r1 = view.box
+            correction = None
+            if c1 - c0 >= 16 and r1 - r0 >= 16:
+                gray, alpha = view.warp(view.box)
+                overlap = ref.valid[r0:r1, c0:c1] & (alpha > 0)
+                found = _ecc(ref_gray[r0:r1, c0:c1], gray, overlap, gsd_m=coarse.gsd_m)
+                if found is not None:
+                    correction = _in_grid(found, c0, r0)
+            corrections.append(correction)
+    return [p if d is None else _with_homography(p, p.ground_to_px @ to_full @ d @ np.linalg.inv(to_full), grid)
+            for p, d in zip(placed, corrections, strict=True)]
+
+
+def _in_grid(warp: np.ndarray, col0: int, row0: int) -> np.ndarray:
+    """A warp between windows whose corner is grid pixel (col0, row0), expressed in grid pixels."""
+    shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
+    return shift @ warp @ np.linalg.inv(shift)
+
+
+@dataclass(frozen=True, eq=False)
+class _CoarseView:
+    """A frame at the registration GSD: gray and nadir weight, and where the grid sees it."""
+
+    h: np.ndarray  # coarse grid pixel → frame pixel
+    small: np.ndarray  # gray and nadir weight, the frame shrunk to about the coarse GSD
+    to_small: np.ndarray  # frame pixel → small pixel
+    box: tuple[int, int, int, int]  # col0, row0, col1, row1 of the footprint on the coarse grid
+
+    @classmethod
+    def of(cls, p: _Placed, coarse: MosaicGrid, to_full: np.ndarray) -> _CoarseView:
+        f = to_full[0, 0]
         c0, r0, c1, r1 = (int(v // f) for v in p.bbox_px)
-        c1, r1 = min(coarse.width_px, c1 + 1), min(coarse.height_px, r1 + 1)
-        w, h = c1 - c0, r1 - r0
-        if w < 16 or h < 16:
-            out.append(p)
-            continue
-        shift = np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
-        h_coarse = p.ground_to_px @ to_full @ shift
         rgb = _load_rgb(p)
-        # Gray with the nadir weight beside it, shrunk to about the coarse GSD before warping.
-        gray_full = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        stack = cv2.merge([gray_full, _nadir_weight(rgb.shape[1], rgb.shape[0])])
+        stack = cv2.merge([cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), _nadir_weight(rgb.shape[1], rgb.shape[0])])
         small = cv2.resize(stack, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA) if f > 1.5 else stack
         s = small.shape[1] / rgb.shape[1]
         to_small = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
+        return cls(p.ground_to_px @ to_full, small, to_small,
+                   (c0, r0, min(coarse.width_px, c1 + 1), min(coarse.height_px, r1 + 1)))
 
-        def warp(h_c: np.ndarray, small: np.ndarray = small, to_small: np.ndarray = to_small,
-                 w: int = w, h: int = h) -> tuple[np.ndarray, np.ndarray]:
-            out_ = cv2.warpPerspective(small, to_small @ h_c, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-            return out_[..., 0].astype(np.float32), out_[..., 1].astype(np.float32)
+    def warp(self, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Gray and nadir weight of the frame over a window of the coarse grid (weight 0 outside the frame)."""
+        c0, r0, c1, r1 = box
+        m = self.to_small @ self.h @ np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+        out = cv2.warpPerspective(self.small, m, (c1 - c0, r1 - r0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        return out[..., 0].astype(np.float32), out[..., 1].astype(np.float32)
 
-        gray, alpha = warp(h_coarse)
-        if canvas is None:
-            target, known = ref_gray[r0:r1, c0:c1], ref_valid[r0:r1, c0:c1]
-        else:
-            wsum = weight[r0:r1, c0:c1]
-            known = wsum > 0
-            target = np.where(known, canvas[r0:r1, c0:c1] / np.maximum(wsum, 1e-6), 0.0).astype(np.float32)
-        overlap = known & (alpha > 0)
-        correction = _ecc(target, gray, overlap, gsd_m=coarse.gsd_m)
-        if correction is not None:
-            # target pixel q ↔ frame-warped pixel W·q: the frame maps to the ground through W first.
-            h_coarse = h_coarse @ correction
-            p = replace(p, ground_to_px=h_coarse @ np.linalg.inv(shift) @ np.linalg.inv(to_full))
-            gray, alpha = warp(h_coarse)
-        if canvas is not None:
-            canvas[r0:r1, c0:c1] += gray * alpha
-            weight[r0:r1, c0:c1] += alpha
-        out.append(p)
+
+def adjust_jointly(views: Sequence[_CoarseView], *, gsd_m: float) -> list[np.ndarray | None]:
+    """Rigid corrections (coarse grid → grid) of all frames at once: pairwise alignments plus the GNSS prior.
+
+    Aligning each frame to those placed before chains it to the first: the first frame's yaw error
+    becomes a drift of metres across the patrol, and one wrong alignment moves every later frame.
+    Here each pair of overlapping frames is aligned once, and the corrections that best satisfy
+    all pairs and stay near the reported poses (``GNSS_SIGMA_M``, ``YAW_SIGMA_DEG``) are solved
+    by linear least squares (small angles); pairs that disagree with the solution by more than
+    ``PAIR_OUTLIER_M`` are dropped and the rest solved again. A frame no pair reaches keeps its pose.
+    """
+    n = len(views)
+    pairs = []  # (i, j, W, points): frame j at W·p shows what frame i shows at p, for p in the overlap
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = views[i].box, views[j].box
+            box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+            if box[2] - box[0] < 16 or box[3] - box[1] < 16:
+                continue
+            target, alpha_i = views[i].warp(box)
+            moving, alpha_j = views[j].warp(box)
+            overlap = (alpha_i > 0) & (alpha_j > 0)
+            found = _ecc(target, moving, overlap, gsd_m=gsd_m)
+            if found is None:
+                continue
+            rows, cols = np.nonzero(overlap)
+            x0, x1, y0, y1 = cols.min() + box[0], cols.max() + box[0], rows.min() + box[1], rows.max() + box[1]
+            points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float)
+            pairs.append((i, j, _in_grid(found, box[0], box[1]), points))
+    if not pairs:
+        return [None] * n
+    centres = np.array([[(v.box[0] + v.box[2]) / 2, (v.box[1] + v.box[3]) / 2] for v in views])
+    x, residual_m = _solve(centres, pairs, gsd_m=gsd_m)
+    for _ in range(len(pairs) // 4):  # a false match pulls its neighbours too: drop the worst, solve again
+        worst = int(np.argmax(residual_m))
+        if residual_m[worst] <= PAIR_OUTLIER_M:
+            break
+        pairs = [p for k, p in enumerate(pairs) if k != worst]
+        x, residual_m = _solve(centres, pairs, gsd_m=gsd_m)
+    reached = {k for i, j, _, _ in pairs for k in (i, j)}
+    out: list[np.ndarray | None] = []
+    for i in range(n):
+        tx, ty, theta = x[3 * i: 3 * i + 3]
+        c, s = math.cos(theta), math.sin(theta)
+        d = np.eye(3)
+        d[:2, :2] = [[c, -s], [s, c]]
+        d[:2, 2] = centres[i] + np.array([tx, ty]) - d[:2, :2] @ centres[i]
+        plausible = math.hypot(tx, ty) * gsd_m <= MAX_CORRECTION_M and abs(math.degrees(theta)) <= MAX_CORRECTION_DEG
+        out.append(d if i in reached and plausible else None)
     return out
+
+
+def _solve(centres: np.ndarray, pairs: Sequence[tuple[int, int, np.ndarray, np.ndarray]], *,
+           gsd_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares (tx, ty, θ) per frame and each pair's RMS residual in metres.
+
+    Frame i's correction moves grid point q to D_i(q) = q + t_i + θ_i·J(q − c_i) (J a quarter turn,
+    c_i the frame's centre); a pair asks D_j(p) = W(D_i(p)) at each of its points, linear in the
+    unknowns because W is a known rigid motion.
+    """
+    n = len(centres)
+    rows, rhs = [], []
+    prior = (gsd_m / GNSS_SIGMA_M, gsd_m / GNSS_SIGMA_M, 1.0 / math.radians(YAW_SIGMA_DEG))
+    for i in range(n):
+        for k in range(3):
+            row = np.zeros(3 * n)
+            row[3 * i + k] = prior[k]
+            rows.append(row)
+            rhs.append(0.0)
+    w = gsd_m / PAIR_SIGMA_M
+    for i, j, warp, points in pairs:
+        rot = warp[:2, :2]
+        for p in points:
+            lever_j, lever_i = p - centres[j], p - centres[i]
+            turn_j = np.array([-lever_j[1], lever_j[0]])
+            turn_i = rot @ np.array([-lever_i[1], lever_i[0]])
+            target = rot @ p + warp[:2, 2] - p
+            for axis in (0, 1):
+                row = np.zeros(3 * n)
+                row[3 * j + axis] += w
+                row[3 * i: 3 * i + 2] -= w * rot[axis]
+                row[3 * j + 2] += w * turn_j[axis]
+                row[3 * i + 2] -= w * turn_i[axis]
+                rows.append(row)
+                rhs.append(w * target[axis])
+    a, b = np.array(rows), np.array(rhs)
+    x = np.linalg.lstsq(a, b, rcond=None)[0]
+    pair_rows = (a @ x - b)[3 * n:].reshape(len(pairs), -1) / w
+    return x, np.sqrt(np.mean(pair_rows ** 2, axis=1)) * gsd_m
+
+
+def _with_homography(p: _Placed, ground_to_px: np.ndarray, grid: MosaicGrid) -> _Placed:
+    """``p`` placed by another homography, its footprint box recomputed (a corrected frame moves)."""
+    w, h = p.camera.width_px, p.camera.height_px
+    corners = np.linalg.solve(ground_to_px, np.array([[-0.5, w - 0.5, w - 0.5, -0.5], [-0.5, -0.5, h - 0.5, h - 0.5],
+                                                      [1.0, 1.0, 1.0, 1.0]]))
+    cols, rows = corners[0] / corners[2], corners[1] / corners[2]
+    c0, c1 = max(0, math.floor(cols.min())), min(grid.width_px, math.ceil(cols.max()) + 1)
+    r0, r1 = max(0, math.floor(rows.min())), min(grid.height_px, math.ceil(rows.max()) + 1)
+    return replace(p, ground_to_px=ground_to_px, bbox_px=(c0, r0, max(c0, c1), max(r0, r1)))
 
 
 def local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
