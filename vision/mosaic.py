@@ -202,11 +202,22 @@ def _place(frame: MosaicFrame, grid: MosaicGrid) -> _Placed | str:
     u, v = ground_to_pixels(cam, metric, gx, gy)
     h = cv2.getPerspectiveTransform(np.column_stack([cols, rows]).astype(np.float32),
                                     (np.column_stack([u, v]) - 0.5).astype(np.float32))
+    box = _grid_box(cols, rows, grid)
+    if box[0] >= box[2] or box[1] >= box[3]:
+        return "frame footprint lies outside the area's grid"
+    return _Placed(frame.frame_id, cam, h, box, frame.load)
+
+
+def _grid_box(cols: np.ndarray, rows: np.ndarray, grid: MosaicGrid) -> tuple[int, int, int, int]:
+    """The grid pixels (col0, row0, col1, row1) a footprint with these corner indices covers, clipped to the grid."""
     c0, c1 = max(0, math.floor(cols.min())), min(grid.width_px, math.ceil(cols.max()) + 1)
     r0, r1 = max(0, math.floor(rows.min())), min(grid.height_px, math.ceil(rows.max()) + 1)
-    if c0 >= c1 or r0 >= r1:
-        return "frame footprint lies outside the area's grid"
-    return _Placed(frame.frame_id, cam, h, (c0, r0, c1, r1), frame.load)
+    return c0, r0, max(c0, c1), max(r0, r1)
+
+
+def _translation(col: float, row: float) -> np.ndarray:
+    """3×3 homogeneous shift by (col, row) pixels."""
+    return np.array([[1.0, 0.0, col], [0.0, 1.0, row], [0.0, 0.0, 1.0]])
 
 
 @lru_cache(maxsize=4)
@@ -336,8 +347,7 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
 
 def _in_grid(warp: np.ndarray, col0: int, row0: int) -> np.ndarray:
     """A warp between windows whose corner is grid pixel (col0, row0), expressed in grid pixels."""
-    shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
-    return shift @ warp @ np.linalg.inv(shift)
+    return _translation(col0, row0) @ warp @ _translation(-col0, -row0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,7 +374,7 @@ class _CoarseView:
     def warp(self, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Gray and nadir weight of the frame over a window of the coarse grid (weight 0 outside the frame)."""
         c0, r0, c1, r1 = box
-        m = self.to_small @ self.h @ np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+        m = self.to_small @ self.h @ _translation(c0, r0)
         out = cv2.warpPerspective(self.small, m, (c1 - c0, r1 - r0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         return out[..., 0].astype(np.float32), out[..., 1].astype(np.float32)
 
@@ -464,10 +474,7 @@ def _with_homography(p: _Placed, ground_to_px: np.ndarray, grid: MosaicGrid) -> 
     w, h = p.camera.width_px, p.camera.height_px
     corners = np.linalg.solve(ground_to_px, np.array([[-0.5, w - 0.5, w - 0.5, -0.5], [-0.5, -0.5, h - 0.5, h - 0.5],
                                                       [1.0, 1.0, 1.0, 1.0]]))
-    cols, rows = corners[0] / corners[2], corners[1] / corners[2]
-    c0, c1 = max(0, math.floor(cols.min())), min(grid.width_px, math.ceil(cols.max()) + 1)
-    r0, r1 = max(0, math.floor(rows.min())), min(grid.height_px, math.ceil(rows.max()) + 1)
-    return replace(p, ground_to_px=ground_to_px, bbox_px=(c0, r0, max(c0, c1), max(r0, r1)))
+    return replace(p, ground_to_px=ground_to_px, bbox_px=_grid_box(corners[0] / corners[2], corners[1] / corners[2], grid))
 
 
 def local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
@@ -567,7 +574,7 @@ def _tile(band: list[_Placed], cache: dict[str, np.ndarray], col0: int, row0: in
     best = np.zeros((h, w), np.uint8)
     runner_up = np.zeros((h, w), np.uint8)
     ids = []
-    shift = np.array([[1.0, 0.0, col0], [0.0, 1.0, row0], [0.0, 0.0, 1.0]])
+    shift = _translation(col0, row0)
     for p in band:
         c0, _, c1, _ = p.bbox_px
         if c0 >= col1 or c1 <= col0:
