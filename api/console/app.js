@@ -4,7 +4,7 @@ import { applyLabels, currentLang, t, toggleLang } from "./i18n.js";
 import * as mapView from "./map.js";
 import { STATUS_COLOURS } from "./map.js";
 import { renderReview, renderSla, renderTickets } from "./tickets.js";
-import { bars, fmtTime, guarded, h, section, statusChip, toast } from "./ui.js";
+import { bars, errorText, fmtTime, guarded, h, section, statusChip, toast } from "./ui.js";
 
 // `needs`: an API path the screen works with; the screen is offered only when this server has it.
 const SCREENS = {
@@ -17,7 +17,8 @@ const SCREENS = {
   admin: { roles: ["admin"], render: renderAdmin },
 };
 
-const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false, paths: new Set(), routedHash: null };
+// `base`: the promise of the district's outlines (grids, areas, no-fly zones), which every screen waits for.
+const state = { me: null, docks: [], areas: null, grids: null, nofly: null, mapReady: false, paths: new Set(), base: null };
 
 // ---- sign-in ---------------------------------------------------------------------------------------
 
@@ -89,12 +90,12 @@ async function enter() {
     state.mapReady = true;
   }
   renderTabs();
-  await loadBase();
+  state.base = loadOutlines();
+  route();
+  await state.base;
+  await loadLayers();
   setInterval(tickClock, 1000);
   tickClock();
-  // A tab clicked while the base layers loaded has already shown its screen: showing it again would
-  // wipe what the person started there (a review reason typed, a filter chosen).
-  if (state.routedHash !== location.hash) route();
 }
 
 function showWhoami() {
@@ -121,7 +122,7 @@ function renderTabs() {
 }
 
 function route() {
-  if (!state.me) return;
+  if (!state.base) return;
   let screen = (location.hash.match(/^#\/(\w+)/) || [])[1] || defaultScreen();
   if (!SCREENS[screen] || !allowed(screen)) screen = defaultScreen();
   if (location.hash !== `#/${screen}`) history.replaceState(null, "", `#/${screen}`);  // the address names the screen
@@ -132,8 +133,9 @@ function route() {
   const view = h("div", { class: "screen", "data-screen": screen }, h("p", { class: "muted" }, t("common.loading")));
   panel.replaceChildren(view);
   panel.dataset.screen = screen;
-  state.routedHash = location.hash;
-  SCREENS[screen].render(view).then(() => mapView.invalidate());
+  state.base
+    .then(() => SCREENS[screen].render(view))
+    .then(() => mapView.invalidate(), (err) => view.replaceChildren(h("p", { class: "error" }, errorText(err))));
 }
 
 function defaultScreen() {
@@ -147,7 +149,8 @@ function defaultScreen() {
 
 // ---- shared map data ---------------------------------------------------------------------------------
 
-async function loadBase() {
+/** The outlines the screens' forms choose from, drawn and framed on the map. */
+async function loadOutlines() {
   const [grids, areas, nofly] = await Promise.all([api("/api/grids"), api("/api/areas"), api("/api/no-fly-zones")]);
   state.grids = grids;
   state.areas = areas;
@@ -155,10 +158,14 @@ async function loadBase() {
   mapView.drawGrids(grids);
   mapView.drawAreas(areas);
   mapView.drawNoFly(nofly);
+  mapView.fitTo(grids.features.length ? grids : areas);
+}
+
+/** The live layers: docks, mosaics, findings, recent tracks, open tickets, patrols in the air. */
+async function loadLayers() {
+  await refreshDocks();
   // The mosaic base layer is optional: without it the map still shows the outlines.
   mapView.setMosaics(await api("/api/mosaics").catch(() => []));
-  await refreshDocks();
-  mapView.fitTo(grids.features.length ? grids : areas);
   const findings = await api("/api/findings", { params: { limit: 500 } });
   mapView.drawFindings(findings.items);
   const flights = await api("/api/flights", { params: { limit: 5 } });
@@ -182,6 +189,26 @@ function followFlight(id) {
 async function refreshDocks() {
   state.docks = await all("/api/docks");
   mapView.drawDocks(state.docks, { onClick: (d) => highlightDock(d.id) });
+  redrawDockViews();
+}
+
+// The parts of a screen drawn from the dock list. Each is redrawn in place whenever the docks are
+// fetched again (after sign-in, a status change, a followed patrol landing), so a screen opened
+// before the first fetch, or left open while a patrol lands, shows the docks as they are now.
+const DOCK_VIEWS = {
+  cards: () => dockList(false),
+  actions: () => dockList(true),
+  select: (old) => dockSelect(old ? old.value : ""),
+};
+
+function dockView(kind, old = null) {
+  const el = DOCK_VIEWS[kind](old);
+  el.dataset.dockView = kind;
+  return el;
+}
+
+function redrawDockViews() {
+  for (const el of document.querySelectorAll("[data-dock-view]")) el.replaceWith(dockView(el.dataset.dockView, el));
 }
 
 function highlightDock(id) {
@@ -201,12 +228,12 @@ async function renderOverview(panel) {
   const total = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   panel.replaceChildren(
     h("div", { class: "kpis" },
-      kpi(t("overview.docks"), state.docks.length, "kpi-docks"),
+      kpi(t("overview.docks"), total(stats.docks_by_status), "kpi-docks"),
       kpi(t("overview.areas"), stats.areas),
       kpi(t("overview.flights"), total(stats.flights_by_status)),
       kpi(t("overview.findings"), total(stats.findings_by_category))),
     section("overview.fleet", bars(stats.docks_by_status, (k) => t(`status.${k}`), (k) => STATUS_COLOURS[k] || "#888"),
-      dockList(false)),
+      dockView("cards")),
     section("overview.findingsByCat", bars(stats.findings_by_category, (k) => t(`cat.${k}`), (k) => mapView.CATEGORY_COLOURS[k] || "#888")),
     section("overview.recentFlights", flights.items.length
       ? h("ul", { class: "list" }, flights.items.map((f) => h("li", {},
@@ -232,12 +259,16 @@ function dockList(withActions) {
         : h("button", { class: "small ghost", onclick: () => setDockStatus(d, "maintenance") }, t("operator.setMaintenance"))) : null)));
 }
 
+function dockSelect(chosen) {
+  return h("select", { name: "dock", "data-testid": "plan-dock" }, h("option", { value: "" }, t("operator.nearest")),
+    state.docks.map((d) => h("option", { value: d.id, selected: d.id === chosen }, `${d.id} · ${d.name}`)));
+}
+
 async function setDockStatus(d, status) {
   await guarded(async () => {
     await api(`/api/docks/${encodeURIComponent(d.id)}`, { method: "PATCH", body: { status } });
     await refreshDocks();
     toast(`${d.id}: ${t(`status.${status}`)}`);
-    route();
   });
 }
 
@@ -247,24 +278,23 @@ async function renderOperator(panel) {
   const [missions, schedules] = await Promise.all([api("/api/missions", { params: { limit: 20 } }), api("/api/schedules", { params: { limit: 100 } })]);
   const areaSelect = h("select", { name: "area", "data-testid": "plan-area" },
     state.areas.features.map((f) => h("option", { value: f.id }, `${f.id} · ${f.properties.name}`)));
-  const dockSelect = h("select", { name: "dock", "data-testid": "plan-dock" }, h("option", { value: "" }, t("operator.nearest")),
-    state.docks.map((d) => h("option", { value: d.id }, `${d.id} · ${d.name}`)));
+  const dockChoice = dockView("select");
   const planForm = h("form", { class: "form-row", onsubmit: async (ev) => {
     ev.preventDefault();
     await guarded(async () => {
-      const m = await api("/api/missions", { method: "POST", body: { area_id: areaSelect.value, dock_id: dockSelect.value || null } });
+      const m = await api("/api/missions", { method: "POST", body: { area_id: areaSelect.value, dock_id: ev.target.elements.dock.value || null } });
       mapView.drawRoute(m.route, { focus: true });
       toast(`${m.id}: ${t("status.planned")}`);
       route();
     });
-  } }, h("label", {}, t("operator.area"), areaSelect), h("label", {}, t("operator.dock"), dockSelect),
+  } }, h("label", {}, t("operator.area"), areaSelect), h("label", {}, t("operator.dock"), dockChoice),
   h("button", { class: "primary", type: "submit", "data-testid": "plan-submit" }, t("operator.planBtn")));
 
   panel.replaceChildren(
     section("operator.plan", planForm),
     section("operator.missions", missions.items.length ? h("ul", { class: "list missions" }, missions.items.map(missionRow))
       : h("p", { class: "muted" }, t("operator.noMissions"))),
-    section("operator.docks", dockList(true)),
+    section("operator.docks", dockView("actions")),
     section("operator.schedules", h("table", { class: "table" },
       h("thead", {}, h("tr", {}, h("th", {}, "ID"), h("th", {}, t("operator.area")), h("th", {}, "RRULE / cron"), h("th", {}, "→"))),
       h("tbody", {}, schedules.items.map((s) => h("tr", { class: s.enabled ? "" : "disabled" },

@@ -39,11 +39,16 @@ export function section(titleKey, ...children) {
   return h("section", { class: "card" }, h("h2", {}, t(titleKey)), ...children);
 }
 
+/** What a person reads about a failure: the server's problem detail, or the browser's own message. */
+export function errorText(err) {
+  return err instanceof ApiError ? err.message : String(err);
+}
+
 export async function guarded(fn) {
   try {
     return await fn();
   } catch (err) {
-    toast(err instanceof ApiError ? err.message : String(err), "error");
+    toast(errorText(err), "error");
     return undefined;
   }
 }

@@ -300,6 +300,38 @@ def test_operator_puts_a_dock_into_maintenance(browser: object, console_url: str
     page.close()
 
 
+def test_a_screen_shown_before_the_docks_arrive_fills_in_when_they_do(browser: object, console_url: str) -> None:
+    """The docks request is held until the operator screen has rendered: its dock list and dock choice
+    must fill in when the answer comes, not stay as empty as they were drawn."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
+    page.add_init_script("localStorage.setItem('dockpatrol.lang', 'en')")
+    held: list[Any] = []
+    released = threading.Event()
+
+    def hold(request: Any) -> None:
+        if released.is_set():
+            request.continue_()
+        else:
+            held.append(request)
+
+    page.route("**/api/docks?*", hold)
+    page.goto(f"{console_url}/console/#/map")
+    page.fill("#username", "operator")
+    page.fill("#password", "operator-demo-2026")
+    page.click("#login-form button[type=submit]")
+    page.click("[data-testid=tab-operator]")
+    page.wait_for_selector("[data-testid=plan-submit]")
+    assert page.locator("[data-testid=dock-card]").count() == 0
+    released.set()
+    for request in held:
+        request.continue_()
+    card = page.locator("[data-testid=dock-card]").first
+    card.get_by_role("button", name="Set maintenance").wait_for(timeout=15_000)
+    assert page.locator("[data-testid=dock-card]").count() == 8
+    assert page.locator("[data-testid=plan-dock] option").count() == 9  # "nearest" and each dock
+    page.close()
+
+
 def test_language_toggle_and_admin_screen(browser: object, console_url: str) -> None:
     page = sign_in(browser, console_url, "admin")
     page.click("[data-testid=tab-admin]")
