@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ from dockpatrol.errors import StorageError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: PostgreSQL advisory-lock key held while a process checks or creates the schema ("dockpatr" in ASCII).
 SCHEMA_LOCK_KEY = 0x646F636B70617472
+#: Alembic runs a migration through module-level state (its ``context`` proxy and the env script): one
+#: migration at a time in this process, whichever database it is for.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def _config() -> Config:
@@ -41,7 +45,7 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision``; returns the revision now current."""
     cfg = _config()
-    with engine.connect() as conn:
+    with _ALEMBIC_LOCK, engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             # SQLite changes a column by rebuilding its table, dropping the old one that children
