@@ -1,7 +1,8 @@
 """Patrol mosaic + change detection for a 0.25 km² area at 3 cm GSD: wall time and peak memory.
 
-Two patrols of a 500 m square of the twin (4000×3000 frames at 80 m, 20 % overlap, another day
-and hour for the second) are rendered once to JPEG files, as a dock would upload them. Then, each
+Two patrols of a 500 m square of the twin (4000×3000 frames at 80 m, laid out and overlapped as the
+planner flies a patrol unless told other overlaps, another day and hour for the second) are rendered
+once to JPEG files, as a dock would upload them. Then, each
 in a fresh process so that peak memory (VmHWM) is the step's own:
 - ours: the first patrol's mosaic (frames registered to each other), the second's (registered to
   the first), both written as COGs, and surface change between them;
@@ -9,7 +10,8 @@ in a fresh process so that peak memory (VmHWM) is the step's own:
   corner GCPs onto the same grid, written into one tiled GeoTIFF (no registration, no blending,
   no overviews): the least a georeferenced mosaic costs with rasterio.
 Targets: second mosaic + change detection < 60 s on 2 cores; peak memory < 2 GB.
-Usage: PYTHONPATH=. .venv/bin/python bench/bench_change.py [--size-m 500] [--gsd-m 0.03] [--workdir DIR]
+Usage: PYTHONPATH=. .venv/bin/python bench/bench_change.py [--size-m 500] [--gsd-m 0.03]
+       [--front-overlap 0.75 --side-overlap 0.65] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -29,29 +31,29 @@ import numpy as np
 from peak_memory import peak_rss_mb
 
 from dockpatrol.camera import CameraModel, GeoPose
+from missions.planner import PlanOptions
 
 CAMERA = CameraModel()
 
 
-def _layout(size_m: float, gsd_m: float) -> tuple[object, list[GeoPose], tuple[float, float, float, float]]:
-    from sim.change_eval import survey_poses
+def _area(size_m: float) -> tuple[object, tuple[float, float, float, float]]:
+    """The twin world and the square (UTM bounds) both patrols survey."""
     from sim.world import World
 
     world = World.generate(seed=4, size_m=max(800.0, size_m + 300.0))
     cx, cy = world.center_m
-    bounds = (cx - size_m / 2, cy - size_m / 2, cx + size_m / 2, cy + size_m / 2)
-    poses = survey_poses(world, bounds_m=bounds, camera=CAMERA, altitude_m=CAMERA.altitude_for_gsd_m(gsd_m),
-                         overlap=0.2)
-    return world, poses, bounds
+    return world, (cx - size_m / 2, cy - size_m / 2, cx + size_m / 2, cy + size_m / 2)
 
 
-def generate(workdir: Path, size_m: float, gsd_m: float) -> None:
+def generate(workdir: Path, size_m: float, gsd_m: float, overlaps: tuple[float, float]) -> None:
     """Render both patrols' frames to JPEG with their reported poses (a patrol already in ``workdir`` is kept)."""
     from sim.camera import render_frame
-    from sim.change_eval import frozen_at, with_changes
+    from sim.change_eval import frozen_at, survey_poses, with_changes
     from sim.world import DEMO_OFFSET
 
-    world, poses, bounds = _layout(size_m, gsd_m)
+    world, bounds = _area(size_m)
+    poses = survey_poses(world, bounds_m=bounds, camera=CAMERA, altitude_m=CAMERA.altitude_for_gsd_m(gsd_m),
+                         front_overlap=overlaps[0], side_overlap=overlaps[1])
     t0 = world.epoch + DEMO_OFFSET
     before = frozen_at(world, t0)
     after, _ = with_changes(before, source=world, at=t0 + timedelta(days=5), bounds_m=bounds, appear=6, vanish=6,
@@ -84,7 +86,7 @@ def _frames(d: Path) -> list:
 def _grid(size_m: float, gsd_m: float):
     from vision.mosaic import MosaicGrid
 
-    world, _, bounds = _layout(size_m, gsd_m)
+    world, bounds = _area(size_m)
     return MosaicGrid.for_bounds(epsg=world.projection.epsg, bounds_m=bounds, gsd_m=gsd_m)
 
 
@@ -157,6 +159,7 @@ def measure_peer(workdir: Path, size_m: float, gsd_m: float) -> dict:
 
 def _child(step: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--step", step, "--size-m", str(args.size_m), "--gsd-m", str(args.gsd_m),
+           "--front-overlap", str(args.front_overlap), "--side-overlap", str(args.side_overlap),
            "--workdir", str(args.workdir)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     for line in done.stderr.splitlines():
@@ -169,13 +172,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size-m", type=float, default=500.0, help="side of the square area, metres")
     ap.add_argument("--gsd-m", type=float, default=0.03, help="frame and mosaic GSD, metres")
+    ap.add_argument("--front-overlap", type=float, default=PlanOptions.front_overlap,
+                    help="overlap of frames along a line (default: the planner's)")
+    ap.add_argument("--side-overlap", type=float, default=PlanOptions.side_overlap,
+                    help="overlap of neighbouring lines (default: the planner's)")
     ap.add_argument("--workdir", type=Path, default=None, help="where frames and mosaics go (default: a temp dir)")
     ap.add_argument("--step", choices=("generate", "ours", "peer"), default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step is not None:
         cv2.setNumThreads(2)
         if args.step == "generate":
-            generate(args.workdir, args.size_m, args.gsd_m)
+            generate(args.workdir, args.size_m, args.gsd_m, (args.front_overlap, args.side_overlap))
             print("{}")
         else:
             fn = measure_ours if args.step == "ours" else measure_peer

@@ -2,7 +2,7 @@
 
 The world is frozen at t0 (what exists then exists for good), then chosen violations vanish,
 absent ones appear and some grow at a moment between the patrols; the patrols fly the same
-survey grid at different days and hours (other sun, exposure, white balance, haze and pose
+survey, laid out and overlapped as the planner lays out a patrol, at different days and hours (other sun, exposure, white balance, haze and pose
 noise). Their frames are rendered, mosaicked from the reported poses with ``vision.mosaic``,
 compared with ``vision.change``, and the changes are scored against the twin's truth. An
 illumination-only pair (same frozen world, other day and hour) measures false alarms.
@@ -24,6 +24,7 @@ from shapely.geometry import shape
 
 from dockpatrol.camera import CameraModel, GeoPose
 from dockpatrol.errors import InvalidInput
+from missions.planner import PlanOptions
 from sim.camera import render_frame
 from sim.world import DEMO_OFFSET, RAISED_KINDS, World, WorldObject
 from vision.change import ChangeEvent, ChangeSet, ChangeSettings, compare_mosaics
@@ -210,20 +211,26 @@ def cut_by_seams(truth: Sequence[TruthChange], *, world: World, poses: Sequence[
 
 
 def survey_poses(world: World, *, bounds_m: tuple[float, float, float, float], camera: CameraModel,
-                 altitude_m: float, overlap: float = 0.25) -> list[GeoPose]:
-    """Nadir poses on a lawnmower grid covering ``bounds_m`` with the given front/side overlap."""
+                 altitude_m: float, front_overlap: float = PlanOptions.front_overlap,
+                 side_overlap: float = PlanOptions.side_overlap,
+                 run_on_m: float = PlanOptions.turnaround_m) -> list[GeoPose]:
+    """Nadir poses of a survey of ``bounds_m`` laid out as the planner lays one out (``missions.planner.lawnmower``).
+
+    Lines run north–south, ``1 - side_overlap`` of a footprint width apart and centred on the area,
+    so the outer lines see past its edges; each is triggered every ``1 - front_overlap`` of a
+    footprint height from ``run_on_m`` before the area to ``run_on_m`` past it.
+    """
     fw, fh = camera.footprint_m(altitude_m)
     minx, miny, maxx, maxy = bounds_m
-    step_x, step_y = fw * (1 - overlap), fh * (1 - overlap)
-    nx = max(1, math.ceil((maxx - minx - fw) / step_x) + 1)
-    ny = max(1, math.ceil((maxy - miny - fh) / step_y) + 1)
+    spacing_m, trigger_m = fw * (1 - side_overlap), fh * (1 - front_overlap)
+    lines = max(1, math.ceil((maxx - minx) / spacing_m - 1e-9))
+    xs = (minx + maxx) / 2 + (np.arange(lines) - (lines - 1) / 2) * spacing_m
+    shots = math.floor((maxy - miny + 2 * run_on_m) / trigger_m + 1e-9) + 1
+    ys = miny - run_on_m + np.arange(shots) * trigger_m
     poses = []
-    for iy in range(ny):
-        cols = range(nx) if iy % 2 == 0 else range(nx - 1, -1, -1)
-        for ix in cols:
-            x = minx + fw / 2 + min(ix * step_x, max(0.0, maxx - minx - fw))
-            y = miny + fh / 2 + min(iy * step_y, max(0.0, maxy - miny - fh))
-            lon, lat = world.projection.to_lonlat(x, y)
+    for k, x in enumerate(xs):
+        for y in ys if k % 2 == 0 else ys[::-1]:
+            lon, lat = world.projection.to_lonlat(float(x), float(y))
             poses.append(GeoPose(lon=float(lon), lat=float(lat), altitude_m=altitude_m))
     return poses
 
@@ -276,7 +283,8 @@ def score_changes(events: Sequence[ChangeEvent], truth: Sequence[TruthChange], *
 
 def evaluate_pair(*, seed: int, workdir: Path, size_m: float = 240.0, appear: int = 4, vanish: int = 4,
                   grow: int = 3, illumination_only: bool = False, frame_width_px: int = 1600,
-                  frame_gsd_m: float = 0.08, mosaic_gsd_m: float = 0.1,
+                  frame_gsd_m: float = 0.08, mosaic_gsd_m: float = 0.1, front_overlap: float = PlanOptions.front_overlap,
+                  side_overlap: float = PlanOptions.side_overlap,
                   settings: ChangeSettings | None = None) -> PairResult:
     """Render, mosaic and compare two patrols of a ``size_m`` square at the world's busiest place."""
     if not 60.0 <= size_m <= 1000.0:
@@ -298,7 +306,8 @@ def evaluate_pair(*, seed: int, workdir: Path, size_m: float = 240.0, appear: in
                                           appear=appear, vanish=vanish, grow=grow, seed=seed)
     camera = CameraModel().scaled(frame_width_px)
     altitude = camera.altitude_for_gsd_m(frame_gsd_m)
-    poses = survey_poses(source, bounds_m=bounds, camera=camera, altitude_m=altitude)
+    poses = survey_poses(source, bounds_m=bounds, camera=camera, altitude_m=altitude, front_overlap=front_overlap,
+                         side_overlap=side_overlap)
     grid = MosaicGrid.for_bounds(epsg=source.projection.epsg, bounds_m=bounds, gsd_m=mosaic_gsd_m)
     workdir.mkdir(parents=True, exist_ok=True)
     m0 = patrol_mosaic(before_world, poses=poses, camera=camera, at=t0, grid=grid, path=workdir / "before.tif",
@@ -350,6 +359,19 @@ def _positive_m(text: str) -> float:
     return value
 
 
+def _overlap(text: str) -> float:
+    """An argparse type: an overlap fraction in [0, 0.95]."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an overlap fraction such as 0.75, got {text!r}") from None
+    if not 0.0 <= value <= 0.95:
+        raise argparse.ArgumentTypeError(f"overlap must be within 0..0.95, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m sim.change_eval --seeds 1-8``: pooled scores over changed and illumination-only pairs."""
     import argparse
@@ -363,6 +385,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # 2.5–3 cm, where fine structure such as roof ribs is resolved and the light looks different.
     ap.add_argument("--frame-gsd-m", type=_positive_m, default=0.08, help="frame GSD of both patrols, metres")
     ap.add_argument("--mosaic-gsd-m", type=_positive_m, default=0.1, help="GSD of both mosaics, metres")
+    ap.add_argument("--front-overlap", type=_overlap, default=PlanOptions.front_overlap,
+                    help="overlap of frames along a line (default: the planner's)")
+    ap.add_argument("--side-overlap", type=_overlap, default=PlanOptions.side_overlap,
+                    help="overlap of neighbouring lines (default: the planner's)")
     args = ap.parse_args(argv)
     if "-" in args.seeds:
         lo, hi = (int(v) for v in args.seeds.split("-", 1))
@@ -375,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for lit in (False, True):
                 results.append(evaluate_pair(seed=seed, workdir=Path(tmp) / f"{seed}-{int(lit)}", size_m=args.size_m,
                                              illumination_only=lit, frame_gsd_m=args.frame_gsd_m,
+                                             front_overlap=args.front_overlap, side_overlap=args.side_overlap,
                                              mosaic_gsd_m=args.mosaic_gsd_m))
     print(json.dumps(summary(results), indent=1, ensure_ascii=False))
 

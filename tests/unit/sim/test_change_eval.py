@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import mapping
 
+from missions.planner import PlanOptions
 from sim import change_eval
 from sim.change_eval import (
     TruthChange,
@@ -118,8 +121,9 @@ def test_a_raised_change_on_a_seam_is_known_to_be_cut_away(source: World) -> Non
 @pytest.mark.slow
 def test_twin_epochs_end_to_end(tmp_path: Path) -> None:
     """A small area: changes are found, the illumination-only pair stays (almost) quiet."""
-    changed = evaluate_pair(seed=4, workdir=tmp_path / "c", size_m=160.0, appear=3, vanish=3, grow=2)
-    lit = evaluate_pair(seed=4, workdir=tmp_path / "i", size_m=160.0, illumination_only=True)
+    sparse = {"front_overlap": 0.25, "side_overlap": 0.25}  # a third of the planner's frames: a quicker test
+    changed = evaluate_pair(seed=4, workdir=tmp_path / "c", size_m=160.0, appear=3, vanish=3, grow=2, **sparse)
+    lit = evaluate_pair(seed=4, workdir=tmp_path / "i", size_m=160.0, illumination_only=True, **sparse)
     assert changed.score.truth >= 3
     assert changed.score.recall >= 0.6
     assert changed.score.precision >= 0.5
@@ -150,6 +154,54 @@ def test_the_evaluation_refuses_a_gsd_that_is_not_a_positive_length(value: str,
         change_eval.main(["--frame-gsd-m", value])
     assert exc.value.code == 2
     assert "metres" in capsys.readouterr().err
+
+
+def test_the_evaluation_flies_the_overlaps_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    flown: list[tuple[float, float]] = []
+
+    def record(**kwargs: object) -> change_eval.PairResult:
+        flown.append((kwargs["front_overlap"], kwargs["side_overlap"]))
+        raise _Stop
+
+    monkeypatch.setattr(change_eval, "evaluate_pair", record)
+    with pytest.raises(_Stop):
+        change_eval.main(["--seeds", "3", "--front-overlap", "0.75", "--side-overlap", "0.65"])
+    with pytest.raises(_Stop):
+        change_eval.main(["--seeds", "3"])
+    assert flown == [(0.75, 0.65), (PlanOptions.front_overlap, PlanOptions.side_overlap)]
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "nan", "most"])
+def test_the_evaluation_refuses_an_overlap_outside_0_to_095(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        change_eval.main(["--side-overlap", value])
+    assert exc.value.code == 2
+    assert "overlap" in capsys.readouterr().err
+
+
+def test_survey_poses_lay_out_lines_as_the_planner_does() -> None:
+    """Lines a footprint width × (1 − side overlap) apart, centred on the area; shots a footprint height ×
+    (1 − front overlap) apart, from the run-on before the area to past it: every point is seen."""
+    from dockpatrol.camera import CameraModel
+    from sim.world import World
+
+    world = World.generate(seed=2, size_m=600.0)
+    camera = CameraModel().scaled(800)
+    altitude = camera.altitude_for_gsd_m(0.1)
+    fw, fh = camera.footprint_m(altitude)
+    cx, cy = world.center_m
+    bounds = (cx - 100, cy - 100, cx + 100, cy + 100)
+    poses = change_eval.survey_poses(world, bounds_m=bounds, camera=camera, altitude_m=altitude,
+                                     front_overlap=0.75, side_overlap=0.5, run_on_m=10.0)
+    xy = np.array([world.projection.to_metric(p.lon, p.lat) for p in poses])
+    xs, ys = np.unique(np.round(xy[:, 0], 3)), np.unique(np.round(xy[:, 1], 3))
+    assert np.allclose(np.diff(xs), 0.5 * fw, atol=0.01) and np.allclose(np.diff(ys), 0.25 * fh, atol=0.01)
+    assert xs.mean() == pytest.approx(cx, abs=0.01)
+    assert len(xs) == math.ceil(200 / (0.5 * fw)) and ys[0] == pytest.approx(bounds[1] - 10.0, abs=0.01)
+    assert ys[-1] >= bounds[3] + 10.0 - 0.25 * fh
+    assert len(poses) == len(xs) * len(ys)
+    corners = shapely.union_all([shapely.box(x - fw / 2, y - fh / 2, x + fw / 2, y + fh / 2) for x, y in xy])
+    assert corners.covers(shapely.box(*bounds))
 
 
 class _Stop(Exception):
