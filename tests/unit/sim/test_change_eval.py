@@ -132,19 +132,30 @@ def test_twin_epochs_end_to_end(tmp_path: Path) -> None:
     assert pooled["pairs"] == 1 and pooled["illumination_changes"] == [lit.score.predictions]
 
 
-def test_the_evaluation_flies_the_gsd_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    flown: list[tuple[float, float]] = []
+def _first_pair_asked(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, object]:
+    """The arguments ``main(argv)`` gives the first pair it evaluates (stopped there)."""
+    asked: list[dict[str, object]] = []
 
     def record(**kwargs: object) -> change_eval.PairResult:
-        flown.append((kwargs["frame_gsd_m"], kwargs["mosaic_gsd_m"]))
+        asked.append(kwargs)
         raise _Stop
 
     monkeypatch.setattr(change_eval, "evaluate_pair", record)
     with pytest.raises(_Stop):
-        change_eval.main(["--seeds", "3", "--frame-gsd-m", "0.03", "--mosaic-gsd-m", "0.03"])
-    with pytest.raises(_Stop):
-        change_eval.main(["--seeds", "3"])
-    assert flown == [(0.03, 0.03), (0.08, 0.1)]
+        change_eval.main(["--seeds", "3", *argv])
+    return asked[0]
+
+
+@pytest.mark.parametrize(("argv", "flown"), [
+    (["--frame-gsd-m", "0.03", "--mosaic-gsd-m", "0.03"], {"frame_gsd_m": 0.03, "mosaic_gsd_m": 0.03}),
+    ([], {"frame_gsd_m": 0.08, "mosaic_gsd_m": 0.1,
+          "front_overlap": PlanOptions.front_overlap, "side_overlap": PlanOptions.side_overlap}),
+    (["--front-overlap", "0.5", "--side-overlap", "0.3"], {"front_overlap": 0.5, "side_overlap": 0.3}),
+])
+def test_the_evaluation_flies_the_gsd_and_overlaps_it_is_given(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                              flown: dict[str, float]) -> None:
+    asked = _first_pair_asked(monkeypatch, argv)
+    assert {k: asked[k] for k in flown} == flown
 
 
 @pytest.mark.parametrize("value", ["0", "-0.03", "nan", "three"])
@@ -154,21 +165,6 @@ def test_the_evaluation_refuses_a_gsd_that_is_not_a_positive_length(value: str,
         change_eval.main(["--frame-gsd-m", value])
     assert exc.value.code == 2
     assert "metres" in capsys.readouterr().err
-
-
-def test_the_evaluation_flies_the_overlaps_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    flown: list[tuple[float, float]] = []
-
-    def record(**kwargs: object) -> change_eval.PairResult:
-        flown.append((kwargs["front_overlap"], kwargs["side_overlap"]))
-        raise _Stop
-
-    monkeypatch.setattr(change_eval, "evaluate_pair", record)
-    with pytest.raises(_Stop):
-        change_eval.main(["--seeds", "3", "--front-overlap", "0.75", "--side-overlap", "0.65"])
-    with pytest.raises(_Stop):
-        change_eval.main(["--seeds", "3"])
-    assert flown == [(0.75, 0.65), (PlanOptions.front_overlap, PlanOptions.side_overlap)]
 
 
 @pytest.mark.parametrize("value", ["1", "-0.1", "nan", "most"])
