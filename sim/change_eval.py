@@ -2,10 +2,11 @@
 
 The world is frozen at t0 (what exists then exists for good), then chosen violations vanish,
 absent ones appear and some grow at a moment between the patrols; the patrols fly the same
-survey, laid out and overlapped as the planner lays out a patrol, at different days and hours (other sun, exposure, white balance, haze and pose
-noise). Their frames are rendered, mosaicked from the reported poses with ``vision.mosaic``,
-compared with ``vision.change``, and the changes are scored against the twin's truth. An
-illumination-only pair (same frozen world, other day and hour) measures false alarms.
+survey, laid out and overlapped as the planner lays out a patrol, at different days and hours
+(other sun, exposure, white balance, haze and pose noise). Their frames are rendered, mosaicked
+from the reported poses with ``vision.mosaic``, compared with ``vision.change``, and the changes
+are scored against the twin's truth. An illumination-only pair (same frozen world, other day and
+hour) measures false alarms.
 """
 
 from __future__ import annotations
