@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def _demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKPATROL_DATA_DIR": str(data_dir), "COLUMNS": "160"}
+    # faulthandler: a native crash (one SIGFPE seen, with nothing on stderr) leaves its Python stack behind.
+    env = {**os.environ, "DOCKPATROL_DATA_DIR": str(data_dir), "COLUMNS": "160", "PYTHONFAULTHANDLER": "1"}
     return subprocess.run([sys.executable, "-m", "api.cli", "demo", *args], env=env, capture_output=True, text=True,
                           timeout=1200)
 
