@@ -79,7 +79,12 @@ def _frames(d: Path) -> list:
     def loader(path: str):
         return lambda: cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
-    return [MosaicFrame(frame_id=Path(m["path"]).stem, pose=GeoPose(*m["pose"]), camera=CAMERA, load=loader(m["path"]))
+    def reduced_loader(path: str):
+        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+        return lambda n: cv2.cvtColor(cv2.imread(path, flags[n]), cv2.COLOR_BGR2RGB)
+
+    return [MosaicFrame(frame_id=Path(m["path"]).stem, pose=GeoPose(*m["pose"]), camera=CAMERA, load=loader(m["path"]),
+                        load_reduced=reduced_loader(m["path"]))
             for m in json.loads((d / "frames.json").read_text())]
 
 

@@ -191,6 +191,7 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
     from storage.platform import database, object_store
     from storage.repositories import flights
     from vision.ingest import ingest_bytes
+    from vision.ingest.jpeg import decode_reduced
     from vision.mosaic import MosaicFrame, build_mosaic
 
     store = object_store()
@@ -208,10 +209,14 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
     def loader(key: str) -> Any:
         return lambda: ingest_bytes(store.get(key), source=key).rgb
 
+    def reduced_loader(key: str) -> Any:
+        return lambda scale: decode_reduced(store.get(key), scale)
+
     mosaic_frames = []
     for frame_id, key, camera, pose in rows:
         mosaic_frames.append(MosaicFrame(frame_id=frame_id, pose=pose if camera is not None else None,
-                                         camera=camera or CameraModel(), load=loader(key)))
+                                         camera=camera or CameraModel(), load=loader(key),
+                                         load_reduced=reduced_loader(key)))
     result = build_mosaic(mosaic_frames, grid, path=path, reference=reference)
     key = mosaic_key(flight_id)
     store.put(key, path.read_bytes(), content_type="image/tiff")

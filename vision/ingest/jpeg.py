@@ -18,6 +18,7 @@ from vision.ingest.checks import (
     check_declared_size,
     check_not_blank,
     jpeg_dimensions,
+    sniff,
 )
 from vision.ingest.exif import ImageMeta, jpeg_meta
 from vision.ingest.intrinsics import ResolvedCamera, resolve_camera
@@ -59,6 +60,19 @@ def _decode_rgb(data: bytes, *, draft_scale: int = 1) -> np.ndarray:
         img.draft("RGB", (max(1, w // draft_scale), max(1, h // draft_scale)))
     img.load()
     return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+
+
+def decode_reduced(data: bytes, scale: int) -> np.ndarray | None:
+    """An ingested JPEG decoded at 1/``scale`` of its size (libjpeg's DCT scaling, a fraction of a full
+    decode's cost), RGB; None when the data is not a JPEG or does not decode (the full decode says why)."""
+    from PIL import UnidentifiedImageError
+
+    if sniff(data) != "jpeg":
+        return None
+    try:
+        return _decode_rgb(data, draft_scale=scale)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
 
 
 def ingest_jpeg(data: bytes, *, source: str, digest: str, limits: ImageLimits, reject: Reject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import rasterio
@@ -83,6 +84,31 @@ def test_mosaic_is_a_valid_cog_with_crs_transform_and_ground_in_place(tmp_path: 
     assert result.covered_fraction > 0.9
 
 
+def test_overviews_average_the_valid_pixels_beneath_them(tmp_path: Path) -> None:
+    """The COG's overview levels, built tile by tile while compositing, hold the mean of the valid
+    full-resolution pixels each covers and are valid wherever any of them is (as GDAL's average)."""
+    grid = _grid(half_m=40.0, gsd_m=0.05)  # 1600 px: levels 2× and 4×, and ground no frame sees
+    frames = [_frame("a", -10, -8), _frame("b", 10, -8, yaw=12.0), _frame("c", -10, 8, yaw=-7.0)]
+    result = build_mosaic(frames, grid, path=tmp_path / "m.tif", tile_px=256, profile="deflate", register=False)
+    with rasterio.open(result.path) as src:
+        assert src.overviews(1) == [2, 4]
+        full = src.read().astype(np.float64)
+        valid = src.read_masks(1) > 0
+    assert 0.2 < valid.mean() < 0.9
+    for level, f in enumerate((2, 4)):
+        with rasterio.open(result.path, overview_level=level) as ovr:
+            got, got_valid = ovr.read().astype(np.float64), ovr.read_masks(1) > 0
+        h, w = got_valid.shape
+        weight = np.zeros((h * f, w * f))
+        weight[:grid.height_px, :grid.width_px] = valid
+        total = np.zeros((3, h * f, w * f))
+        total[:, :grid.height_px, :grid.width_px] = full * valid
+        n = weight.reshape(h, f, w, f).sum(axis=(1, 3))
+        mean = total.reshape(3, h, f, w, f).sum(axis=(2, 4)) / np.maximum(n, 1)
+        assert np.array_equal(got_valid, n > 0)
+        assert np.abs(got - mean)[:, n > 0].max() <= 1.0
+
+
 def test_frames_without_pose_are_skipped_with_a_reason(tmp_path: Path) -> None:
     result = build_mosaic([_frame("a", 0, 0), _frame("nopose", 5, 5, pose=False)], _grid(),
                           path=tmp_path / "m.tif", register=False)
@@ -114,6 +140,21 @@ def test_registration_corrects_a_pose_error_against_a_reference(tmp_path: Path) 
     shifted = MosaicFrame(frame_id="a", pose=wrong_pose, camera=CAMERA, load=truth.load)
     raw = read_mosaic(build_mosaic([shifted], grid, path=tmp_path / "raw.tif", register=False).path, grid=grid)
     fixed = read_mosaic(build_mosaic([shifted], grid, path=tmp_path / "fix.tif", reference=reference).path, grid=grid)
+    # Registered from a reduced decode (as a JPEG gives it), the full image is loaded only to composite.
+    full_loads = []
+
+    def load() -> np.ndarray:
+        full_loads.append(1)
+        return truth.load()
+
+    def load_reduced(n: int) -> np.ndarray:
+        rgb = truth.load()
+        return cv2.resize(rgb, (rgb.shape[1] // n, rgb.shape[0] // n), interpolation=cv2.INTER_AREA)
+
+    reduced = MosaicFrame(frame_id="a", pose=wrong_pose, camera=CAMERA, load=load, load_reduced=load_reduced)
+    fixed_reduced = read_mosaic(build_mosaic([reduced], grid, path=tmp_path / "fixr.tif", reference=reference).path,
+                                grid=grid)
+    assert len(full_loads) == 1
     ref = read_mosaic(reference, grid=grid)
     both = ref.valid & raw.valid & fixed.valid
 
@@ -121,6 +162,7 @@ def test_registration_corrects_a_pose_error_against_a_reference(tmp_path: Path) 
         return float(np.mean(np.abs(r[both].astype(float) - ref.rgb[both].astype(float))))
 
     assert error(fixed.rgb) < 0.3 * error(raw.rgb)
+    assert error(fixed_reduced.rgb) < 0.3 * error(raw.rgb)
 
 
 def test_crop_jpeg_of_a_window(tmp_path: Path) -> None:
@@ -134,8 +176,6 @@ def test_crop_jpeg_of_a_window(tmp_path: Path) -> None:
 
 def _speckled(camera: CameraModel, pose: GeoPose) -> np.ndarray:
     """What a camera sees of a ground of random blotches (one to a few metres, never repeating): alignable anywhere."""
-    import cv2
-
     from dockpatrol.camera import pixels_to_ground
 
     cx, cy = (float(v) for v in PROJ.to_metric(LON, LAT))
@@ -188,3 +228,25 @@ def test_a_patrol_registered_without_reference_closes_its_seams_near_the_truth()
     centre_errors = [float(np.hypot(*placement_error_m(k, cx + 30.0 * k, cy))) for k in range(5)]
     reported_mean = float(np.mean([np.hypot(ex, ey) for ex, ey, _ in errors]))
     assert max(centre_errors) < 0.5 * reported_mean, centre_errors
+
+
+def test_a_dense_survey_aligns_each_frame_with_its_line_and_cross_line_neighbours() -> None:
+    """Lines 65 % side overlap apart, frames 75 % along a line (the planner's survey): each frame is
+    paired with the next frame on its line and the frames beside it on the next lines, not with the
+    dozen others it also overlaps a little."""
+    from types import SimpleNamespace
+
+    from vision.mosaic import _pairs_to_align
+
+    lines, shots, w, h = 4, 8, 100, 80
+    at = {(line, shot): line * shots + shot for line in range(lines) for shot in range(shots)}
+    views = [SimpleNamespace(box=(35 * line, 20 * shot, 35 * line + w, 20 * shot + h)) for line, shot in at]
+    pairs = set(_pairs_to_align(views, per_frame=4))
+    along = {(at[(ln, s)], at[(ln, s + 1)]) for ln in range(lines) for s in range(shots - 1)}
+    across = {(at[(ln, s)], at[(ln + 1, s)]) for ln in range(lines - 1) for s in range(shots)}
+    assert along | across <= pairs
+    overlapping = sum(1 for a in views for b in views if a is not b and abs(a.box[0] - b.box[0]) < w
+                      and abs(a.box[1] - b.box[1]) < h) // 2
+    assert len(pairs) < 0.4 * overlapping
+    far = [(i, j) for i, j in pairs if abs(views[i].box[0] - views[j].box[0]) > 35]
+    assert not far, "frames two lines apart overlap only 30 %"
