@@ -74,17 +74,19 @@ def generate(workdir: Path, size_m: float, gsd_m: float, overlaps: tuple[float, 
 
 
 def _frames(d: Path) -> list:
+    """The patrol's frames, decoded as the compare job decodes stored frames (ingest checks, then pixels)."""
+    from vision.ingest import ingest_file
+    from vision.ingest.jpeg import decode_reduced
     from vision.mosaic import MosaicFrame
 
-    def loader(path: str):
-        return lambda: cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    def loader(path: Path):
+        return lambda: ingest_file(path).rgb
 
-    def reduced_loader(path: str):
-        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
-        return lambda n: cv2.cvtColor(cv2.imread(path, flags[n]), cv2.COLOR_BGR2RGB)
+    def reduced_loader(path: Path):
+        return lambda n: decode_reduced(path.read_bytes(), n)
 
-    return [MosaicFrame(frame_id=Path(m["path"]).stem, pose=GeoPose(*m["pose"]), camera=CAMERA, load=loader(m["path"]),
-                        load_reduced=reduced_loader(m["path"]))
+    return [MosaicFrame(frame_id=Path(m["path"]).stem, pose=GeoPose(*m["pose"]), camera=CAMERA,
+                        load=loader(Path(m["path"])), load_reduced=reduced_loader(Path(m["path"])))
             for m in json.loads((d / "frames.json").read_text())]
 
 

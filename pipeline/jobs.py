@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import threading
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -104,14 +105,34 @@ def _ortho_reason() -> Any:
     return RejectReason.UNSUPPORTED_TYPE
 
 
-@lru_cache(maxsize=4)
+#: One detector load at a time: the job threads share each loaded detector.
+_DETECTOR_LOAD = threading.Lock()
+
+
 def _detector(card_name: str) -> tuple[Any, Any]:
+    """The card and its loaded detector, shared by every job thread of the process.
+
+    The first two frames of a patrol day are analysed at once, and the demo crashed there once with
+    SIGFPE while two threads loaded the model together (a bare ``lru_cache`` lets both load it); the
+    lock makes the first caller load it and run it once while the others wait.
+    """
+    with _DETECTOR_LOAD:
+        return _load_detector(card_name)
+
+
+@lru_cache(maxsize=4)
+def _load_detector(card_name: str) -> tuple[Any, Any]:
+    import numpy as np
+
     from dockpatrol.settings import get_settings
     from vision.registry import require_card
     from vision.ultralytics_adapter import load_detector
 
     card = require_card(card_name, get_settings().models_dir)
-    return card, load_detector(card)
+    detector = load_detector(card)
+    # The first run sets up onnxruntime's and torch's thread pools; do it here, in one thread.
+    detector([np.zeros((card.input_size_px, card.input_size_px, 3), np.uint8)])
+    return card, detector
 
 
 @job("frames.analyse")

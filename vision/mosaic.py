@@ -670,7 +670,7 @@ class _Overviews:
         self._paths = [directory / f"overview-{f}.tif" for f in self._factors]
         self._datasets = [rasterio.open(path, "w", **_raw_profile(
             grid, width_px=math.ceil(grid.width_px / f), height_px=math.ceil(grid.height_px / f),
-            transform=grid.transform * Affine.scale(f))) for f, path in zip(self._factors, self._paths, strict=True)]
+            transform=grid.transform @ Affine.scale(f))) for f, path in zip(self._factors, self._paths, strict=True)]
 
     def __enter__(self) -> _Overviews:
         return self

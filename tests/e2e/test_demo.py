@@ -20,9 +20,15 @@ def _demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=1200)
 
 
+def _failure(done: subprocess.CompletedProcess[str]) -> str:
+    """What to show of a failed run: a native crash's faulting thread first (faulthandler prints it first)."""
+    crash = done.stderr.find("Fatal Python error")
+    return done.stderr[crash:crash + 6000] if crash >= 0 else done.stderr[-2000:]
+
+
 def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> None:
     first = _demo(isolated_data_dir, "--quick")
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 0, _failure(first)
     out = first.stdout
     assert "docks fly at once" in out and "flight: D" in out and "completed" in out
     assert "precision" in out and "recall" in out and "georeference error" in out
@@ -80,7 +86,7 @@ def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> Non
     assert "http://" not in report.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched online
 
     second = _demo(isolated_data_dir, "--quick")
-    assert second.returncode == 0 and "report:" in second.stdout
+    assert second.returncode == 0 and "report:" in second.stdout, _failure(second)
     assert "launching" not in second.stdout  # the day was flown: nothing flies again
     with database().unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(FlightRow)) == len(flights)

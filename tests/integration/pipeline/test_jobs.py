@@ -76,7 +76,7 @@ def test_analyse_keeps_only_the_area_scenarios(twin_jpeg: bytes, flight_id: str,
     (tmp_path / "rand.yaml").write_text(yaml.safe_dump(card))
     monkeypatch.setenv("DOCKPATROL_MODELS_DIR", str(tmp_path))
     reset_settings_cache()
-    jobs._detector.cache_clear()
+    jobs._load_detector.cache_clear()
     object_store().put("flights/F1/raw/00001.jpg", twin_jpeg)
     frame_id = jobs.ingest_frame(flight_id, "flights/F1/raw/00001.jpg")["frame_id"]
     out = jobs.analyse_frame(frame_id, "rand", ["fire"])
