@@ -74,16 +74,15 @@ def generate(workdir: Path, size_m: float, gsd_m: float, overlaps: tuple[float, 
 
 
 def _frames(d: Path) -> list:
-    """The patrol's frames, decoded as the compare job decodes stored frames (ingest checks, then pixels)."""
-    from vision.ingest import ingest_file
-    from vision.ingest.jpeg import decode_reduced
+    """The patrol's frames, decoded as the compare job decodes stored frames (they passed ingest)."""
+    from vision.ingest.jpeg import decode_ingested
     from vision.mosaic import MosaicFrame
 
     def loader(path: Path):
-        return lambda: ingest_file(path).rgb
+        return lambda: decode_ingested(path.read_bytes())
 
     def reduced_loader(path: Path):
-        return lambda n: decode_reduced(path.read_bytes(), n)
+        return lambda n: decode_ingested(path.read_bytes(), n)
 
     return [MosaicFrame(frame_id=Path(m["path"]).stem, pose=GeoPose(*m["pose"]), camera=CAMERA,
                         load=loader(Path(m["path"])), load_reduced=reduced_loader(Path(m["path"])))

@@ -191,7 +191,7 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
     from storage.platform import database, object_store
     from storage.repositories import flights
     from vision.ingest import ingest_bytes
-    from vision.ingest.jpeg import decode_reduced
+    from vision.ingest.jpeg import decode_ingested
     from vision.mosaic import MosaicFrame, build_mosaic
 
     store = object_store()
@@ -207,10 +207,17 @@ def _ensure_mosaic(flight_id: str, *, grid: Any, workdir: Path, reference: Path 
         return path
 
     def loader(key: str) -> Any:
-        return lambda: ingest_bytes(store.get(key), source=key).rgb
+        def load() -> Any:
+            # The frame passed ingest when it was stored: decode it, and only if that fails ingest it again,
+            # which says why.
+            data = store.get(key)
+            rgb = decode_ingested(data)
+            return rgb if rgb is not None else ingest_bytes(data, source=key).rgb
+
+        return load
 
     def reduced_loader(key: str) -> Any:
-        return lambda scale: decode_reduced(store.get(key), scale)
+        return lambda scale: decode_ingested(store.get(key), scale)
 
     mosaic_frames = []
     for frame_id, key, camera, pose in rows:

@@ -209,19 +209,24 @@ def test_rasterio_is_importable_for_orthos() -> None:
     assert rasterio.__version__
 
 
-def test_a_reduced_decode_is_the_frame_at_a_fraction_of_its_size() -> None:
-    """What registration reads: 1/8 of each side, the same picture; anything but a JPEG gives None."""
-    from vision.ingest.jpeg import decode_reduced
+def test_a_stored_frame_decodes_whole_or_reduced_and_a_truncated_one_not_at_all() -> None:
+    """What the mosaic reads of a stored frame: the picture, or at 1/8 of each side for registration;
+    anything but a whole JPEG gives None (the caller then ingests it again to learn why)."""
+    from vision.ingest.jpeg import decode_ingested
 
     rng = np.random.default_rng(3)
     rgb = np.repeat(np.repeat(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), 16, axis=0), 16, axis=1)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
-    small = decode_reduced(buf.getvalue(), 8)
+    small = decode_ingested(buf.getvalue(), 8)
     assert small is not None and small.shape == (60, 80, 3)
+    full = decode_ingested(buf.getvalue())
+    pillow = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    assert full is not None and full.shape == rgb.shape and np.abs(full.astype(float) - pillow).mean() < 1.0
     block_means = rgb.reshape(60, 8, 80, 8, 3).mean(axis=(1, 3))
     assert np.abs(small.astype(float) - block_means).mean() < 4.0
     png = io.BytesIO()
     Image.fromarray(rgb).save(png, format="PNG")
-    assert decode_reduced(png.getvalue(), 8) is None
-    assert decode_reduced(buf.getvalue()[:200], 8) is None
+    assert decode_ingested(png.getvalue(), 8) is None
+    assert decode_ingested(buf.getvalue()[:200], 8) is None
+    assert decode_ingested(buf.getvalue()[: len(buf.getvalue()) // 2]) is None  # truncated: no end marker
