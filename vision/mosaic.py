@@ -235,6 +235,13 @@ def _grid_box(cols: np.ndarray, rows: np.ndarray, grid: MosaicGrid) -> tuple[int
     return c0, r0, max(c0, c1), max(r0, r1)
 
 
+def _rescale(sx: float, sy: float | None = None) -> np.ndarray:
+    """3×3 map between pixel indices of two grids whose pixels differ in size by (sx, sy): pixel
+    centres stay centres, (i + 0.5)·s − 0.5."""
+    sy = sx if sy is None else sy
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
 def _translation(col: float, row: float) -> np.ndarray:
     """3×3 homogeneous shift by (col, row) pixels."""
     return np.array([[1.0, 0.0, col], [0.0, 1.0, row], [0.0, 0.0, 1.0]])
@@ -346,8 +353,7 @@ def register_frames(placed: Sequence[_Placed], grid: MosaicGrid, *, reference: P
     f = max(1.0, coarse_gsd_m / grid.gsd_m)
     coarse = MosaicGrid(epsg=grid.epsg, west_m=grid.west_m, north_m=grid.north_m, gsd_m=grid.gsd_m * f,
                         width_px=max(1, math.floor(grid.width_px / f)), height_px=max(1, math.floor(grid.height_px / f)))
-    # coarse index → full index: full = (coarse + 0.5)·f - 0.5
-    to_full = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])
+    to_full = _rescale(f)  # coarse index → full index
     with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="mosaic-register") as pool:
         views = list(pool.map(lambda p: _CoarseView.of(p, coarse, to_full), placed))
         if reference is None:
@@ -394,7 +400,7 @@ class _CoarseView:
             gray = cv2.resize(gray, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
         small = cv2.merge([gray, _nadir_weight(gray.shape[1], gray.shape[0])])
         sx, sy = gray.shape[1] / w, gray.shape[0] / h
-        to_small = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+        to_small = _rescale(sx, sy)
         return cls(p.ground_to_px @ to_full, small, to_small,
                    (c0, r0, min(coarse.width_px, c1 + 1), min(coarse.height_px, r1 + 1)))
 
@@ -700,11 +706,8 @@ class _Overviews:
             dataset.write_mask(valid.astype(np.uint8) * 255, window=window)
 
     def vrt(self, raw: Path) -> Path:
-        """A VRT of ``raw`` (bands and mask) that names the levels as its overviews."""
+        """A VRT of ``raw`` (bands and mask) that names the levels as its overviews (call it once closed)."""
         from xml.sax.saxutils import escape
-
-        for dataset in self._datasets:
-            dataset.close()
 
         def sources(band: str) -> str:
             main = (f"<SimpleSource><SourceFilename>{escape(str(raw))}</SourceFilename>"
@@ -755,7 +758,7 @@ def seam_plan(placed: Sequence[_Placed], grid: MosaicGrid, *, cell_px: int = PLA
     """
     f = float(cell_px)
     rows, cols = math.ceil(grid.height_px / f), math.ceil(grid.width_px / f)
-    to_full = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])
+    to_full = _rescale(f)
     best = np.zeros((rows, cols), np.uint8)
     views = []
     for p in placed:
