@@ -112,9 +112,8 @@ _DETECTOR_LOAD = threading.Lock()
 def _detector(card_name: str) -> tuple[Any, Any]:
     """The card and its loaded detector, shared by every job thread of the process.
 
-    The first two frames of a patrol day are analysed at once, and the demo crashed there once with
-    SIGFPE while two threads loaded the model together (a bare ``lru_cache`` lets both load it); the
-    lock makes the first caller load it and run it once while the others wait.
+    The first frames of a patrol day are analysed at once and a bare ``lru_cache`` let each thread
+    load its own model; the lock makes the first caller load it and run it once while the others wait.
     """
     with _DETECTOR_LOAD:
         return _load_detector(card_name)

@@ -21,9 +21,12 @@ def _demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _failure(done: subprocess.CompletedProcess[str]) -> str:
-    """What to show of a failed run: a native crash's faulting thread first (faulthandler prints it first)."""
+    """What to show of a failed run: for a native crash, the faulting thread's stack ("Current thread")."""
     crash = done.stderr.find("Fatal Python error")
-    return done.stderr[crash:crash + 6000] if crash >= 0 else done.stderr[-2000:]
+    if crash < 0:
+        return done.stderr[-2000:]
+    current = done.stderr.find("Current thread", crash)
+    return done.stderr[crash:crash + 200] + "\n" + done.stderr[max(crash, current):][:4000]
 
 
 def test_demo_runs_a_patrol_day_on_several_docks(isolated_data_dir: Path) -> None:
