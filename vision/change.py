@@ -3,9 +3,11 @@
 Surface change works on two mosaics read onto one analysis grid: the after mosaic is aligned to
 the before one (phase correlation of gradient images, a small residual shift), its bands are
 histogram-matched to the before ones (patrols fly at other hours and weather), and a pixel
-changes when its chromaticity or brightness is found nowhere in the other mosaic's
-neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic carries).
-Moving shadows change brightness, not chromaticity, and are discounted. A candidate region whose
+changes when its chromaticity, brightness or fine texture is found nowhere in the other
+mosaic's neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic
+carries). Fine texture is measured at half the analysis GSD, where ribbed sheeting on a roof of
+the same grey still differs from the roof. Moving shadows change brightness, not chromaticity or
+texture contrast, and are discounted. A candidate region whose
 surrounding ground is displaced (a frame of one mosaic landed metres off) is scored again with the
 after mosaic moved by that displacement. Changed pixels become polygons with area, score and a
 class where the colours allow. Object change matches grouped findings of two patrols by class
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -114,6 +117,7 @@ class ChangeSettings:
     brightness_threshold: float = 0.4
     shadow_brightness_threshold: float = 0.9
     variety_ratio: float = 2.5
+    texture_ratio: float = 1.5
     tolerance_m: float = 1.2
     max_shift_m: float = 3.0
     max_local_shift_m: float = 12.0
@@ -124,8 +128,10 @@ class ChangeSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"change setting {name} must be a positive number, got {value}")
-        if not (math.isfinite(self.variety_ratio) and self.variety_ratio > 1):
-            raise InvalidInput(f"change setting variety_ratio must be above 1, got {self.variety_ratio}")
+        for name in ("variety_ratio", "texture_ratio"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 1):
+                raise InvalidInput(f"change setting {name} must be above 1, got {value}")
         for name in ("min_area_m2", "tolerance_m", "max_shift_m", "max_local_shift_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -203,7 +209,9 @@ def _shifted(raster: MosaicRaster, dx: float, dy: float) -> MosaicRaster:
     rgb = cv2.warpAffine(raster.rgb, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     valid = cv2.warpAffine(raster.valid.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid)
+    texture = None if raster.texture is None else cv2.warpAffine(raster.texture, m, size, flags=cv2.INTER_LINEAR,
+                                                                 borderMode=cv2.BORDER_REPLICATE)
+    return MosaicRaster(rgb=rgb, valid=valid, grid=raster.grid, texture=texture)
 
 
 def dense_shift_px(before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
@@ -227,7 +235,7 @@ RING_M = 4.0
 
 
 def _without_misregistration(mask: np.ndarray, before_rgb: np.ndarray, after_rgb: np.ndarray, valid: np.ndarray, *,
-                             gsd_m: float, settings: ChangeSettings) -> np.ndarray:
+                             gsd_m: float, settings: ChangeSettings, fine: _FineTexture | None = None) -> np.ndarray:
     """``mask`` less the regions that only a local misregistration made.
 
     A pose-only mosaic carries each frame's GNSS error; where a frame's registration failed, two
@@ -270,7 +278,8 @@ def _without_misregistration(mask: np.ndarray, before_rgb: np.ndarray, after_rgb
         size = (cx1 - cx0, cy1 - cy0)
         centre = ((cx0 + cx1 - 1) / 2.0 + dx, (cy0 + cy1 - 1) / 2.0 + dy)
         moved = cv2.getRectSubPix(after_rgb, size, centre)
-        rescored = change_score(before_rgb[cy0:cy1, cx0:cx1], moved, gsd_m=gsd_m, settings=settings)
+        moved_fine = None if fine is None else (fine[0][cy0:cy1, cx0:cx1], cv2.getRectSubPix(fine[1], size, centre))
+        rescored = change_score(before_rgb[cy0:cy1, cx0:cx1], moved, gsd_m=gsd_m, settings=settings, fine=moved_fine)
         inside = labels[cy0:cy1, cx0:cx1] == i
         if np.count_nonzero(rescored[inside] >= 1.0) < 0.5 * np.count_nonzero(inside):
             keep[i] = False
@@ -322,9 +331,27 @@ def _outside(a: np.ndarray, b: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(a - cv2.dilate(b, kernel), cv2.erode(b, kernel) - a), 0.0)
 
 
+#: Fine texture contrast (log units) that sensor noise and JPEG alone give: ratios are taken above it.
+TEXTURE_FLOOR = 0.02
+
+#: Log fine-texture contrast of the before and after rasters (``vision.mosaic.fine_texture``), the after
+#: one levelled to the before one.
+_FineTexture = tuple[np.ndarray, np.ndarray]
+
+
+def _fine_texture(before: MosaicRaster, after: MosaicRaster, valid: np.ndarray) -> _FineTexture | None:
+    """Both rasters' fine texture in log units, the after one less the median difference over ``valid``
+    (one patrol's frames may be sharper throughout); None unless both were read with their texture."""
+    if before.texture is None or after.texture is None or not valid.any():
+        return None
+    tb, ta = np.log(before.texture + TEXTURE_FLOOR), np.log(after.texture + TEXTURE_FLOOR)
+    return tb, (ta - np.float32(np.median((ta - tb)[valid]))).astype(np.float32)
+
+
 def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
-                 settings: ChangeSettings) -> np.ndarray:
-    """Per-pixel change score (1 = at threshold) of two aligned, radiometrically matched RGB images."""
+                 settings: ChangeSettings, fine: _FineTexture | None = None) -> np.ndarray:
+    """Per-pixel change score (1 = at threshold) of two aligned, radiometrically matched RGB images
+    (and their fine texture, where read: sheeting on a roof of the same grey)."""
     smooth_px = max(0.5, settings.smooth_m / gsd_m / 2.0)
     fb, fa = _features(before_rgb, smooth_px), _features(after_rgb, smooth_px)
     r = max(0, round(settings.tolerance_m / gsd_m))
@@ -357,8 +384,14 @@ def change_score(before_rgb: np.ndarray, after_rgb: np.ndarray, *, gsd_m: float,
     variety = np.abs(np.log((_chroma_spread(fa, r) + 0.01) / (_chroma_spread(fb, r) + 0.01)))
     # The window straddles an object's outline in one image only: keep just the interior.
     variety = cv2.erode(variety, kernel)
-    return np.maximum(np.maximum(chroma / settings.chroma_threshold, bright / threshold),
-                      variety / math.log(settings.variety_ratio))
+    score = np.maximum(np.maximum(chroma / settings.chroma_threshold, bright / threshold),
+                       variety / math.log(settings.variety_ratio))
+    if fine is not None:
+        # Ribbed sheeting put on (or taken off) a roof of its own grey changes the finest texture only.
+        tb, ta = fine
+        texture = cv2.erode(np.maximum(_outside(ta, tb, kernel), _outside(tb, ta, kernel)), kernel)
+        score = np.maximum(score, texture / math.log(settings.texture_ratio))
+    return score
 
 
 def _chroma_spread(f: _Features, radius_px: int) -> np.ndarray:
@@ -407,11 +440,12 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     r_edge = max(1, round(cfg.tolerance_m / g)) + 1
     valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r_edge + 1, 2 * r_edge + 1), np.uint8)) > 0
     matched = match_radiometry(after.rgb, before.rgb, valid)
-    score = change_score(before.rgb, matched, gsd_m=g, settings=cfg)
+    fine = _fine_texture(before, after, valid)
+    score = change_score(before.rgb, matched, gsd_m=g, settings=cfg, fine=fine)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
-    mask = _without_misregistration(mask, before.rgb, matched, valid, gsd_m=g, settings=cfg)
-    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px, settings=cfg)
+    mask = _without_misregistration(mask, before.rgb, matched, valid, gsd_m=g, settings=cfg, fine=fine)
+    events = _polygons(mask, score, before.rgb, matched, grid=grid, min_px=min_px, settings=cfg, fine=fine)
     uncovered = []
     missing = np.count_nonzero(before.valid ^ after.valid)
     if missing:
@@ -435,11 +469,16 @@ def _outline(valid: np.ndarray, grid: MosaicGrid) -> dict[str, Any] | None:
 def compare_mosaics(before_path: Path, after_path: Path, *, settings: ChangeSettings | None = None) -> ChangeSet:
     """Read two mosaic files onto their common analysis grid and detect surface changes."""
     cfg = settings or ChangeSettings()
-    grid = analysis_grid(mosaic_grid_of(before_path), mosaic_grid_of(after_path), gsd_m=cfg.analysis_gsd_m)
+    grids = mosaic_grid_of(before_path), mosaic_grid_of(after_path)
+    grid = analysis_grid(*grids, gsd_m=cfg.analysis_gsd_m)
     if grid is None:
         return ChangeSet(events=(), compared_area_m2=0.0, not_compared=("the two mosaics cover disjoint ground (different areas or no overlap)",))
-    return detect_surface_changes(read_mosaic(before_path, grid=grid), read_mosaic(after_path, grid=grid),
-                                  settings=cfg)
+    # Fine texture only where both mosaics resolve half the analysis GSD (an upsampled read has none).
+    texture = all(g.gsd_m <= grid.gsd_m / 2 + 1e-9 for g in grids)
+    # Both reads decode JPEG tiles and filter in GDAL and OpenCV, outside the GIL: one thread each.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        before, after = pool.map(lambda path: read_mosaic(path, grid=grid, texture=texture), (before_path, after_path))
+    return detect_surface_changes(before, after, settings=cfg)
 
 
 def _clean_mask(mask: np.ndarray, *, gsd_m: float, settings: ChangeSettings) -> np.ndarray:
@@ -466,7 +505,7 @@ def _spread(pixels: np.ndarray) -> float:
 
 
 def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_tex: np.ndarray,
-                     settings: ChangeSettings) -> bool:
+                     settings: ChangeSettings, fine: _FineTexture | None = None) -> bool:
     """Whether a candidate region changed as a whole, not only pixel by pixel (seams, relief, moving shadow).
 
     Its mean colours must differ in chromaticity (a shade un-tinted first) or in brightness; a
@@ -486,6 +525,8 @@ def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_te
         return True
     spread_b, spread_a = _spread(b_px), _spread(a_px)
     if max(spread_a, spread_b) / min(spread_a, spread_b) >= settings.variety_ratio:
+        return True
+    if fine is not None and abs(float(fine[1].mean() - fine[0].mean())) >= math.log(settings.texture_ratio):
         return True
     if abs(d_log) < settings.brightness_threshold:
         return False
@@ -516,7 +557,7 @@ def _is_sliver(region: np.ndarray, *, max_thickness_px: float) -> bool:
 
 
 def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np.ndarray, *, grid: MosaicGrid,
-              min_px: int, settings: ChangeSettings) -> list[ChangeEvent]:
+              min_px: int, settings: ChangeSettings, fine: _FineTexture | None = None) -> list[ChangeEvent]:
     from rasterio.features import shapes
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -528,8 +569,9 @@ def _polygons(mask: np.ndarray, score: np.ndarray, before: np.ndarray, after: np
         region = labels[sl] == i
         if _is_sliver(region, max_thickness_px=2.0 * settings.tolerance_m / grid.gsd_m):
             return False
+        fine_px = None if fine is None else (fine[0][sl][region], fine[1][sl][region])
         return _region_confirms(before[sl][region], after[sl][region], b_tex[sl][region], a_tex[sl][region],
-                                settings)
+                                settings, fine_px)
 
     keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_px and confirmed(i)]
     if not keep:

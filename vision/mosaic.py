@@ -552,6 +552,18 @@ def _with_homography(p: _Placed, ground_to_px: np.ndarray, grid: MosaicGrid) -> 
     return replace(p, ground_to_px=ground_to_px, bbox_px=_grid_box(corners[0] / corners[2], corners[1] / corners[2], grid))
 
 
+#: The window over which fine_texture averages, metres.
+TEXTURE_WINDOW_M = 0.5
+
+
+def fine_texture(rgb: np.ndarray, *, gsd_m: float) -> np.ndarray:
+    """RMS of log brightness about its one-pixel blur over ``TEXTURE_WINDOW_M``: the finest texture (sheet
+    ribs, tiles, a heap's pieces) as a contrast, which neither exposure nor a shadow's dimming changes."""
+    log = np.log(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) + 8.0)
+    detail = log - cv2.GaussianBlur(log, (0, 0), 1.0)
+    return np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), max(0.5, TEXTURE_WINDOW_M / gsd_m)))
+
+
 def local_contrast(gray: np.ndarray, sigma_px: float = 8.0) -> np.ndarray:
     """Gray minus its local mean over its local spread: exposure, haze and soft shading drop out."""
     mean = cv2.GaussianBlur(gray, (0, 0), sigma_px)
@@ -932,38 +944,56 @@ class MosaicRaster:
     rgb: np.ndarray
     valid: np.ndarray
     grid: MosaicGrid
+    texture: np.ndarray | None = None  # fine_texture measured at half the grid's GSD (None: not read)
 
 
-def read_mosaic(path: Path, *, grid: MosaicGrid) -> MosaicRaster:
-    """Read a mosaic resampled (area average, through its overviews) onto ``grid``; outside it is invalid."""
+def read_mosaic(path: Path, *, grid: MosaicGrid, texture: bool = False) -> MosaicRaster:
+    """Read a mosaic resampled (area average, through its overviews) onto ``grid``; outside it is invalid.
+
+    With ``texture`` it is read at half the grid's GSD, where ribbed sheeting and roof tiles still
+    show, and the fine texture measured there comes with it (the colours are averaged down).
+    """
     import rasterio
-    from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
-    from rasterio.vrt import WarpedVRT
 
+    read_on = grid if not texture else MosaicGrid(epsg=grid.epsg, west_m=grid.west_m, north_m=grid.north_m,
+                                                  gsd_m=grid.gsd_m / 2, width_px=2 * grid.width_px,
+                                                  height_px=2 * grid.height_px)
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise InvalidInput(f"mosaic {Path(path).name} has no CRS")
             if src.count < 3:
                 raise InvalidInput(f"mosaic {Path(path).name} has {src.count} bands, expected RGB")
-            window = _inner_window(src, grid)
-            if window is not None:
-                # Same CRS and inside the mosaic: a decimated read, which GDAL serves from the overviews.
-                shape = (grid.height_px, grid.width_px)
-                rgb = np.transpose(src.read(indexes=[1, 2, 3], window=window, out_shape=(3, *shape),
-                                            resampling=Resampling.average), (1, 2, 0))
-                coverage = src.read_masks(1, window=window, out_shape=shape, resampling=Resampling.average)
-            else:
-                with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
-                               height=grid.height_px, resampling=Resampling.average, add_alpha=True) as vrt:
-                    data = vrt.read(indexes=[1, 2, 3, vrt.count])
-                rgb, coverage = np.transpose(data[:3], (1, 2, 0)), data[3]
-            # Average resampling blends edge pixels with nothing: trust only fully covered ones.
-            valid = coverage >= 250
+            rgb, coverage = _read_onto(src, read_on)
     except RasterioError as exc:
         raise InvalidInput(f"cannot read mosaic {Path(path).name}: {exc}") from None
-    return MosaicRaster(rgb=np.ascontiguousarray(rgb), valid=valid, grid=grid)
+    energy = None
+    if texture:
+        energy = cv2.resize(fine_texture(rgb, gsd_m=read_on.gsd_m), (grid.width_px, grid.height_px),
+                            interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(rgb, (grid.width_px, grid.height_px), interpolation=cv2.INTER_AREA)
+        coverage = cv2.erode(coverage, np.ones((2, 2), np.uint8), anchor=(0, 0))[::2, ::2]
+    # Average resampling blends edge pixels with nothing: trust only fully covered ones.
+    return MosaicRaster(rgb=np.ascontiguousarray(rgb), valid=coverage >= 250, grid=grid, texture=energy)
+
+
+def _read_onto(src: Any, grid: MosaicGrid) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (rows, cols, 3) and coverage (0–255) of an open mosaic, area-averaged onto ``grid``."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    window = _inner_window(src, grid)
+    shape = (grid.height_px, grid.width_px)
+    if window is not None:
+        # Same CRS and inside the mosaic: a decimated read, which GDAL serves from the overviews.
+        rgb = np.transpose(src.read(indexes=[1, 2, 3], window=window, out_shape=(3, *shape),
+                                    resampling=Resampling.average), (1, 2, 0))
+        return rgb, src.read_masks(1, window=window, out_shape=shape, resampling=Resampling.average)
+    with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width_px,
+                   height=grid.height_px, resampling=Resampling.average, add_alpha=True) as vrt:
+        data = vrt.read(indexes=[1, 2, 3, vrt.count])
+    return np.transpose(data[:3], (1, 2, 0)), data[3]
 
 
 def _inner_window(src: Any, grid: MosaicGrid) -> Any | None:

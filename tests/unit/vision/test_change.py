@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from vision.change import (
     compare_objects,
     detect_surface_changes,
 )
-from vision.mosaic import MosaicGrid, MosaicRaster
+from vision.mosaic import MosaicGrid, MosaicRaster, fine_texture
 
 EPSG = 32649
 GRID = MosaicGrid(epsg=EPSG, west_m=720000.0, north_m=2548000.0, gsd_m=0.2, width_px=500, height_px=500)
@@ -169,6 +171,43 @@ def test_a_frame_that_landed_metres_off_is_registered_locally_and_a_change_in_it
     assert found.intersection(_box_m(box)).area > 0.5 * _box_m(box).area
 
 
+def _fine_roof(*, sheeting: bool) -> np.ndarray:
+    """A flat grey roof on grass at 0.1 m (1000 × 1000 px), optionally with ribbed sheeting of the roof's own
+    mean colour on part of it (ribs 0.25 m apart, crests and pans ±15 %)."""
+    rng = np.random.default_rng(3)
+    rgb = np.empty((1000, 1000, 3), np.float32)
+    rgb[:] = GRASS
+    rgb *= (1.0 + 0.3 * cv2.GaussianBlur(rng.normal(0, 1, (1000, 1000)).astype(np.float32), (0, 0), 3.0))[..., None]
+    roof = np.array((178, 180, 176), np.float32) * (1 + 0.02 * rng.normal(0, 1, (400, 500, 1)))
+    rgb[300:700, 250:750] = cv2.GaussianBlur(roof, (0, 0), 1.5)
+    if sheeting:
+        ribs = 1.0 + 0.15 * np.sign(np.sin(2 * np.pi * (np.arange(200) + 0.5) * 0.1 / 0.25))
+        rgb[380:620, 350:550] = np.array((178, 180, 176), np.float32) * ribs[None, :, None]
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _with_texture(fine_rgb: np.ndarray) -> MosaicRaster:
+    """The 0.1 m picture as ``read_mosaic(texture=True)`` gives it on the 0.2 m grid."""
+    size = (fine_rgb.shape[1] // 2, fine_rgb.shape[0] // 2)
+    texture = cv2.resize(fine_texture(fine_rgb, gsd_m=0.1), size, interpolation=cv2.INTER_AREA)
+    rgb = cv2.resize(fine_rgb, size, interpolation=cv2.INTER_AREA)
+    return MosaicRaster(rgb=rgb, valid=np.ones(rgb.shape[:2], bool), grid=GRID, texture=texture)
+
+
+def test_sheeting_of_the_roofs_own_grey_is_found_by_its_texture_and_relit_sheeting_is_not() -> None:
+    before, after = _fine_roof(sheeting=False), _fine_roof(sheeting=True)
+    lit = {"gains": (0.8, 0.85, 0.95), "haze": 0.06, "shadow": (250, 300, 450, 700)}
+    # Averaged onto the 0.2 m grid the ribs leave the roof's grey, which light alone could give.
+    colours_only = [replace(_with_texture(rgb), texture=None) for rgb in (before, after)]
+    assert detect_surface_changes(*colours_only).events == ()
+    result = detect_surface_changes(_with_texture(before), _with_texture(_relight(after, **lit)))
+    assert len(result.events) == 1, [(e.area_m2, e.surface_class) for e in result.events]
+    sheeting = shapely.box(720000 + 35.0, 2548000 - 62.0, 720000 + 55.0, 2548000 - 38.0)
+    assert _metric(result.events[0]).intersection(sheeting).area > 0.7 * sheeting.area
+    # The same sheeting under other light and a moved shadow is no change.
+    assert detect_surface_changes(_with_texture(after), _with_texture(_relight(after, **lit))).events == ()
+
+
 def test_disjoint_mosaics_are_not_compared_and_nothing_is_made_up() -> None:
     before = _raster(_scene(), np.zeros((500, 500), bool))
     result = detect_surface_changes(before, _raster(_scene(1)))
@@ -194,7 +233,7 @@ def test_analysis_grid_is_the_common_extent_or_none() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [("analysis_gsd_m", 0.0), ("min_area_m2", -1.0),
-                                             ("chroma_threshold", float("nan"))])
+                                             ("chroma_threshold", float("nan")), ("texture_ratio", 1.0)])
 def test_bad_settings_name_the_setting(name: str, value: float) -> None:
     with pytest.raises(InvalidInput, match=name):
         ChangeSettings(**{name: value})

@@ -82,6 +82,15 @@ def test_mosaic_is_a_valid_cog_with_crs_transform_and_ground_in_place(tmp_path: 
     agree = np.mean(yellow[inner] == on[inner])
     assert agree > 0.99
     assert result.covered_fraction > 0.9
+    # Read with its fine texture (at half the GSD): the same picture and mask, the texture on the board's edges.
+    textured = read_mosaic(result.path, grid=grid, texture=True)
+    assert textured.texture is not None and textured.texture.shape == raster.valid.shape
+    both = raster.valid & textured.valid
+    assert both.sum() > 0.95 * raster.valid.sum()
+    assert np.abs(textured.rgb[both].astype(int) - raster.rgb[both].astype(int)).mean() < 2.0
+    to_line_m = 4.0 * np.minimum(np.abs(x / 4.0 - np.round(x / 4.0)), np.abs(y / 4.0 - np.round(y / 4.0)))
+    on_edges, off_edges = both & (to_line_m < 0.1), both & (to_line_m > 1.0)
+    assert np.median(textured.texture[on_edges]) > 3 * np.median(textured.texture[off_edges])
 
 
 def test_overviews_average_the_valid_pixels_beneath_them(tmp_path: Path) -> None:
