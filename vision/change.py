@@ -314,6 +314,18 @@ class _Features:
 
 #: Shadows are lit by the blue sky only: sunlit/shadow ratio per band relative to blue (R, G, B).
 SHADOW_TINT = (1.16, 1.12, 1.0)
+#: Share of each band's light (R, G, B) straight from the sun, relative to red (the sky lights the
+#: shade bluer): a shadow of depth s keeps 1 − s·share of each band. SHADOW_TINT is its s = 0.45.
+SUN_SHARE = np.array([1.0, 0.95, 0.8])
+
+
+def _shadow_tint(depth_log: float) -> np.ndarray:
+    """Per-band factors (blue 1) that undo a shadow darkening a surface by ``depth_log`` (log brightness, ≤ 0)."""
+    s = min(0.95, max(0.0, (1.0 - math.exp(depth_log)) / float(SUN_SHARE.mean())))
+    kept = 1.0 - s * SUN_SHARE
+    return kept[2] / kept
+
+
 #: Texture correlation above which a darkened region is taken for a shadow (it kept the ground texture).
 SHADOW_TEXTURE_CORR = -1.0
 
@@ -508,19 +520,20 @@ def _region_confirms(b_px: np.ndarray, a_px: np.ndarray, b_tex: np.ndarray, a_te
                      settings: ChangeSettings, fine: _FineTexture | None = None) -> bool:
     """Whether a candidate region changed as a whole, not only pixel by pixel (seams, relief, moving shadow).
 
-    Its mean colours must differ in chromaticity (a shade un-tinted first) or in brightness; a
+    Its mean colours must differ in chromaticity (a shade un-tinted first, at the usual depth and
+    at the depth its darkening says) or in brightness, or its fine texture must; a
     brightness change that looks like shadow (darker side bluer, texture kept) must exceed shadow depth.
     """
     mb, ma = b_px.reshape(-1, 3).astype(np.float64).mean(axis=0), a_px.reshape(-1, 3).astype(np.float64).mean(axis=0)
     d_log = float(np.log(ma.sum() + 36.0) - np.log(mb.sum() + 36.0))
     darker, brighter = (ma, mb) if d_log < 0 else (mb, ma)
-    tint = np.array(SHADOW_TINT)
 
     def chroma(c: np.ndarray) -> np.ndarray:
         return (c[:2] + 12.0) / (c.sum() + 36.0)
 
     d_chroma = min(float(np.linalg.norm(chroma(ma) - chroma(mb))),
-                   float(np.linalg.norm(chroma(darker * tint) - chroma(brighter))))
+                   *(float(np.linalg.norm(chroma(darker * tint) - chroma(brighter)))
+                     for tint in (np.array(SHADOW_TINT), _shadow_tint(-abs(d_log)))))
     if d_chroma >= settings.chroma_threshold or abs(d_log) >= settings.shadow_brightness_threshold:
         return True
     spread_b, spread_a = _spread(b_px), _spread(a_px)

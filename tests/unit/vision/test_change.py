@@ -15,11 +15,14 @@ from dockpatrol.errors import InvalidInput
 from dockpatrol.geo import LocalProjection
 from dockpatrol.taxonomy import Category
 from vision.change import (
+    SHADOW_TINT,
     ChangeEvent,
     ChangeKind,
     ChangeSettings,
     SurfaceClass,
     TrackedObject,
+    _region_confirms,
+    _shadow_tint,
     analysis_grid,
     compare_objects,
     detect_surface_changes,
@@ -93,6 +96,22 @@ def test_illumination_and_shadow_only_pair_changes_nothing() -> None:
     result = detect_surface_changes(_raster(before), _raster(after))
     assert result.events == ()
     assert result.compared_area_m2 > 0.9 * 100 * 100
+
+
+def test_a_shadow_deeper_than_the_usual_tint_is_still_taken_for_light() -> None:
+    """A shadow keeps 1 − s·share of each band (the sky lights the shade bluer). Its tint is fitted to
+    how much darker the region is, so a deep shadow on orange soil is light, while the same darkening
+    to a neutral grey is a change."""
+    share = np.array([1.0, 0.95, 0.8])
+    rng = np.random.default_rng(0)
+    soil = np.array([200.0, 110.0, 40.0]) * (1 + 0.03 * rng.normal(0, 1, (400, 1)))
+    shaded = soil * (1 - 0.66 * share)
+    grey = np.full_like(soil, shaded.mean())
+    texture = rng.normal(0, 0.05, 400)
+    assert not _region_confirms(soil, shaded, texture, texture, ChangeSettings())
+    assert _region_confirms(soil, grey, texture, texture, ChangeSettings())
+    # The fitted tint at the usual depth (s = 0.45) is the fixed one.
+    assert _shadow_tint(float(np.log((1 - 0.45 * share).mean()))) == pytest.approx(SHADOW_TINT, abs=0.01)
 
 
 @pytest.mark.parametrize(("colour", "box", "ellipse", "expected"), [
