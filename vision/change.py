@@ -3,15 +3,15 @@
 Surface change works on two mosaics read onto one analysis grid: the after mosaic is aligned to
 the before one (phase correlation of gradient images, a small residual shift), its bands are
 histogram-matched to the before ones (patrols fly at other hours and weather), and a pixel
-changes when its chromaticity, brightness or fine texture is found nowhere in the other
-mosaic's neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic
-carries). Fine texture is measured at half the analysis GSD, where ribbed sheeting on a roof of
-the same grey still differs from the roof. Moving shadows change brightness, not chromaticity or
-texture contrast, and are discounted. A candidate region whose
-surrounding ground is displaced (a frame of one mosaic landed metres off) is scored again with the
-after mosaic moved by that displacement. Changed pixels become polygons with area, score and a
-class where the colours allow. Object change matches grouped findings of two patrols by class
-and ground overlap. Everything here is pure.
+changes when its chromaticity, brightness or fine texture is found nowhere in the other mosaic's
+neighbourhood (which tolerates the few pixels of misregistration a pose-only mosaic carries).
+Fine texture is measured at half the analysis GSD, where ribbed sheeting on a roof of the same
+grey still differs from the roof. Moving shadows change brightness, not chromaticity or texture
+contrast, and are discounted. A candidate region whose surrounding ground is displaced (a frame
+of one mosaic landed metres off) is scored again with the after mosaic moved by that
+displacement. Changed pixels become polygons with area, score and a class where the colours
+allow. Object change matches grouped findings of two patrols by class and ground overlap.
+Everything here is pure.
 """
 
 from __future__ import annotations
