@@ -4,13 +4,18 @@ Call :func:`configure_ultralytics` before the first ``import ultralytics`` (the 
 does). It pins the config directory inside the data directory, puts a bundled TTF where
 ultralytics looks for Arial (so plotting never downloads a font), turns off hub sync,
 auto-install and requirement checks, and gives torch every core (ultralytics drops it to one
-thread on small machines).
+thread on small machines). Ultralytics' import also calls ``cv2.setNumThreads(0)``; that tears
+down OpenCV's thread pool under any OpenCV call other threads have in flight, and a pool worker
+then dies of SIGFPE (the patrol day's first detection loads it while the twin renders). The import
+here keeps OpenCV's threads as they are; training turns them off itself (``train_yolo``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -49,7 +54,8 @@ def configure_ultralytics(config_dir: Path | None = None) -> Path:
     os.environ["ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from ultralytics.utils import SETTINGS
+    with _opencv_threads_kept():
+        from ultralytics.utils import SETTINGS
 
     wanted = {"sync": False, "hub": False, "clearml": False, "comet": False, "dvc": False,
               "mlflow": False, "neptune": False, "raytune": False, "tensorboard": False, "wandb": False}
@@ -59,6 +65,19 @@ def configure_ultralytics(config_dir: Path | None = None) -> Path:
     set_torch_threads()
     _configured = config_dir
     return config_dir
+
+
+@contextmanager
+def _opencv_threads_kept() -> Iterator[None]:
+    """Within it, ``cv2.setNumThreads`` does nothing (ultralytics calls it on import, see the module docstring)."""
+    import cv2
+
+    real = cv2.setNumThreads
+    cv2.setNumThreads = lambda _threads: None
+    try:
+        yield
+    finally:
+        cv2.setNumThreads = real
 
 
 def set_torch_threads(threads: int | None = None) -> int:

@@ -347,7 +347,12 @@ def train_yolo(*, data: Path, model: str, epochs: int, imgsz: int, batch: int, w
                patience: int = 50, close_mosaic: int = 10, resume: bool = False,
                extra: dict[str, Any] | None = None) -> Path:
     """Train a YOLO detector (from a model yaml = from scratch, or from .pt weights); returns best.pt."""
+    import cv2
     from ultralytics import YOLO
+
+    # OpenCV threads do not survive the DataLoader's forked workers (ultralytics turns them off on
+    # import; configure_ultralytics keeps them for detection, so training turns them off here).
+    cv2.setNumThreads(0)
 
     device = device or default_device()
     if resume:

@@ -94,3 +94,18 @@ def test_onnx_export_matches_torch(model_dir: Path) -> None:
     for a, b in zip(torch_det(imgs), onnx_det(imgs), strict=True):
         assert len(a) == len(b)
         assert np.allclose(a.xyxy, b.xyxy, atol=0.05) and np.allclose(a.confidence, b.confidence, atol=1e-4)
+
+
+def test_loading_ultralytics_leaves_opencvs_threads_alone(tmp_path: Path) -> None:
+    """Ultralytics' import turns OpenCV's threads off, which crashed OpenCV work running in other
+    threads (SIGFPE); configured as the adapter does it, the import leaves them as they were."""
+    import subprocess
+    import sys
+
+    script = ("import cv2, sys, pathlib; cv2.setNumThreads(3); from vision.offline import configure_ultralytics; "
+              "configure_ultralytics(pathlib.Path(sys.argv[1])); import ultralytics; "
+              "from vision.ultralytics_adapter import load_detector; print(cv2.getNumThreads())")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "3"
