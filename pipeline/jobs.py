@@ -113,7 +113,7 @@ def _detector(card_name: str) -> tuple[Any, Any]:
     """The card and its loaded detector, shared by every job thread of the process.
 
     The first frames of a patrol day are analysed at once and a bare ``lru_cache`` let each thread
-    load its own model; the lock makes the first caller load it and run it once while the others wait.
+    load its own model; the lock makes the first caller load it while the others wait.
     """
     with _DETECTOR_LOAD:
         return _load_detector(card_name)
@@ -121,17 +121,12 @@ def _detector(card_name: str) -> tuple[Any, Any]:
 
 @lru_cache(maxsize=4)
 def _load_detector(card_name: str) -> tuple[Any, Any]:
-    import numpy as np
-
     from dockpatrol.settings import get_settings
     from vision.registry import require_card
     from vision.ultralytics_adapter import load_detector
 
     card = require_card(card_name, get_settings().models_dir)
-    detector = load_detector(card)
-    # The first run sets up onnxruntime's and torch's thread pools; do it here, in one thread.
-    detector([np.zeros((card.input_size_px, card.input_size_px, 3), np.uint8)])
-    return card, detector
+    return card, load_detector(card)
 
 
 @job("frames.analyse")

@@ -351,7 +351,7 @@ TEXTURE_FLOOR = 0.02
 _FineTexture = tuple[np.ndarray, np.ndarray]
 
 
-def _fine_texture(before: MosaicRaster, after: MosaicRaster, valid: np.ndarray) -> _FineTexture | None:
+def _levelled_texture(before: MosaicRaster, after: MosaicRaster, valid: np.ndarray) -> _FineTexture | None:
     """Both rasters' fine texture in log units, the after one less the median difference over ``valid``
     (one patrol's frames may be sharper throughout); None unless both were read with their texture."""
     if before.texture is None or after.texture is None or not valid.any():
@@ -452,7 +452,7 @@ def detect_surface_changes(before: MosaicRaster, after: MosaicRaster, *,
     r_edge = max(1, round(cfg.tolerance_m / g)) + 1
     valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r_edge + 1, 2 * r_edge + 1), np.uint8)) > 0
     matched = match_radiometry(after.rgb, before.rgb, valid)
-    fine = _fine_texture(before, after, valid)
+    fine = _levelled_texture(before, after, valid)
     score = change_score(before.rgb, matched, gsd_m=g, settings=cfg, fine=fine)
     score[~valid] = 0.0
     mask = _clean_mask(score >= 1.0, gsd_m=g, settings=cfg)
